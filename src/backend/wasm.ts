@@ -1,0 +1,393 @@
+// The WebAssembly SIMD128 backend: float32 matmul, packMatrix and matmulPacked on a packed, blocked
+// GEMM compiled from wasm/src/gemm.c (embedded in wasm-module.ts), optionally sharing the work with
+// worker threads over one shared WebAssembly.Memory. Runs in Node and in browsers.
+//
+// What it is not: an elementwise backend. Every other kernel (and any float64 call) runs on the
+// reference, because copying operands into linear memory costs as much as the O(n) op itself.
+//
+// Memory ownership (all inside one WebAssembly.Memory, managed by `Heap` below):
+// - Operands of a call are copied into one scratch arena, reused and grown (never shrunk) across calls.
+// - A PackedMatrix from packMatrix owns its block of linear memory. The block is freed when the JS
+//   handle is garbage-collected (FinalizationRegistry), so holding the handle is what keeps it alive;
+//   there is no explicit free.
+// - dispose() stops the worker threads; the backend falls back to one thread afterwards.
+//
+// Threads: the worker script is an inline string (eval worker in Node, Blob URL in a browser) rather
+// than a separate wasm-worker.js, so bundlers and `dist/` layouts need not ship or resolve a second
+// file, and its code is a dozen lines. Workers spin briefly, then block in Atomics.wait; the calling
+// thread runs share 0 itself, runs the shares of workers that are not started yet, then spins and
+// waits for the rest. The static partition (gemm_run in C) makes results bit-identical run to run
+// and across thread counts.
+import type { Backend, FloatArray, Kernels, MatOperand, PackedMatrix } from "./kernels.js";
+import { tsKernels } from "./ts.js";
+import { WASM_SHARED_BASE64, WASM_SINGLE_BASE64 } from "./wasm-module.js";
+
+/** The wasm backend plus its lifecycle controls. */
+export interface WasmBackend extends Backend {
+  /** Logical threads a large matmul is split into (1 = no workers). */
+  readonly threads: number;
+  /** Stops the worker threads; later calls run single-threaded. Idempotent. */
+  dispose(): void;
+}
+
+const MAX_THREADS = 16; // the size of Job.scratch in gemm.c
+const PAGE = 65536;
+const MAX_PAGES = 65536; // 4 GiB; must not exceed the maximum wasm/build.sh links with
+const ALIGN = 64; // cache-line alignment for every block
+const THREAD_MIN_WORK = 1 << 22; // batch*M*N*K below which a wake-up (~10-50 µs) would not pay off
+const JOB_INTS = 17 + MAX_THREADS; // the int32 fields of Job in gemm.c
+// Control block (int32 slots): job pointer, done counter, quit flag, error flag, then per worker w a
+// ready flag at READY + w and a go generation at GO + w (each worker waits on its own slot).
+const CTL_JOB = 0, CTL_DONE = 1, CTL_QUIT = 2, CTL_ERROR = 3, CTL_READY = 4, CTL_GO = 4 + MAX_THREADS;
+const CTL_INTS = 4 + 2 * MAX_THREADS;
+
+interface GemmExports {
+  gemm_scratch_floats(m: number, n: number, k: number): number;
+  gemm_packed_floats(k: number, n: number): number;
+  gemm_pack_b(k: number, n: number, b: number, rs: number, cs: number, dst: number): void;
+  gemm_run(job: number, tid: number): void;
+  __heap_base: WebAssembly.Global;
+}
+
+function decodeBase64(s: string): Uint8Array {
+  const B = (globalThis as { Buffer?: { from(s: string, enc: string): Uint8Array } }).Buffer;
+  if (B) return new Uint8Array(B.from(s, "base64"));
+  const bin = atob(s);
+  const out = new Uint8Array(bin.length);
+  for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
+  return out;
+}
+
+// Compiled once per process and shared by every backend instance (and sent to workers).
+let sharedModule: WebAssembly.Module | undefined;
+let singleModule: WebAssembly.Module | undefined;
+
+/** First-fit allocator over [heapBase, memory end), growing the memory when nothing fits. */
+class Heap {
+  private readonly freeList: { start: number; size: number }[] = []; // sorted by start, coalesced
+  private readonly sizes = new Map<number, number>();
+  private top: number;
+  constructor(private readonly memory: WebAssembly.Memory, heapBase: number) {
+    this.top = roundUp(heapBase, ALIGN);
+  }
+  alloc(bytes: number): number {
+    const size = roundUp(Math.max(bytes, 1), ALIGN);
+    for (let i = 0; i < this.freeList.length; i++) {
+      const f = this.freeList[i]!;
+      if (f.size < size) continue;
+      const ptr = f.start;
+      if (f.size === size) this.freeList.splice(i, 1);
+      else { f.start += size; f.size -= size; }
+      this.sizes.set(ptr, size);
+      return ptr;
+    }
+    const ptr = this.top, end = ptr + size;
+    const have = this.memory.buffer.byteLength;
+    if (end > have) {
+      const pages = Math.ceil((end - have) / PAGE);
+      if (have / PAGE + pages > MAX_PAGES) throw new RangeError(`wasm backend: out of memory (${end} bytes of linear memory needed, 4 GiB max)`);
+      this.memory.grow(pages);
+    }
+    this.top = end;
+    this.sizes.set(ptr, size);
+    return ptr;
+  }
+  release(ptr: number): void {
+    const size = this.sizes.get(ptr);
+    if (size === undefined) return;
+    this.sizes.delete(ptr);
+    if (ptr + size === this.top) { // give the tail back, then any free block that now touches it
+      this.top = ptr;
+      const last = this.freeList[this.freeList.length - 1];
+      if (last && last.start + last.size === this.top) { this.top = last.start; this.freeList.pop(); }
+      return;
+    }
+    let i = 0;
+    while (i < this.freeList.length && this.freeList[i]!.start < ptr) i++;
+    this.freeList.splice(i, 0, { start: ptr, size });
+    const next = this.freeList[i + 1];
+    if (next && ptr + size === next.start) { this.freeList[i]!.size += next.size; this.freeList.splice(i + 1, 1); }
+    const prev = this.freeList[i - 1];
+    if (prev && prev.start + prev.size === ptr) { prev.size += this.freeList[i]!.size; this.freeList.splice(i, 1); }
+  }
+}
+
+function roundUp(x: number, m: number): number { return Math.ceil(x / m) * m; }
+
+/** The element range [lo, hi] a [batch, rows, cols] strided operand touches. */
+function extent(batch: number, rows: number, cols: number, op: MatOperand): { lo: number; hi: number } {
+  let lo = op.offset, hi = op.offset;
+  for (const [n, s] of [[batch, op.batchStride], [rows, op.rowStride], [cols, op.colStride]] as const) {
+    if (n <= 1) continue;
+    if (s < 0) lo += (n - 1) * s; else hi += (n - 1) * s;
+  }
+  return { lo, hi };
+}
+
+// The body of every worker, serialised with toString(): it must not reference anything outside itself.
+interface WorkerInit { module: WebAssembly.Module; memory: WebAssembly.Memory; ctl: number; w: number; spin: number }
+function workerLoop(d: WorkerInit): void {
+  const inst = new WebAssembly.Instance(d.module, { env: { memory: d.memory } });
+  const run = inst.exports["gemm_run"] as (job: number, tid: number) => void;
+  // The control block sits below the initial memory size, so this view stays valid after growth.
+  const ctl = new Int32Array(d.memory.buffer, d.ctl, 4 + 2 * 16);
+  const go = 4 + 16 + d.w;
+  let seen = Atomics.load(ctl, go);
+  Atomics.store(ctl, 4 + d.w, 1); // ready
+  for (;;) {
+    let spins = 0;
+    while (Atomics.load(ctl, go) === seen) {
+      if (++spins > d.spin) Atomics.wait(ctl, go, seen);
+    }
+    seen = Atomics.load(ctl, go);
+    if (Atomics.load(ctl, 2) !== 0) return; // quit
+    try {
+      run(Atomics.load(ctl, 0), d.w + 1);
+    } catch {
+      Atomics.store(ctl, 3, 1); // the caller throws once it has collected every share
+    }
+    Atomics.add(ctl, 1, 1);
+    Atomics.notify(ctl, 1);
+  }
+}
+
+interface WorkerHandle { terminate(): unknown }
+
+type Env = { kind: "node"; Worker: new (src: string, opts: object) => WorkerHandle & { unref(): void; on(e: string, f: (x: unknown) => void): void } }
+  | { kind: "browser" } | { kind: "none"; why: string };
+
+/** How this host can run worker threads, without importing Node-only modules at the top level. */
+function threadEnv(): Env {
+  const g = globalThis as Record<string, unknown>;
+  if (typeof SharedArrayBuffer === "undefined") return { kind: "none", why: "no SharedArrayBuffer" };
+  const proc = g["process"] as { versions?: { node?: string }; getBuiltinModule?: (id: string) => unknown } | undefined;
+  if (proc?.versions?.node) {
+    // Node >= 20.16 has getBuiltinModule; older Node 20 gets workers after an async import (see below).
+    const wt = proc.getBuiltinModule?.("node:worker_threads") as { Worker: never } | undefined;
+    return wt ? { kind: "node", Worker: wt.Worker } : { kind: "none", why: "async" };
+  }
+  // Atomics.wait is only allowed off the main thread, and shared memory needs cross-origin isolation.
+  const inWorker = typeof g["WorkerGlobalScope"] === "function" && g["self"] instanceof (g["WorkerGlobalScope"] as new () => object);
+  if (!g["crossOriginIsolated"]) return { kind: "none", why: "not cross-origin isolated" };
+  if (!inWorker) return { kind: "none", why: "browser main thread cannot block" };
+  if (typeof g["Worker"] !== "function") return { kind: "none", why: "no nested Worker" };
+  return { kind: "browser" };
+}
+
+function defaultThreads(): number {
+  const g = globalThis as Record<string, unknown>;
+  const nav = g["navigator"] as { hardwareConcurrency?: number } | undefined;
+  if (nav?.hardwareConcurrency) return nav.hardwareConcurrency;
+  const proc = g["process"] as { getBuiltinModule?: (id: string) => unknown } | undefined;
+  const os = proc?.getBuiltinModule?.("node:os") as { availableParallelism?: () => number; cpus(): unknown[] } | undefined;
+  return os ? (os.availableParallelism?.() ?? os.cpus().length) : 1;
+}
+
+/**
+ * Creates a wasm backend. `threads` (default: the number of cores, at most 16) is how many shares a
+ * large matmul is split into; 1 means no workers. Without SharedArrayBuffer, or on a browser main
+ * thread, it runs single-threaded SIMD.
+ */
+export function createWasmBackend(opts: { threads?: number } = {}): WasmBackend {
+  const requested = Math.max(1, Math.min(MAX_THREADS, Math.floor(opts.threads ?? defaultThreads())));
+  let env: Env = requested > 1 ? threadEnv() : { kind: "none", why: "1 thread requested" };
+  const threaded = requested > 1 && (env.kind !== "none" || env.why === "async");
+
+  let memory: WebAssembly.Memory;
+  let module: WebAssembly.Module;
+  if (threaded) {
+    module = sharedModule ??= new WebAssembly.Module(decodeBase64(WASM_SHARED_BASE64) as BufferSource);
+    memory = new WebAssembly.Memory({ initial: 4, maximum: MAX_PAGES, shared: true });
+  } else {
+    module = singleModule ??= new WebAssembly.Module(decodeBase64(WASM_SINGLE_BASE64) as BufferSource);
+    memory = new WebAssembly.Memory({ initial: 4, maximum: MAX_PAGES });
+  }
+  const ex = new WebAssembly.Instance(module, { env: { memory } }).exports as unknown as GemmExports;
+  const heap = new Heap(memory, ex.__heap_base.value as number);
+  const ctlPtr = heap.alloc(CTL_INTS * 4); // first allocation: inside the initial pages (see workerLoop)
+  const jobPtr = heap.alloc(JOB_INTS * 4);
+  // Used only with shared memory, whose old views stay valid after growth.
+  const ctl = new Int32Array(memory.buffer, ctlPtr, CTL_INTS);
+  const threads = threaded ? requested : 1;
+
+  // Workers; slot w computes share w + 1. Started lazily-asynchronously: until a worker reports ready,
+  // the calling thread computes its share itself.
+  const workers: WorkerHandle[] = [];
+  let disposed = false;
+  let threadNote = threaded ? "" : env.kind === "none" ? env.why : "";
+  const spawn = (e: Env): void => {
+    if (disposed) return;
+    const body = `(${workerLoop.toString()})`;
+    for (let w = 0; w < threads - 1; w++) {
+      const init: WorkerInit = { module, memory, ctl: ctlPtr, w, spin: 20000 };
+      try {
+        if (e.kind === "node") {
+          const worker = new e.Worker(`${body}(require("node:worker_threads").workerData);`, { eval: true, workerData: init });
+          worker.unref(); // never keeps the process alive
+          worker.on("error", () => { /* its shares fall back to the caller: it never reports ready */ });
+          workers.push(worker);
+        } else if (e.kind === "browser") {
+          const url = URL.createObjectURL(new Blob([`self.onmessage = (e) => { self.onmessage = null; ${body}(e.data); };`], { type: "text/javascript" }));
+          const worker = new Worker(url);
+          worker.postMessage(init);
+          workers.push(worker);
+        }
+      } catch (err) {
+        threadNote = `workers failed to start: ${String(err)}`;
+      }
+    }
+  };
+  if (env.kind !== "none") spawn(env);
+  else if (threaded) {
+    // Node < 20.16: no synchronous way to load worker_threads from ESM; the specifier is a variable so
+    // browser bundlers do not try to resolve it.
+    const spec = "node:worker_threads";
+    import(/* @vite-ignore */ spec).then(
+      (wt: { Worker: never }) => { env = { kind: "node", Worker: wt.Worker }; spawn(env); },
+      (err: unknown) => { threadNote = `worker_threads unavailable: ${String(err)}`; },
+    );
+  }
+
+  let heapF32 = new Float32Array(memory.buffer);
+  const f32 = (): Float32Array => {
+    if (heapF32.buffer !== memory.buffer) heapF32 = new Float32Array(memory.buffer);
+    return heapF32;
+  };
+
+  // The scratch arena: one block reused by every call.
+  let arenaPtr = 0, arenaBytes = 0;
+  const arena = (bytes: number): number => {
+    if (bytes > arenaBytes) {
+      if (arenaPtr) heap.release(arenaPtr);
+      arenaBytes = roundUp(Math.max(bytes, arenaBytes * 1.25), PAGE);
+      arenaPtr = heap.alloc(arenaBytes);
+    }
+    return arenaPtr;
+  };
+
+  /** Copies a strided operand to byte address dst; returns the element strides to use there. */
+  const stage = (batch: number, rows: number, cols: number, op: MatOperand<Float32Array>, dst: number, lo: number, hi: number): [number, number, number, number] => {
+    const heapView = f32();
+    const bs = batch > 1 ? op.batchStride : 0;
+    if (hi - lo + 1 <= 2 * batch * rows * cols + 64) {
+      // Dense enough: one memcpy of the touched span, strides unchanged.
+      heapView.set(op.data.subarray(lo, hi + 1), dst >> 2);
+      return [dst + (op.offset - lo) * 4, bs, op.rowStride, op.colStride];
+    }
+    // Sparse view of a large buffer: gather only the elements used, contiguously.
+    let o = dst >> 2;
+    for (let b = 0; b < batch; b++)
+      for (let i = 0; i < rows; i++) {
+        const base = op.offset + b * bs + i * op.rowStride;
+        for (let j = 0; j < cols; j++) heapView[o++] = op.data[base + j * op.colStride]!;
+      }
+    return [dst, rows * cols, cols, 1];
+  };
+
+  /** Runs a job already written at jobPtr on `nt` shares; blocks until all are done. */
+  const runJob = (nt: number): void => {
+    if (nt === 1) { ex.gemm_run(jobPtr, 0); return; }
+    Atomics.store(ctl, CTL_JOB, jobPtr);
+    Atomics.store(ctl, CTL_DONE, 0);
+    Atomics.store(ctl, CTL_ERROR, 0);
+    const mine: number[] = [0];
+    let sent = 0;
+    for (let w = 0; w < nt - 1; w++) {
+      if (!disposed && Atomics.load(ctl, CTL_READY + w) === 1) {
+        Atomics.add(ctl, CTL_GO + w, 1);
+        Atomics.notify(ctl, CTL_GO + w);
+        sent++;
+      } else mine.push(w + 1);
+    }
+    for (const tid of mine) ex.gemm_run(jobPtr, tid);
+    let spins = 0, done: number;
+    while ((done = Atomics.load(ctl, CTL_DONE)) < sent) {
+      if (++spins > 200000) Atomics.wait(ctl, CTL_DONE, done, 1000);
+    }
+    if (Atomics.load(ctl, CTL_ERROR) !== 0) throw new Error("wasm backend: a worker thread failed while computing a matmul");
+  };
+
+  interface Gemm {
+    batch: number; M: number; N: number; K: number;
+    a: MatOperand<Float32Array>; b: MatOperand<Float32Array> | number; out: Float32Array; bias: Float32Array | null;
+  }
+  const gemm = ({ batch, M, N, K, a, b, out, bias }: Gemm): void => {
+    if (batch === 0 || M === 0 || N === 0) return;
+    const packed = typeof b === "number";
+    const work = batch * M * N * Math.max(K, 1);
+    const nt = work >= THREAD_MIN_WORK ? threads : 1;
+    // Share by batch items when there are enough, else by the longer of the output's two sides.
+    const split = batch >= nt ? 0 : N >= M ? 1 : 2;
+    const shareRows = split === 2 ? Math.ceil(M / nt) + 4 : M;
+    const scratchBytes = roundUp(ex.gemm_scratch_floats(shareRows, N, K) * 4, ALIGN);
+    const ea = extent(batch, M, K, a);
+    const eb = packed ? { lo: 0, hi: -1 } : extent(batch, K, N, b);
+    const aBytes = roundUp((ea.hi - ea.lo + 1) * 4, ALIGN), bBytes = roundUp((eb.hi - eb.lo + 1) * 4, ALIGN);
+    const cBytes = roundUp(batch * M * N * 4, ALIGN), biasBytes = bias ? roundUp((N + 16) * 4, ALIGN) : 0;
+    const base = arena(aBytes + bBytes + cBytes + biasBytes + nt * scratchBytes);
+    const aPtr = base, bPtr = aPtr + aBytes, cPtr = bPtr + bBytes, biasPtr = cPtr + cBytes, scratchPtr = biasPtr + biasBytes;
+    const [aAt, abs, ars, acs] = stage(batch, M, K, a, aPtr, ea.lo, ea.hi);
+    const [bAt, bbs, brs, bcs] = packed ? [b, 0, 0, 0] : stage(batch, K, N, b, bPtr, eb.lo, eb.hi);
+    if (bias) {
+      const h = f32();
+      h.set(bias.subarray(0, N), biasPtr >> 2);
+      h.fill(0, (biasPtr >> 2) + N, (biasPtr >> 2) + N + 16); // the microkernel reads whole 8-column panels
+    }
+    const job = new Int32Array(memory.buffer, jobPtr, JOB_INTS);
+    job.set([batch, M, N, K, aAt, abs, ars, acs, bAt, bbs, brs, bcs, packed ? 1 : 0, cPtr, bias ? biasPtr : 0, nt, split]);
+    for (let t = 0; t < nt; t++) job[17 + t] = scratchPtr + t * scratchBytes;
+    runJob(nt);
+    out.set(f32().subarray(cPtr >> 2, (cPtr >> 2) + batch * M * N));
+  };
+
+  // Packed handles: which block each one owns; freed when the handle is collected.
+  const packedPtr = new WeakMap<PackedMatrix, number>();
+  const registry = new FinalizationRegistry<number>((ptr) => heap.release(ptr));
+
+  const kernels: Partial<Kernels> = {
+    matmul<A extends FloatArray>(batch: number, M: number, N: number, K: number, a: MatOperand<A>, b: MatOperand<A>, out: A, bias: A | null): void {
+      if (!(a.data instanceof Float32Array && b.data instanceof Float32Array && out instanceof Float32Array && (bias === null || bias instanceof Float32Array))) {
+        tsKernels.matmul(batch, M, N, K, a, b, out, bias);
+        return;
+      }
+      gemm({ batch, M, N, K, a: a as MatOperand<Float32Array>, b: b as MatOperand<Float32Array>, out, bias: bias as Float32Array | null });
+    },
+    packMatrix(K: number, N: number, b: MatOperand<Float32Array>): PackedMatrix {
+      const ptr = heap.alloc(ex.gemm_packed_floats(K, N) * 4);
+      if (K > 0 && N > 0) {
+        const e = extent(1, K, N, b);
+        const tmp = arena((e.hi - e.lo + 1) * 4 + K * N * 4);
+        const [at, , rs, cs] = stage(1, K, N, b, tmp, e.lo, e.hi);
+        ex.gemm_pack_b(K, N, at, rs, cs, ptr);
+      }
+      const handle: PackedMatrix = Object.freeze({ K, N, backend: "wasm" });
+      packedPtr.set(handle, ptr);
+      registry.register(handle, ptr);
+      return handle;
+    },
+    matmulPacked(M: number, a: MatOperand<Float32Array>, packed: PackedMatrix, out: Float32Array, bias: Float32Array | null): void {
+      const ptr = packedPtr.get(packed);
+      if (ptr === undefined) throw new Error(`wasm backend: matmulPacked got a matrix packed by ${packed.backend === "wasm" ? "another wasm backend instance" : `the ${packed.backend} backend`}`);
+      gemm({ batch: 1, M, N: packed.N, K: packed.K, a, b: ptr, out, bias });
+    },
+  };
+
+  return {
+    name: "wasm",
+    get description() {
+      const live = workers.length > 0 && !disposed ? threads : 1;
+      return `wasm (SIMD128, ${live} thread${live === 1 ? "" : "s"}${threadNote && live === 1 ? `; ${threadNote}` : ""})`;
+    },
+    get threads() { return disposed ? 1 : threads; },
+    kernels,
+    dispose(): void {
+      if (disposed) return;
+      disposed = true;
+      if (!threaded) return; // no workers; ctl may be a detached view of a grown unshared memory
+      Atomics.store(ctl, CTL_QUIT, 1);
+      for (let w = 0; w < threads - 1; w++) { Atomics.add(ctl, CTL_GO + w, 1); Atomics.notify(ctl, CTL_GO + w); }
+      for (const worker of workers) void worker.terminate();
+      workers.length = 0;
+    },
+  };
+}
