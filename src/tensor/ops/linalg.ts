@@ -1,0 +1,104 @@
+// Matrix products: matmul with torch.matmul's broadcasting rules, linear (x @ W + b) with packed
+// weights, and einsum built on them.
+import { record } from "../autodiff.js";
+import { allocate } from "../dtype.js";
+import { broadcastShapes, fmt, numel, ShapeError } from "../shape.js";
+import { Tensor } from "../tensor.js";
+import { kernelsFor, getBackend } from "../../backend/registry.js";
+import type { FloatArray, MatOperand } from "../../backend/kernels.js";
+import { cast } from "./elementwise.js";
+import { dense } from "./core.js";
+import { reshape, unsqueeze, squeeze } from "./movement.js";
+
+const mat = (t: Tensor, batchStride: number): MatOperand<FloatArray> => ({
+  data: t.data as FloatArray, offset: t.offset, batchStride,
+  rowStride: t.strides[t.ndim - 2]!, colStride: t.strides[t.ndim - 1]!,
+});
+
+/**
+ * The batched product out[..., M, N] = a[..., M, K] @ b[..., K, N], batch dims broadcast.
+ * Strided operands (transposes, slices) are read in place by the kernel.
+ */
+export function matmulRaw(a: Tensor, b: Tensor): Tensor {
+  const M = a.shape[a.ndim - 2]!, K = a.shape[a.ndim - 1]!, K2 = b.shape[b.ndim - 2]!, N = b.shape[b.ndim - 1]!;
+  if (K !== K2) throw new ShapeError(`matmul: inner dimensions differ: ${fmt(a.shape)} @ ${fmt(b.shape)} (${K} vs ${K2})`);
+  const batchShape = broadcastShapes("matmul", a.shape.slice(0, -2), b.shape.slice(0, -2));
+  const batch = numel(batchShape);
+  const out = new Tensor(allocate(a.dtype, batch * M * N), [...batchShape, M, N]);
+  const k = kernelsFor(a.dtype);
+  // One kernel call when each operand's batch dims collapse to a single stride; else one per matrix.
+  const sa = batchStrideOf(a, batchShape), sb = batchStrideOf(b, batchShape);
+  if (sa !== null && sb !== null) {
+    k.matmul(batch, M, N, K, mat(a, sa), mat(b, sb), out.data as FloatArray, null);
+    return out;
+  }
+  const ac = sa === null ? dense(a.expand([...batchShape, M, K]).detach()) : a;
+  const bc = sb === null ? dense(b.expand([...batchShape, K, N]).detach()) : b;
+  k.matmul(batch, M, N, K, mat(ac, sa ?? M * K), mat(bc, sb ?? K * N), out.data as FloatArray, null);
+  return out;
+}
+
+/** The single stride that walks t's batch dims as broadcast to batchShape, or null if there is none. */
+function batchStrideOf(t: Tensor, batchShape: number[]): number | null {
+  const nb = t.ndim - 2, lead = batchShape.length - nb;
+  let stride: number | null = null, expect = 0;
+  for (let i = batchShape.length - 1; i >= 0; i--) {
+    const size = batchShape[i]!;
+    if (size === 1) continue;
+    const s = i < lead || t.shape[i - lead] === 1 ? 0 : t.strides[i - lead]!;
+    if (stride === null) { stride = s; expect = s * size; continue; }
+    if (s !== expect || (stride === 0) !== (s === 0)) return null;
+    expect = s * size;
+  }
+  return stride ?? 0;
+}
+
+export function matmul(a: Tensor, b: Tensor): Tensor {
+  if (a.ndim === 0 || b.ndim === 0) throw new ShapeError("matmul: both operands need at least one dimension");
+  if (a.dtype !== b.dtype) { const d = a.dtype === "float64" || b.dtype === "float64" ? "float64" : "float32"; a = cast(a, d); b = cast(b, d); }
+  if (a.dtype === "int32") throw new ShapeError("matmul: int32 operands are not supported; cast to float32");
+  // 1-D operands act as a row (left) or column (right) vector, dropped from the result.
+  if (a.ndim === 1) return squeeze(matmul(unsqueeze(a, 0), b), -2);
+  if (b.ndim === 1) return squeeze(matmul(a, unsqueeze(b, 1)), -1);
+  return record("matmul", matmulRaw(a, b), [a, b], null);
+}
+
+/**
+ * y = x @ W (+ b) with W [d_in, d_out]. When W is a leaf that does not change between calls (a
+ * frozen weight), it is packed once for the backend and reused, which matters at small batch.
+ */
+export function linear(x: Tensor, W: Tensor, b?: Tensor | null): Tensor {
+  if (W.ndim !== 2) throw new ShapeError(`linear: weight must be [d_in, d_out], got ${fmt(W.shape)}`);
+  const [K, N] = W.shape as [number, number];
+  if (x.shape[x.ndim - 1] !== K) throw new ShapeError(`linear: input ${fmt(x.shape)} does not end in d_in = ${K} (weight ${fmt(W.shape)})`);
+  if (b && (b.ndim !== 1 || b.shape[0] !== N)) throw new ShapeError(`linear: bias ${fmt(b.shape)} must be [${N}]`);
+  const rows = x.size / K;
+  const x2 = x.ndim === 2 ? x : reshape(x.detach(), [rows, K]);
+  const out = new Tensor(allocate(x.dtype, rows * N), [...x.shape.slice(0, -1), N]);
+  const k = kernelsFor(x.dtype);
+  const bias = b ? (dense(b).data as FloatArray) : null;
+  const packed = x.dtype === "float32" && W.dtype === "float32" ? packedFor(W) : null;
+  if (packed && k.matmulPacked) k.matmulPacked(rows, mat(x2, 0) as MatOperand<Float32Array>, packed as never, out.data as Float32Array, bias as Float32Array | null);
+  else k.matmul(1, rows, N, K, mat(x2, 0), mat(W, 0), out.data as FloatArray, bias);
+  return record("linear", out, b ? [x, W, b] : [x, W], null);
+}
+
+/**
+ * The backend's packed copy of W, made when W is seen unchanged for a second time (so a weight being
+ * trained, which changes every step, is never packed), and dropped when W changes.
+ */
+function packedFor(W: Tensor): unknown {
+  const backend = getBackend();
+  const pack = backend.kernels.packMatrix;
+  if (!pack || W.node) return null;
+  const p = W.packed;
+  if (p && p.version === W.version && p.backend === backend.name) {
+    if (p.handle) return p.handle;
+    // Second sighting at the same version: pack now.
+    const handle = pack(W.shape[0]!, W.shape[1]!, mat(W, 0) as MatOperand<Float32Array>);
+    W.packed = { version: W.version, handle, backend: backend.name };
+    return handle;
+  }
+  W.packed = { version: W.version, handle: null, backend: backend.name };
+  return null;
+}

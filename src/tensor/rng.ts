@@ -1,0 +1,77 @@
+// Seeded random numbers: xoshiro128** (Blackman & Vigna 2018) seeded by splitmix32, so every run
+// with the same seed draws the same numbers on every platform.
+export class Rng {
+  private s0: number; private s1: number; private s2: number; private s3: number;
+  private spare: number | undefined; // Box–Muller makes normals in pairs
+
+  constructor(seed = 0) {
+    let x = seed >>> 0;
+    const next = () => {
+      // splitmix32 expands one 32-bit seed into the 128-bit state.
+      x = (x + 0x9e3779b9) >>> 0;
+      let z = x;
+      z = Math.imul(z ^ (z >>> 16), 0x85ebca6b) >>> 0;
+      z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35) >>> 0;
+      return (z ^ (z >>> 16)) >>> 0;
+    };
+    this.s0 = next(); this.s1 = next(); this.s2 = next(); this.s3 = next();
+  }
+
+  /** A uniform 32-bit unsigned integer. */
+  nextU32(): number {
+    const r = Math.imul(rotl(Math.imul(this.s1, 5) >>> 0, 7), 9) >>> 0;
+    const t = (this.s1 << 9) >>> 0;
+    this.s2 ^= this.s0; this.s3 ^= this.s1; this.s1 ^= this.s2; this.s0 ^= this.s3;
+    this.s2 = (this.s2 ^ t) >>> 0;
+    this.s3 = rotl(this.s3, 11);
+    this.s0 >>>= 0; this.s1 >>>= 0;
+    return r;
+  }
+
+  /** Uniform in [0, 1) with 53 random bits. */
+  uniform(): number {
+    const hi = this.nextU32() >>> 5, lo = this.nextU32() >>> 6;
+    return (hi * 67108864 + lo) / 9007199254740992;
+  }
+
+  /** Standard normal by Box–Muller. */
+  normal(): number {
+    if (this.spare !== undefined) { const s = this.spare; this.spare = undefined; return s; }
+    let u = 0;
+    while (u === 0) u = this.uniform();
+    const v = this.uniform();
+    const r = Math.sqrt(-2 * Math.log(u));
+    this.spare = r * Math.sin(2 * Math.PI * v);
+    return r * Math.cos(2 * Math.PI * v);
+  }
+
+  /** Uniform integer in [lo, hi). */
+  int(lo: number, hi: number): number {
+    return lo + Math.floor(this.uniform() * (hi - lo));
+  }
+
+  /** Index drawn with probability proportional to weights[i] (non-negative, not all zero). */
+  categorical(weights: ArrayLike<number>): number {
+    let total = 0;
+    for (let i = 0; i < weights.length; i++) total += weights[i]!;
+    if (!(total > 0)) throw new RangeError("categorical: weights must be non-negative with a positive sum");
+    let u = this.uniform() * total;
+    for (let i = 0; i < weights.length; i++) { u -= weights[i]!; if (u < 0) return i; }
+    let last = weights.length - 1;
+    while (last > 0 && weights[last] === 0) last--;
+    return last;
+  }
+
+  /** Fisher–Yates shuffle in place. */
+  shuffle<T>(xs: T[]): T[] {
+    for (let i = xs.length - 1; i > 0; i--) { const j = this.int(0, i + 1); [xs[i], xs[j]] = [xs[j]!, xs[i]!]; }
+    return xs;
+  }
+}
+
+const rotl = (x: number, k: number) => ((x << k) | (x >>> (32 - k))) >>> 0;
+
+let globalRng = new Rng(0);
+/** The generator used when an op is given no Rng; reset it with manualSeed. */
+export const defaultRng = (): Rng => globalRng;
+export function manualSeed(seed: number): void { globalRng = new Rng(seed); }
