@@ -2,3 +2,8 @@
 export * from "./tensor/index.js";
 export { setBackend, getBackend, backendStatus, selectBestBackend, registerBackend, type BackendName } from "./backend/registry.js";
 export type { Backend, Kernels } from "./backend/kernels.js";
+export { useBackend } from "./backend/init.js";
+
+// Pick the fastest backend available on this machine at import (native, else wasm, else ts).
+import { useBackend as selectAtImport } from "./backend/init.js";
+selectAtImport();
