@@ -2,7 +2,7 @@
 // weights, and einsum built on them.
 import { record } from "../autodiff.js";
 import { allocate } from "../dtype.js";
-import { broadcastShapes, fmt, numel, ShapeError } from "../shape.js";
+import { broadcastShapes, broadcastStrides, fmt, numel, ShapeError } from "../shape.js";
 import { Tensor } from "../tensor.js";
 import { kernelsFor, getBackend } from "../../backend/registry.js";
 import type { FloatArray, MatOperand } from "../../backend/kernels.js";
@@ -26,31 +26,43 @@ export function matmulRaw(a: Tensor, b: Tensor): Tensor {
   const batch = numel(batchShape);
   const out = new Tensor(allocate(a.dtype, batch * M * N), [...batchShape, M, N]);
   const k = kernelsFor(a.dtype);
-  // One kernel call when each operand's batch dims collapse to a single stride; else one per matrix.
-  const sa = batchStrideOf(a, batchShape), sb = batchStrideOf(b, batchShape);
-  if (sa !== null && sb !== null) {
-    k.matmul(batch, M, N, K, mat(a, sa), mat(b, sb), out.data as FloatArray, null);
-    return out;
+  // One kernel call over the longest run of inner batch dims that collapses to a single stride in
+  // both operands (all of them, usually); a loop over the outer ones otherwise.
+  const nb = batchShape.length;
+  const bsA = broadcastStrides(a.shape.slice(0, -2), a.strides.slice(0, -2), batchShape);
+  const bsB = broadcastStrides(b.shape.slice(0, -2), b.strides.slice(0, -2), batchShape);
+  let split = nb;
+  while (split > 0 && collapses(batchShape, bsA, split - 1) && collapses(batchShape, bsB, split - 1)) split--;
+  const inner = numel(batchShape.slice(split)), outerShape = batchShape.slice(0, split);
+  const innerStride = (bs: number[]) => (split < nb ? lastNonUnitStride(batchShape, bs, split) : 0);
+  const ma = mat(a, innerStride(bsA)), mb = mat(b, innerStride(bsB));
+  const outer = numel(outerShape);
+  const baseA = a.offset, baseB = b.offset;
+  for (let o = 0; o < outer; o++) {
+    let oa = baseA, ob = baseB, rem = o;
+    for (let d = split - 1; d >= 0; d--) { const i = rem % batchShape[d]!; rem = (rem - i) / batchShape[d]!; oa += i * bsA[d]!; ob += i * bsB[d]!; }
+    ma.offset = oa; mb.offset = ob;
+    const dst = outer === 1 ? out.data : (out.data as FloatArray).subarray(o * inner * M * N, (o + 1) * inner * M * N);
+    k.matmul(inner, M, N, K, ma, mb, dst as FloatArray, null);
   }
-  const ac = sa === null ? dense(a.expand([...batchShape, M, K]).detach()) : a;
-  const bc = sb === null ? dense(b.expand([...batchShape, K, N]).detach()) : b;
-  k.matmul(batch, M, N, K, mat(ac, sa ?? M * K), mat(bc, sb ?? K * N), out.data as FloatArray, null);
   return out;
 }
 
-/** The single stride that walks t's batch dims as broadcast to batchShape, or null if there is none. */
-function batchStrideOf(t: Tensor, batchShape: number[]): number | null {
-  const nb = t.ndim - 2, lead = batchShape.length - nb;
-  let stride: number | null = null, expect = 0;
-  for (let i = batchShape.length - 1; i >= 0; i--) {
-    const size = batchShape[i]!;
-    if (size === 1) continue;
-    const s = i < lead || t.shape[i - lead] === 1 ? 0 : t.strides[i - lead]!;
-    if (stride === null) { stride = s; expect = s * size; continue; }
-    if (s !== expect || (stride === 0) !== (s === 0)) return null;
-    expect = s * size;
+/** Whether batch dims [from, end) walk memory with one stride (size-1 dims are ignored). */
+function collapses(shape: number[], strides: number[], from: number): boolean {
+  let expect: number | null = null;
+  for (let d = shape.length - 1; d >= from; d--) {
+    if (shape[d] === 1) continue;
+    if (expect !== null && strides[d] !== expect) return false;
+    expect = strides[d]! * shape[d]!;
   }
-  return stride ?? 0;
+  return true;
+}
+
+/** The stride of the innermost non-unit batch dim in [from, end): the step between matrices. */
+function lastNonUnitStride(shape: number[], strides: number[], from: number): number {
+  for (let d = shape.length - 1; d >= from; d--) if (shape[d] !== 1) return strides[d]!;
+  return 0;
 }
 
 export function matmul(a: Tensor, b: Tensor): Tensor {
