@@ -85,9 +85,14 @@ function run(root: Tensor, want: Set<Tensor> | null, opts: BackwardOptions): Map
   noGrad(() => {
     for (let k = order.length - 1; k >= 0; k--) {
       const t = order[k]!;
-      const g = grads.get(t);
+      let g = grads.get(t);
+      if (!g) continue;
+      if (t.gradHooks) {
+        for (const h of t.gradHooks) g = h(g) ?? g;
+        grads.set(t, g);
+      }
       const node = t.node;
-      if (!g || !node) continue;
+      if (!node) continue;
       if (node.freed) throw new Error(`backward: the graph through "${node.prim}" was already freed; pass retainGraph: true to backward twice`);
       const rule = vjpRules[node.prim] as (g: Tensor, inputs: Tensor[], out: Tensor, saved: unknown) => (Tensor | null)[];
       const gs = rule(g, node.inputs, t, node.saved);

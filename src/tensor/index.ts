@@ -7,7 +7,7 @@ export { tensor, zeros, ones, full, arange, eye, randn, rand, randint, multinomi
 export { noGrad, withGrad, isGradEnabled, backward, grad, type BackwardOptions } from "./autodiff.js";
 export { add, sub, mul, div, pow, maximum, minimum, compare, unary, cast, where } from "./ops/elementwise.js";
 export { sum, mean, max, min, argmax, logsumexp, variance, sumTo } from "./ops/reduce.js";
-export { reshape, permute, transpose, expand, squeeze, unsqueeze, slice, select, contiguous, indexSelect, gather, concat, stack, split } from "./ops/movement.js";
+export { alias, reshape, permute, transpose, expand, squeeze, unsqueeze, slice, select, contiguous, indexSelect, gather, concat, stack, split } from "./ops/movement.js";
 export { matmul, linear } from "./ops/linalg.js";
 export { einsum } from "./ops/einsum.js";
 export { softmax, causalSoftmax, logSoftmax, layerNorm, rmsNorm, embedding, crossEntropy } from "./ops/nn.js";

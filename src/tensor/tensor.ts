@@ -26,6 +26,8 @@ export class Tensor {
   grad: Tensor | null = null;
   /** How this tensor was computed, when it is on the autodiff graph. */
   node: Node | null = null;
+  /** Called with this tensor's gradient during backward; a returned tensor replaces it. */
+  gradHooks: ((g: Tensor) => Tensor | void)[] | null = null;
   /** Keep .grad for this intermediate during backward (set by retainGrad). */
   retainsGrad = false;
   /** Bumped by in-place writes, so caches derived from the data (packed weights) know they are stale. */

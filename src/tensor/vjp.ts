@@ -23,6 +23,7 @@ export interface Saved {
   expand: null;
   slice: { axis: number; start: number; step: number };
   contiguous: null;
+  alias: null;
   indexSelect: { axis: number; index: Int32Array };
   gather: { axis: number; index: Tensor };
   concat: { axis: number; sizes: number[] };
@@ -108,6 +109,7 @@ export const vjpRules: { [P in Prim]: Rule<P> } = {
     return [gx];
   },
   contiguous: (g) => [g],
+  alias: (g) => [g],
   indexSelect: (g, [x], _out, { axis, index }) => {
     const X = x!;
     const R = X.shape[axis]!, rest = X.shape.filter((_, i) => i !== axis), C = numel(rest);

@@ -7,6 +7,11 @@ import { Tensor } from "../tensor.js";
 import { kernelsFor } from "../../backend/registry.js";
 import { assignStrided, dense, empty, stridedOf } from "./core.js";
 
+/** A new tensor object over the same data: a distinct node on the graph (hook points use it). */
+export function alias(x: Tensor): Tensor {
+  return record("alias", new Tensor(x.data, x.shape, x.strides, x.offset), [x], null);
+}
+
 /** Resolve a single -1 in a requested shape. */
 function inferShape(x: Tensor, shape: readonly number[]): number[] {
   const out = shape.slice();
