@@ -14,7 +14,12 @@ function parse(spec: string, xs: Tensor[]): { terms: Term[]; out: string[] } {
   if (parts.length !== xs.length) throw new ShapeError(`einsum: "${spec}" names ${parts.length} operands, got ${xs.length}`);
   const letters = new Set(spec.replace(/[^a-zA-Z]/g, ""));
   const spare = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz".split("").filter((c) => !letters.has(c));
+  // Ellipsis dims align from the right across operands, so size the ellipsis by the widest one first.
   let ell: string[] | null = null;
+  for (let i = 0; i < parts.length; i++) {
+    const n = parts[i]!.includes("...") ? xs[i]!.ndim - (parts[i]!.length - 3) : -1;
+    if (n >= 0 && (!ell || ell.length < n)) ell = spare.slice(0, n);
+  }
   const terms = parts.map((p, i) => {
     const t = xs[i]!;
     let idx = p.split("");
@@ -22,9 +27,7 @@ function parse(spec: string, xs: Tensor[]): { terms: Term[]; out: string[] } {
       const [pre, post] = p.split("...") as [string, string];
       const n = t.ndim - pre.length - post.length;
       if (n < 0) throw new ShapeError(`einsum: operand ${i} ${fmt(t.shape)} has fewer dims than "${p}"`);
-      // Ellipsis dims align from the right across operands.
-      if (!ell || ell.length < n) ell = spare.slice(0, n);
-      idx = [...pre.split(""), ...ell.slice(ell.length - n), ...post.split("")].filter((c) => c !== "");
+      idx = [...pre.split(""), ...ell!.slice(ell!.length - n), ...post.split("")].filter((c) => c !== "");
     }
     if (idx.length !== t.ndim) throw new ShapeError(`einsum: operand ${i} has shape ${fmt(t.shape)} but "${p}" names ${idx.length} dims`);
     if (new Set(idx).size !== idx.length) throw new ShapeError(`einsum: repeated index within "${p}" (diagonals) is not supported`);

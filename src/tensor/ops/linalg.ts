@@ -70,7 +70,8 @@ export function matmul(a: Tensor, b: Tensor): Tensor {
   if (a.dtype !== b.dtype) { const d = a.dtype === "float64" || b.dtype === "float64" ? "float64" : "float32"; a = cast(a, d); b = cast(b, d); }
   if (a.dtype === "int32") throw new ShapeError("matmul: int32 operands are not supported; cast to float32");
   // 1-D operands act as a row (left) or column (right) vector, dropped from the result.
-  if (a.ndim === 1) return squeeze(matmul(unsqueeze(a, 0), b), -2);
+  // (1-D @ 1-D: the inner product is [1] after the right operand's squeeze, so squeeze that axis.)
+  if (a.ndim === 1) return squeeze(matmul(unsqueeze(a, 0), b), b.ndim === 1 ? -1 : -2);
   if (b.ndim === 1) return squeeze(matmul(a, unsqueeze(b, 1)), -1);
   return record("matmul", matmulRaw(a, b), [a, b], null);
 }
