@@ -1,2 +1,58 @@
-// Placeholder replaced by the native backend work; never fails the install.
-console.log("circuitscope: native addon not built yet");
+// Builds the native addon (native/) with node-gyp; run by `npm install` and `npm run build:native`.
+// It never fails the install: without a compiler or headers circuitscope runs on the WASM/TS
+// backends, and this script says so in one line. --verbose shows the compiler output.
+import { spawnSync } from "node:child_process";
+import { existsSync } from "node:fs";
+import { createRequire } from "node:module";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const root = join(dirname(fileURLToPath(import.meta.url)), "..");
+const nativeDir = join(root, "native");
+const verbose = process.argv.includes("--verbose");
+const retry = "npm run build:native";
+
+function findNodeGyp() {
+  const candidates = [];
+  if (process.env.npm_config_node_gyp) candidates.push(process.env.npm_config_node_gyp);
+  // npm's own copy: next to the npm CLI that runs us, or the system-wide install.
+  if (process.env.npm_execpath) candidates.push(join(dirname(process.env.npm_execpath), "..", "node_modules", "node-gyp", "bin", "node-gyp.js"));
+  candidates.push("/usr/lib/node_modules/npm/node_modules/node-gyp/bin/node-gyp.js");
+  candidates.push(join(dirname(process.execPath), "..", "lib", "node_modules", "npm", "node_modules", "node-gyp", "bin", "node-gyp.js"));
+  try { candidates.push(createRequire(import.meta.url).resolve("node-gyp/bin/node-gyp.js")); } catch { /* not a dependency */ }
+  return candidates.find((p) => existsSync(p)) ?? null;
+}
+
+function fail(reason) {
+  console.log(`circuitscope: the native addon could not be built (${reason}); the WASM/TS backend will be used. Retry with: ${retry}`);
+  process.exit(0);
+}
+
+function main() {
+  const gyp = findNodeGyp();
+  if (!gyp) fail("node-gyp not found");
+  const args = [gyp, "rebuild", "--release"];
+  const nodedir = process.env.npm_config_nodedir;
+  if (nodedir) args.push(`--nodedir=${nodedir}`);
+  else if (existsSync("/usr/include/node/node_api.h")) args.push("--nodedir=/usr");
+  const res = spawnSync(process.execPath, args, { cwd: nativeDir, stdio: verbose ? "inherit" : "pipe", encoding: "utf8" });
+  if (res.error) fail(res.error.message);
+  if (res.status !== 0) {
+    if (!verbose) {
+      const out = `${res.stdout ?? ""}${res.stderr ?? ""}`.split("\n").filter((l) => /error/i.test(l));
+      fail(out[0]?.trim().slice(0, 200) || `node-gyp exited with ${res.status}`);
+    }
+    fail(`node-gyp exited with ${res.status}`);
+  }
+  // Load it once so the message names what will actually run on this CPU.
+  const addonPath = join(nativeDir, "build", "Release", "circuitscope_native.node");
+  try {
+    const addon = createRequire(import.meta.url)(addonPath);
+    const info = addon.init(new Float64Array(64));
+    console.log(`circuitscope: native backend built (${info.avx2 ? "AVX2/FMA" : "portable C"}, ${info.threads} threads)`);
+  } catch (e) {
+    fail(`built but does not load: ${e instanceof Error ? e.message : String(e)}`);
+  }
+}
+
+try { main(); } catch (e) { fail(e instanceof Error ? e.message : String(e)); }
