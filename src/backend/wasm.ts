@@ -214,7 +214,7 @@ export function createWasmBackend(opts: { threads?: number } = {}): WasmBackend 
   // the calling thread computes its share itself.
   const workers: WorkerHandle[] = [];
   let disposed = false;
-  let threadNote = threaded ? "" : env.kind === "none" ? env.why : "";
+  let threadNote = threaded || requested === 1 ? "" : env.kind === "none" ? env.why : "";
   const spawn = (e: Env): void => {
     if (disposed) return;
     const body = `(${workerLoop.toString()})`;
@@ -340,6 +340,14 @@ export function createWasmBackend(opts: { threads?: number } = {}): WasmBackend 
     out.set(f32().subarray(cPtr >> 2, (cPtr >> 2) + batch * M * N));
   };
 
+  // A tiny product now makes V8 queue its optimising compile of the kernels (wasm has no on-stack
+  // replacement, so a first large call would otherwise run entirely in baseline code, ~4x slower).
+  // 32x32x256 is about the least work that exhausts V8's tier-up budget (measured: ~1 ms at creation).
+  const warm = new Float32Array(256 * 32);
+  const warmA = { data: warm, offset: 0, batchStride: 0, rowStride: 256, colStride: 1 };
+  const warmB = { data: warm, offset: 0, batchStride: 0, rowStride: 32, colStride: 1 };
+  gemm({ batch: 1, M: 32, N: 32, K: 256, a: warmA, b: warmB, out: new Float32Array(32 * 32), bias: null });
+
   // Packed handles: which block each one owns; freed when the handle is collected.
   const packedPtr = new WeakMap<PackedMatrix, number>();
   const registry = new FinalizationRegistry<number>((ptr) => heap.release(ptr));
@@ -375,8 +383,11 @@ export function createWasmBackend(opts: { threads?: number } = {}): WasmBackend 
   return {
     name: "wasm",
     get description() {
-      const live = workers.length > 0 && !disposed ? threads : 1;
-      return `wasm (SIMD128, ${live} thread${live === 1 ? "" : "s"}${threadNote && live === 1 ? `; ${threadNote}` : ""})`;
+      // Counts the workers that have reported ready; the others' shares run on the calling thread.
+      let live = 1;
+      if (threaded && !disposed) for (let w = 0; w < threads - 1; w++) live += Atomics.load(ctl, CTL_READY + w);
+      const note = threadNote || (live < threads ? `${threads - live} worker${threads - live === 1 ? "" : "s"} starting` : "");
+      return `wasm (SIMD128, ${live} thread${live === 1 ? "" : "s"}${note ? `; ${note}` : ""})`;
     },
     get threads() { return disposed ? 1 : threads; },
     kernels,

@@ -1,0 +1,190 @@
+// Tests the wasm backend's float32 matmul, packMatrix and matmulPacked against the reference
+// (tsKernels.matmul) on seeded random operands of awkward shapes and layouts, with 1 and 2 threads.
+// Tolerance: max |wasm - ref| <= 1e-5 * max |ref| over the whole output (float32 sums in another order).
+// Not covered here: the garbage collection of packed matrices (FinalizationRegistry timing is up to
+// the engine) and browser workers.
+import { test, after } from "node:test";
+import assert from "node:assert/strict";
+import type { MatOperand } from "../src/backend/kernels.js";
+import { tsKernels } from "../src/backend/ts.js";
+import { createWasmBackend, type WasmBackend } from "../src/backend/wasm.js";
+
+// mulberry32: a tiny seeded RNG, uniform in [-1, 1).
+function rng(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => {
+    s = (s + 0x6d2b79f5) >>> 0;
+    let t = s;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return (((t ^ (t >>> 14)) >>> 0) / 4294967296) * 2 - 1;
+  };
+}
+
+interface Layout {
+  trans?: boolean; // store the [rows, cols] matrix transposed (colStride > 1, rowStride 1)
+  offset?: number; // elements before the first one
+  pad?: number; // extra elements per stored row (a view into a wider matrix)
+  skip?: number; // step between used elements of a stored row (>1: a sparse view, gathered by the backend)
+  flip?: boolean; // negative row stride: rows stored bottom-up
+  broadcast?: boolean; // batchStride 0: one matrix for every batch item
+}
+
+/** A [batch, rows, cols] operand with the given layout, filled from rand. */
+function operand(batch: number, rows: number, cols: number, lay: Layout, rand: () => number): MatOperand<Float32Array> {
+  const nb = lay.broadcast ? 1 : batch;
+  const skip = lay.skip ?? 1, pad = lay.pad ?? 0, offset = lay.offset ?? 0;
+  const [outer, inner] = lay.trans ? [cols, rows] : [rows, cols];
+  const lineLen = inner * skip + pad; // one stored line
+  const matLen = outer * lineLen;
+  const data = new Float32Array(offset + nb * matLen + 3);
+  for (let i = 0; i < data.length; i++) data[i] = rand();
+  const innerStride = skip, outerStride = lineLen;
+  let rowStride = lay.trans ? innerStride : outerStride;
+  const colStride = lay.trans ? outerStride : innerStride;
+  let start = offset;
+  if (lay.flip) { start += (rows - 1) * rowStride; rowStride = -rowStride; }
+  return { data, offset: start, batchStride: lay.broadcast ? 0 : matLen, rowStride, colStride };
+}
+
+function assertClose(got: Float32Array, want: Float32Array, what: string): void {
+  assert.equal(got.length, want.length, what);
+  let maxRef = 0, maxErr = 0;
+  for (let i = 0; i < want.length; i++) {
+    maxRef = Math.max(maxRef, Math.abs(want[i]!));
+    maxErr = Math.max(maxErr, Math.abs(got[i]! - want[i]!));
+  }
+  assert.ok(Number.isFinite(maxErr) && maxErr <= 1e-5 * Math.max(maxRef, 1e-30), `${what}: max error ${maxErr} vs max |ref| ${maxRef}`);
+}
+
+interface Case { batch: number; M: number; N: number; K: number; a: Layout; b: Layout; bias: boolean }
+const cases: Case[] = [
+  { batch: 1, M: 1, N: 1, K: 1, a: {}, b: {}, bias: false },
+  { batch: 1, M: 1, N: 1, K: 1, a: {}, b: {}, bias: true },
+  { batch: 1, M: 1, N: 37, K: 19, a: {}, b: {}, bias: true }, // a single row (decoding one token)
+  { batch: 1, M: 29, N: 1, K: 33, a: {}, b: { trans: true }, bias: false }, // a single column
+  { batch: 1, M: 5, N: 13, K: 7, a: { offset: 3 }, b: { offset: 11 }, bias: true },
+  { batch: 1, M: 4, N: 8, K: 256, a: {}, b: {}, bias: false }, // exactly one tile, one depth block
+  { batch: 1, M: 9, N: 17, K: 257, a: {}, b: {}, bias: true }, // one past tile and depth block
+  { batch: 1, M: 37, N: 70, K: 300, a: { trans: true }, b: {}, bias: false },
+  { batch: 1, M: 37, N: 70, K: 300, a: {}, b: { trans: true, offset: 5 }, bias: true },
+  { batch: 1, M: 23, N: 45, K: 31, a: { trans: true, pad: 3 }, b: { trans: true, pad: 2 }, bias: true },
+  { batch: 1, M: 21, N: 19, K: 40, a: { skip: 3, pad: 5, offset: 7 }, b: { skip: 2, pad: 9 }, bias: false }, // sparse views
+  { batch: 1, M: 18, N: 27, K: 22, a: { flip: true }, b: { flip: true, offset: 4 }, bias: true }, // negative strides
+  { batch: 1, M: 6, N: 10, K: 0, a: {}, b: {}, bias: true }, // empty sum: the bias alone
+  { batch: 1, M: 6, N: 10, K: 0, a: {}, b: {}, bias: false },
+  { batch: 3, M: 7, N: 9, K: 11, a: {}, b: { broadcast: true }, bias: true },
+  { batch: 4, M: 33, N: 17, K: 64, a: { broadcast: true }, b: { trans: true }, bias: false },
+  { batch: 5, M: 64, N: 64, K: 64, a: { offset: 1 }, b: { trans: true }, bias: false }, // attention-like, shared by batch
+  { batch: 2, M: 131, N: 67, K: 517, a: {}, b: { broadcast: true }, bias: true }, // 1 batch per thread
+  { batch: 1, M: 67, N: 523, K: 401, a: { offset: 2 }, b: { pad: 1 }, bias: true }, // shared by columns
+  { batch: 1, M: 301, N: 45, K: 389, a: { trans: true }, b: {}, bias: false }, // shared by rows
+  { batch: 1, M: 130, N: 4099, K: 300, a: {}, b: { trans: true }, bias: true }, // more than one column block
+];
+
+const backends: WasmBackend[] = [];
+after(() => { for (const b of backends) b.dispose(); });
+
+async function backend(threads: number): Promise<WasmBackend> {
+  const be = createWasmBackend({ threads });
+  backends.push(be);
+  // Workers start asynchronously; until then the caller computes their shares, which would leave
+  // the worker path untested.
+  for (let i = 0; i < 500 && !be.description.startsWith(`wasm (SIMD128, ${threads} thread`); i++) await new Promise((r) => setTimeout(r, 10));
+  assert.match(be.description, new RegExp(`^wasm \\(SIMD128, ${threads} threads?\\)$`));
+  return be;
+}
+
+function reference(c: Case, a: MatOperand<Float32Array>, b: MatOperand<Float32Array>, bias: Float32Array | null): Float32Array {
+  const want = new Float32Array(c.batch * c.M * c.N);
+  tsKernels.matmul(c.batch, c.M, c.N, c.K, a, b, want, bias);
+  return want;
+}
+
+const results = new Map<string, Float32Array>(); // per case, the 1-thread output, to compare bit for bit
+
+for (const threads of [1, 2]) {
+  test(`wasm matmul matches the reference (${threads} thread${threads > 1 ? "s" : ""})`, async () => {
+    const be = await backend(threads);
+    cases.forEach((c, i) => {
+      const rand = rng(1000 + i);
+      const a = operand(c.batch, c.M, c.K, c.a, rand), b = operand(c.batch, c.K, c.N, c.b, rand);
+      const bias = c.bias ? Float32Array.from({ length: c.N }, rand) : null;
+      const got = new Float32Array(c.batch * c.M * c.N).fill(NaN); // outputs must be fully overwritten
+      be.kernels.matmul!(c.batch, c.M, c.N, c.K, a, b, got, bias);
+      const what = `case ${i} ${JSON.stringify(c)}`;
+      assertClose(got, reference(c, a, b, bias), what);
+      const key = `u${i}`;
+      if (threads === 1) results.set(key, got);
+      else assert.deepEqual(got, results.get(key), `${what}: 2 threads must give the 1-thread bits`);
+    });
+  });
+
+  test(`wasm matmulPacked matches the reference (${threads} thread${threads > 1 ? "s" : ""})`, async () => {
+    const be = await backend(threads);
+    cases.filter((c) => c.batch === 1).forEach((c, i) => {
+      const rand = rng(2000 + i);
+      const a = operand(1, c.M, c.K, c.a, rand), b = operand(1, c.K, c.N, c.b, rand);
+      const bias = c.bias ? Float32Array.from({ length: c.N }, rand) : null;
+      const packed = be.kernels.packMatrix!(c.K, c.N, b);
+      assert.deepEqual([packed.K, packed.N, packed.backend], [c.K, c.N, "wasm"]);
+      const want = new Map([[true, reference(c, a, b, bias)], [false, reference(c, a, b, null)]]);
+      b.data.fill(7); // scribble over the source: the packed copy must not depend on it
+      for (const withBias of [bias, null]) {
+        const got = new Float32Array(c.M * c.N).fill(NaN);
+        be.kernels.matmulPacked!(c.M, a, packed, got, withBias);
+        const what = `packed case ${i} ${JSON.stringify(c)} bias ${withBias !== null}`;
+        assertClose(got, want.get(withBias !== null)!, what);
+        const key = `p${i}${withBias ? "b" : ""}`;
+        if (threads === 1) results.set(key, got);
+        else assert.deepEqual(got, results.get(key), `${what}: 2 threads must give the 1-thread bits`);
+      }
+    });
+  });
+}
+
+test("wasm packed and unpacked products agree bit for bit", async () => {
+  const be = await backend(2);
+  const rand = rng(7);
+  const [M, N, K] = [70, 300, 530];
+  const a = operand(1, M, K, {}, rand), b = operand(1, K, N, { trans: true }, rand);
+  const bias = Float32Array.from({ length: N }, rand);
+  const u = new Float32Array(M * N), p = new Float32Array(M * N);
+  be.kernels.matmul!(1, M, N, K, a, b, u, bias);
+  be.kernels.matmulPacked!(M, a, be.kernels.packMatrix!(K, N, b), p, bias);
+  assert.deepEqual(p, u);
+});
+
+test("wasm backend delegates float64 to the reference and rejects foreign packed matrices", async () => {
+  const be = await backend(1);
+  const rand = rng(11);
+  const [M, N, K] = [3, 5, 4];
+  const a64 = Float64Array.from({ length: M * K }, rand), b64 = Float64Array.from({ length: K * N }, rand);
+  const A = { data: a64, offset: 0, batchStride: 0, rowStride: K, colStride: 1 };
+  const B = { data: b64, offset: 0, batchStride: 0, rowStride: N, colStride: 1 };
+  const got = new Float64Array(M * N), want = new Float64Array(M * N);
+  be.kernels.matmul!(1, M, N, K, A, B, got, null);
+  tsKernels.matmul(1, M, N, K, A, B, want, null);
+  assert.deepEqual(got, want);
+
+  const other = createWasmBackend({ threads: 1 });
+  backends.push(other);
+  const b32 = { data: Float32Array.from(b64), offset: 0, batchStride: 0, rowStride: N, colStride: 1 };
+  const foreign = other.kernels.packMatrix!(K, N, b32);
+  const a32 = { data: Float32Array.from(a64), offset: 0, batchStride: 0, rowStride: K, colStride: 1 };
+  assert.throws(() => be.kernels.matmulPacked!(M, a32, foreign, new Float32Array(M * N), null), /another wasm backend instance/);
+  assert.throws(() => be.kernels.matmulPacked!(M, a32, { K, N, backend: "native" }, new Float32Array(M * N), null), /native backend/);
+});
+
+test("wasm backend keeps working after dispose, on one thread", async () => {
+  const be = await backend(2);
+  be.dispose();
+  assert.equal(be.threads, 1);
+  const rand = rng(13);
+  const c: Case = { batch: 1, M: 90, N: 200, K: 300, a: {}, b: {}, bias: true };
+  const a = operand(1, c.M, c.K, {}, rand), b = operand(1, c.K, c.N, {}, rand);
+  const bias = Float32Array.from({ length: c.N }, rand);
+  const got = new Float32Array(c.M * c.N);
+  be.kernels.matmul!(1, c.M, c.N, c.K, a, b, got, bias);
+  assertClose(got, reference(c, a, b, bias), "after dispose");
+});
