@@ -1,0 +1,226 @@
+// The pieces a transformer is built from, each a Module with TransformerLens's parameter names and
+// hook points: Embed, PosEmbed, Norm (LayerNorm / RMSNorm), Attention, MLP, Unembed. Weights that
+// feed matmuls are stored in the layout the kernels want ([d_in, d_out], heads side by side) and
+// exposed in TransformerLens's per-head shapes as views (W_Q is [n_heads, d_model, d_head]).
+import { Module } from "../nn/module.js";
+import { linear, matmul } from "../tensor/ops/linalg.js";
+import { causalSoftmax, embedding, layerNorm, rmsNorm } from "../tensor/ops/nn.js";
+import { concat, expand, indexSelect } from "../tensor/ops/movement.js";
+import { einsum } from "../tensor/ops/einsum.js";
+import { zeros } from "../tensor/create.js";
+import { Tensor } from "../tensor/tensor.js";
+import type { UnaryOp } from "../backend/kernels.js";
+import type { ActFn, ModelConfig } from "./config.js";
+import type { HookName } from "./hooks.js";
+import type { HookRuntime } from "./hook-runtime.js";
+import { RotaryTables } from "./rotary.js";
+
+/** Per-call inputs every block needs besides the residual stream. */
+export interface ForwardContext {
+  /** Position of each token [batch * pos] (row-major), after left padding and KV-cache offsets. */
+  positions: Int32Array;
+  /** Additive key mask [batch, 1, 1, key_pos]: 0 for real tokens, a large negative for padding. */
+  keyMask: Tensor | null;
+  /** Per-layer key/value cache for generation (read and extended in place), or null. */
+  kvCache: KVCache | null;
+}
+
+/** Keys and values of the tokens seen so far, per layer: [batch, key_pos, n_key_value_heads, d_head]. */
+export interface KVCache {
+  keys: (Tensor | null)[];
+  values: (Tensor | null)[];
+}
+
+const ACT: Record<ActFn, UnaryOp> = { gelu_new: "gelu_tanh", gelu: "gelu_erf", relu: "relu", silu: "silu" };
+
+export class Embed extends Module {
+  readonly W_E: Tensor; // [d_vocab, d_model]
+  constructor(cfg: ModelConfig, private readonly rt: HookRuntime) {
+    super();
+    this.W_E = this.param("W_E", zeros([cfg.d_vocab, cfg.d_model]));
+    rt.declare("hook_embed");
+  }
+  /** tokens [batch, pos] → [batch, pos, d_model] */
+  forward(tokens: Tensor): Tensor {
+    return this.rt.point("hook_embed", embedding(this.W_E, tokens));
+  }
+}
+
+export class PosEmbed extends Module {
+  readonly W_pos: Tensor; // [n_ctx, d_model]
+  constructor(private readonly cfg: ModelConfig, private readonly rt: HookRuntime) {
+    super();
+    this.W_pos = this.param("W_pos", zeros([cfg.n_ctx, cfg.d_model]));
+    rt.declare("hook_pos_embed");
+  }
+  /** positions [batch * pos] → [batch, pos, d_model] */
+  forward(positions: Int32Array, batch: number): Tensor {
+    for (const p of positions) if (p >= this.cfg.n_ctx) throw new RangeError(`position ${p} exceeds n_ctx = ${this.cfg.n_ctx}`);
+    const pe = indexSelect(this.W_pos, 0, new Tensor(positions, [batch, positions.length / batch]));
+    return this.rt.point("hook_pos_embed", pe);
+  }
+}
+
+/** LayerNorm or RMSNorm, with hook_scale [batch, pos, 1] and hook_normalized [batch, pos, d_model]. */
+export class Norm extends Module {
+  readonly w: Tensor;
+  readonly b: Tensor | null;
+  private readonly scaleName: HookName;
+  private readonly normName: HookName;
+  constructor(private readonly cfg: ModelConfig, private readonly rt: HookRuntime, prefix: string) {
+    super();
+    this.w = this.param("w", zeros([cfg.d_model]).add(1).detach());
+    this.b = cfg.normalization_type === "LN" ? this.param("b", zeros([cfg.d_model])) : null;
+    this.scaleName = rt.declare(`${prefix}.hook_scale` as HookName);
+    this.normName = rt.declare(`${prefix}.hook_normalized` as HookName);
+  }
+  forward(x: Tensor, layer?: number): Tensor {
+    const rms = this.cfg.normalization_type === "RMS", eps = this.cfg.eps;
+    // The fused kernel unless a hook wants the intermediate scale or normalized activations.
+    if (!this.rt.wants(this.scaleName) && !this.rt.wants(this.normName)) {
+      return rms ? rmsNorm(x, this.w, eps) : layerNorm(x, this.w, this.b, eps);
+    }
+    const centred = rms ? x : x.sub(x.mean(-1, true));
+    const scale = this.rt.point(this.scaleName, centred.square().mean(-1, true).add(eps).sqrt(), layer);
+    const normalized = this.rt.point(this.normName, centred.div(scale), layer);
+    const y = normalized.mul(this.w);
+    return this.b ? y.add(this.b) : y;
+  }
+}
+
+export class Attention extends Module {
+  // Stored [d_model, n_heads * d_head] (heads side by side) so Q = x @ W_Q is one matmul.
+  readonly Wq: Tensor; readonly Wk: Tensor; readonly Wv: Tensor;
+  readonly Wo: Tensor; // [n_heads * d_head, d_model]
+  readonly bq: Tensor | null; readonly bk: Tensor | null; readonly bv: Tensor | null; readonly bo: Tensor | null;
+  private readonly rotary: RotaryTables | null;
+  private readonly names: Record<"q" | "k" | "v" | "rot_q" | "rot_k" | "attn_scores" | "pattern" | "z" | "result", HookName>;
+
+  constructor(private readonly cfg: ModelConfig, private readonly rt: HookRuntime, readonly layer: number) {
+    super();
+    const { d_model: D, n_heads: H, d_head: dh, n_key_value_heads: Hkv } = cfg;
+    this.Wq = this.param("W_Q", zeros([D, H * dh]));
+    this.Wk = this.param("W_K", zeros([D, Hkv * dh]));
+    this.Wv = this.param("W_V", zeros([D, Hkv * dh]));
+    this.Wo = this.param("W_O", zeros([H * dh, D]));
+    const bias = cfg.attn_bias;
+    this.bq = bias ? this.param("b_Q", zeros([H * dh])) : null;
+    this.bk = bias ? this.param("b_K", zeros([Hkv * dh])) : null;
+    this.bv = bias ? this.param("b_V", zeros([Hkv * dh])) : null;
+    this.bo = bias ? this.param("b_O", zeros([D])) : null;
+    this.rotary = cfg.positional_embedding_type === "rotary" ? new RotaryTables(cfg.rotary_dim, cfg.rotary_base, cfg.rotary_scaling) : null;
+    const n = (a: string) => rt.declare(`blocks.${layer}.attn.hook_${a}` as HookName);
+    this.names = {
+      q: n("q"), k: n("k"), v: n("v"),
+      rot_q: this.rotary ? n("rot_q") : ("" as HookName), rot_k: this.rotary ? n("rot_k") : ("" as HookName),
+      attn_scores: n("attn_scores"), pattern: n("pattern"), z: n("z"), result: n("result"),
+    };
+  }
+
+  /** TransformerLens-shaped views: W_Q, W_K, W_V [n_heads, d_model, d_head], W_O [n_heads, d_head, d_model]. */
+  get W_Q(): Tensor { return this.headsIn(this.Wq, this.cfg.n_heads); }
+  get W_K(): Tensor { return this.headsIn(this.Wk, this.cfg.n_key_value_heads); }
+  get W_V(): Tensor { return this.headsIn(this.Wv, this.cfg.n_key_value_heads); }
+  get W_O(): Tensor { return this.Wo.reshape([this.cfg.n_heads, this.cfg.d_head, this.cfg.d_model]); }
+  private headsIn(W: Tensor, heads: number): Tensor {
+    return W.reshape([this.cfg.d_model, heads, this.cfg.d_head]).permute(1, 0, 2);
+  }
+
+  /** x [batch, pos, d_model] (already normalised) → attention output [batch, pos, d_model]. */
+  forward(x: Tensor, ctx: ForwardContext): Tensor {
+    const { n_heads: H, d_head: dh, n_key_value_heads: Hkv } = this.cfg;
+    const [B, T] = x.shape as [number, number, number];
+    const rt = this.rt, L = this.layer, nm = this.names;
+    let q = rt.point(nm.q, linear(x, this.Wq, this.bq).reshape([B, T, H, dh]), L);
+    let k = rt.point(nm.k, linear(x, this.Wk, this.bk).reshape([B, T, Hkv, dh]), L);
+    let v = rt.point(nm.v, linear(x, this.Wv, this.bv).reshape([B, T, Hkv, dh]), L);
+    if (this.rotary) {
+      q = rt.point(nm.rot_q, this.rotary.apply(q, ctx.positions), L);
+      k = rt.point(nm.rot_k, this.rotary.apply(k, ctx.positions), L);
+    }
+    if (ctx.kvCache) {
+      const pk = ctx.kvCache.keys[L], pv = ctx.kvCache.values[L];
+      if (pk && pv) { k = concat([pk, k], 1); v = concat([pv, v], 1); }
+      ctx.kvCache.keys[L] = k.detach(); ctx.kvCache.values[L] = v.detach();
+    }
+    const Tk = k.shape[1]!;
+    if (Hkv !== H) {
+      // Grouped-query attention: each key/value head serves H / Hkv query heads.
+      const g = H / Hkv;
+      k = expand(k.reshape([B, Tk, Hkv, 1, dh]), [B, Tk, Hkv, g, dh]).reshape([B, Tk, H, dh]);
+      v = expand(v.reshape([B, Tk, Hkv, 1, dh]), [B, Tk, Hkv, g, dh]).reshape([B, Tk, H, dh]);
+    }
+    let scores = matmul(q.permute(0, 2, 1, 3), k.permute(0, 2, 3, 1)); // [batch, head_index, query_pos, key_pos]
+    if (ctx.keyMask) scores = scores.add(ctx.keyMask);
+    let pattern: Tensor;
+    if (rt.wants(nm.attn_scores)) {
+      // Materialise scaled, causally masked scores only when a hook asks for them (as TransformerLens shows them).
+      const masked = causalMaskFill(scores.div(this.cfg.attn_scale));
+      pattern = causalSoftmax(rt.point(nm.attn_scores, masked, L), 1);
+    } else {
+      pattern = causalSoftmax(scores, 1 / this.cfg.attn_scale);
+    }
+    pattern = rt.point(nm.pattern, pattern, L); // [batch, head_index, query_pos, key_pos]
+    const z = rt.point(nm.z, matmul(pattern, v.permute(0, 2, 1, 3)).permute(0, 2, 1, 3), L); // [batch, pos, head_index, d_head]
+    if (rt.wants(nm.result)) {
+      const result = rt.point(nm.result, einsum("bphd,hdm->bphm", z, this.W_O), L); // [batch, pos, head_index, d_model]
+      const out = result.sum(2);
+      return this.bo ? out.add(this.bo) : out;
+    }
+    return linear(z.reshape([B, T, H * dh]), this.Wo, this.bo);
+  }
+}
+
+/** Scores with future keys set to -Infinity, as TransformerLens's hook_attn_scores shows them. */
+function causalMaskFill(scores: Tensor): Tensor {
+  const Tq = scores.shape[scores.ndim - 2]!, Tk = scores.shape[scores.ndim - 1]!;
+  const mask = new Float32Array(Tq * Tk);
+  for (let i = 0; i < Tq; i++) for (let j = 0; j < Tk; j++) if (j > i + Tk - Tq) mask[i * Tk + j] = 1;
+  return scores.where(new Tensor(mask, [Tq, Tk]).eq(0), -Infinity);
+}
+
+export class MLP extends Module {
+  readonly W_in: Tensor; // [d_model, d_mlp]
+  readonly W_gate: Tensor | null; // [d_model, d_mlp], gated MLPs only
+  readonly W_out: Tensor; // [d_mlp, d_model]
+  readonly b_in: Tensor | null; readonly b_out: Tensor | null;
+  private readonly act: UnaryOp;
+  private readonly names: Record<"pre" | "pre_linear" | "post", HookName>;
+  constructor(cfg: ModelConfig, private readonly rt: HookRuntime, readonly layer: number) {
+    super();
+    this.W_in = this.param("W_in", zeros([cfg.d_model, cfg.d_mlp]));
+    this.W_gate = cfg.gated_mlp ? this.param("W_gate", zeros([cfg.d_model, cfg.d_mlp])) : null;
+    this.W_out = this.param("W_out", zeros([cfg.d_mlp, cfg.d_model]));
+    this.b_in = cfg.mlp_bias ? this.param("b_in", zeros([cfg.d_mlp])) : null;
+    this.b_out = cfg.mlp_bias ? this.param("b_out", zeros([cfg.d_model])) : null;
+    this.act = ACT[cfg.act_fn];
+    const n = (a: string) => rt.declare(`blocks.${layer}.mlp.hook_${a}` as HookName);
+    this.names = { pre: n("pre"), pre_linear: cfg.gated_mlp ? n("pre_linear") : ("" as HookName), post: n("post") };
+  }
+  /** x [batch, pos, d_model] → [batch, pos, d_model] */
+  forward(x: Tensor): Tensor {
+    const rt = this.rt, L = this.layer, nm = this.names;
+    let post: Tensor;
+    if (this.W_gate) {
+      // SwiGLU (Shazeer 2020), as Llama: W_out (act(x W_gate) * (x W_in)).
+      const pre = rt.point(nm.pre, linear(x, this.W_gate), L);
+      const preLinear = rt.point(nm.pre_linear, linear(x, this.W_in, this.b_in), L);
+      post = rt.point(nm.post, pre.unary(this.act).mul(preLinear), L);
+    } else {
+      const pre = rt.point(nm.pre, linear(x, this.W_in, this.b_in), L); // [batch, pos, d_mlp]
+      post = rt.point(nm.post, pre.unary(this.act), L);
+    }
+    return linear(post, this.W_out, this.b_out);
+  }
+}
+
+export class Unembed extends Module {
+  readonly W_U: Tensor; // [d_model, d_vocab]
+  readonly b_U: Tensor | null;
+  constructor(cfg: ModelConfig) {
+    super();
+    this.W_U = this.param("W_U", zeros([cfg.d_model, cfg.d_vocab]));
+    this.b_U = cfg.unembed_bias ? this.param("b_U", zeros([cfg.d_vocab])) : null;
+  }
+  forward(x: Tensor): Tensor { return linear(x, this.W_U, this.b_U); }
+}

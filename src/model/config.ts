@@ -1,0 +1,92 @@
+// One config type for every architecture circuitscope runs, with TransformerLens's field names so
+// its users feel at home. Architectures differ by composition (see block.ts), not by branches on a
+// model name.
+export type ActFn = "gelu_new" | "gelu" | "relu" | "silu";
+
+export interface ModelConfig {
+  /** Which family the weights come from; decides block composition and HF name mapping. */
+  architecture: "gpt2" | "neox" | "llama" | "attn-only";
+  d_model: number; // e.g. 768
+  n_layers: number; // e.g. 12
+  n_heads: number; // e.g. 12
+  d_head: number; // e.g. 64
+  d_mlp: number; // e.g. 3072 (0 for attention-only models)
+  d_vocab: number; // e.g. 50257
+  n_ctx: number; // e.g. 1024, the longest sequence
+  n_key_value_heads: number; // = n_heads unless grouped-query attention (Llama 2 70B: 8)
+  act_fn: ActFn;
+  normalization_type: "LN" | "RMS" | null;
+  eps: number; // e.g. 1e-5
+  positional_embedding_type: "standard" | "rotary" | "none";
+  rotary_dim: number; // dims of each head that rotate (NeoX: a fraction of d_head)
+  rotary_base: number; // e.g. 10000
+  /** Linear RoPE scaling factor (positions are divided by it); 1 = none. */
+  rotary_scaling: number;
+  parallel_attn_mlp: boolean; // NeoX: resid + attn(ln1(x)) + mlp(ln2(x))
+  gated_mlp: boolean; // Llama's SwiGLU: W_out(act(W_gate x) * W_in x)
+  attn_only: boolean;
+  attn_bias: boolean; // b_Q, b_K, b_V, b_O
+  mlp_bias: boolean; // b_in, b_out
+  unembed_bias: boolean; // b_U
+  tie_word_embeddings: boolean; // W_U = W_E^T when saved in HF layout
+  /** Scores are divided by this (sqrt(d_head) by default). */
+  attn_scale: number;
+  /** Token id used as beginning-of-sequence, if the tokenizer has one. */
+  bos_token_id: number | null;
+}
+
+export class ConfigError extends Error {
+  override name = "ConfigError";
+}
+
+/** Fill defaults for a partial config and check it is consistent. */
+export function makeConfig(c: Partial<ModelConfig> & Pick<ModelConfig, "d_model" | "n_layers" | "n_heads" | "d_vocab">): ModelConfig {
+  const arch = c.architecture ?? "gpt2";
+  const d_head = c.d_head ?? c.d_model / c.n_heads;
+  const llama = arch === "llama";
+  const cfg: ModelConfig = {
+    architecture: arch,
+    d_model: c.d_model,
+    n_layers: c.n_layers,
+    n_heads: c.n_heads,
+    d_head,
+    d_mlp: c.d_mlp ?? (arch === "attn-only" ? 0 : 4 * c.d_model),
+    d_vocab: c.d_vocab,
+    n_ctx: c.n_ctx ?? 1024,
+    n_key_value_heads: c.n_key_value_heads ?? c.n_heads,
+    act_fn: c.act_fn ?? (llama ? "silu" : arch === "neox" ? "gelu" : "gelu_new"),
+    normalization_type: c.normalization_type === undefined ? (llama ? "RMS" : "LN") : c.normalization_type,
+    eps: c.eps ?? (llama ? 1e-6 : 1e-5),
+    positional_embedding_type: c.positional_embedding_type ?? (llama || arch === "neox" ? "rotary" : "standard"),
+    rotary_dim: c.rotary_dim ?? d_head,
+    rotary_base: c.rotary_base ?? 10000,
+    rotary_scaling: c.rotary_scaling ?? 1,
+    parallel_attn_mlp: c.parallel_attn_mlp ?? arch === "neox",
+    gated_mlp: c.gated_mlp ?? llama,
+    attn_only: c.attn_only ?? arch === "attn-only",
+    attn_bias: c.attn_bias ?? !llama,
+    mlp_bias: c.mlp_bias ?? !llama,
+    unembed_bias: c.unembed_bias ?? false,
+    tie_word_embeddings: c.tie_word_embeddings ?? arch === "gpt2",
+    attn_scale: c.attn_scale ?? Math.sqrt(d_head),
+    bos_token_id: c.bos_token_id ?? null,
+  };
+  validateConfig(cfg);
+  return cfg;
+}
+
+export function validateConfig(c: ModelConfig): void {
+  const pos = (k: keyof ModelConfig) => {
+    const v = c[k];
+    if (typeof v !== "number" || !Number.isInteger(v) || v <= 0) throw new ConfigError(`config: ${k} must be a positive integer, got ${String(v)}`);
+  };
+  (["d_model", "n_layers", "n_heads", "d_head", "d_vocab", "n_ctx", "n_key_value_heads"] as const).forEach(pos);
+  if (!c.attn_only) pos("d_mlp");
+  if (c.n_heads % c.n_key_value_heads !== 0) throw new ConfigError(`config: n_heads (${c.n_heads}) must be a multiple of n_key_value_heads (${c.n_key_value_heads})`);
+  if (c.positional_embedding_type === "rotary" && (c.rotary_dim % 2 !== 0 || c.rotary_dim > c.d_head || c.rotary_dim <= 0))
+    throw new ConfigError(`config: rotary_dim (${c.rotary_dim}) must be even and in (0, d_head = ${c.d_head}]`);
+}
+
+/** GPT-2 small's shape (Radford et al. 2019): 12 layers, d_model 768, 12 heads, d_mlp 3072. */
+export const gpt2SmallConfig = (): ModelConfig =>
+  makeConfig({ architecture: "gpt2", d_model: 768, n_layers: 12, n_heads: 12, d_mlp: 3072, d_vocab: 50257, n_ctx: 1024 });

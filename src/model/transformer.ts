@@ -1,0 +1,177 @@
+// HookedTransformer: embeddings, blocks and unembedding, with a hook point on every activation.
+// forward() runs the model; runWithHooks() runs it with hooks that are removed afterwards even when
+// something throws; runWithCache() records activations. Grad mode follows the engine's global
+// switch (wrap calls in noGrad for inference).
+import { Module, ModuleList } from "../nn/module.js";
+import { Rng } from "../tensor/rng.js";
+import { randn } from "../tensor/create.js";
+import { noGrad } from "../tensor/autodiff.js";
+import { crossEntropy } from "../tensor/ops/nn.js";
+import { slice } from "../tensor/ops/movement.js";
+import { fmt, ShapeError } from "../tensor/shape.js";
+import { Tensor } from "../tensor/tensor.js";
+import { ActivationCache } from "./cache.js";
+import { validateConfig, type ModelConfig } from "./config.js";
+import { Embed, Norm, PosEmbed, Unembed, type ForwardContext, type KVCache } from "./components.js";
+import { TransformerBlock } from "./block.js";
+import { HookRuntime } from "./hook-runtime.js";
+import { HookRegistry, matchesFilter, type BackwardHook, type ForwardHook, type HookName, type NamesFilter } from "./hooks.js";
+
+export type Tokens = Tensor | readonly number[] | readonly (readonly number[])[] | Int32Array;
+
+export interface ForwardOptions {
+  /** [batch, pos] with 1 for real tokens and 0 for padding (left padding, as for generation). */
+  attentionMask?: Tensor;
+  /** Reuse and extend these keys/values (generation). */
+  kvCache?: KVCache;
+}
+
+export interface Hooks {
+  fwd?: readonly (readonly [NamesFilter, ForwardHook])[];
+  bwd?: readonly (readonly [NamesFilter, BackwardHook])[];
+}
+
+/** A padding score low enough to vanish in softmax yet finite, so a fully padded row gives no NaN. */
+const PAD_SCORE = -1e9;
+
+export class HookedTransformer extends Module {
+  readonly rt = new HookRuntime();
+  readonly embed: Embed;
+  readonly pos_embed: PosEmbed | null;
+  readonly blocks: ModuleList<TransformerBlock>;
+  readonly ln_final: Norm | null;
+  readonly unembed: Unembed;
+
+  constructor(readonly cfg: ModelConfig) {
+    super();
+    validateConfig(cfg);
+    this.embed = this.child("embed", new Embed(cfg, this.rt));
+    this.pos_embed = cfg.positional_embedding_type === "standard" ? this.child("pos_embed", new PosEmbed(cfg, this.rt)) : null;
+    this.blocks = this.child("blocks", new ModuleList(Array.from({ length: cfg.n_layers }, (_, l) => new TransformerBlock(cfg, this.rt, l))));
+    this.ln_final = cfg.normalization_type !== null ? this.child("ln_final", new Norm(cfg, this.rt, "ln_final")) : null;
+    this.unembed = this.child("unembed", new Unembed(cfg));
+  }
+
+  /** Every hook point, in forward order. */
+  hookNames(): readonly HookName[] { return this.rt.names; }
+
+  /** GPT-2-style initialisation: weights ~ N(0, 0.02²), output projections scaled by 1/sqrt(2 n_layers), biases 0, norm weights 1. */
+  initWeights(seed = 0): this {
+    const rng = new Rng(seed);
+    noGrad(() => {
+      for (const [name, p] of this.namedParameters()) {
+        const leaf = name.split(".").pop()!;
+        if (leaf.startsWith("b") || leaf === "w") continue; // zeros / ones from construction
+        const std = leaf === "W_O" || leaf === "W_out" ? 0.02 / Math.sqrt(2 * this.cfg.n_layers) : 0.02;
+        p.data.set(randn(p.shape, { rng, std, dtype: p.dtype }).data);
+        p.version++;
+      }
+    });
+    return this;
+  }
+
+  /** Tokens as an int32 [batch, pos] tensor. */
+  toTokenTensor(tokens: Tokens): Tensor {
+    if (tokens instanceof Tensor) {
+      const t = tokens.dtype === "int32" ? tokens : tokens.cast("int32");
+      if (t.ndim === 1) return t.reshape([1, t.shape[0]!]);
+      if (t.ndim !== 2) throw new ShapeError(`tokens must be [batch, pos] or [pos], got ${fmt(t.shape)}`);
+      return t;
+    }
+    const rows = (Array.isArray(tokens[0]) ? tokens : [tokens]) as readonly (readonly number[])[];
+    const T = rows[0]?.length ?? 0;
+    if (rows.some((r) => r.length !== T)) throw new ShapeError("tokens: rows of unequal length; pad them and pass an attentionMask");
+    const data = new Int32Array(rows.length * T);
+    rows.forEach((r, i) => r.forEach((v, j) => {
+      if (!Number.isInteger(v) || v < 0 || v >= this.cfg.d_vocab) throw new RangeError(`token ${v} at [${i}, ${j}] is outside the vocabulary [0, ${this.cfg.d_vocab})`);
+      data[i * T + j] = v;
+    }));
+    return new Tensor(data, [rows.length, T]);
+  }
+
+  private context(B: number, T: number, opts: ForwardOptions): ForwardContext {
+    const past = opts.kvCache?.keys[0]?.shape[1] ?? 0;
+    const positions = new Int32Array(B * T);
+    let keyMask: Tensor | null = null;
+    const m = opts.attentionMask;
+    if (m) {
+      const Tk = past + T;
+      if (m.ndim !== 2 || m.shape[0] !== B || m.shape[1] !== Tk) throw new ShapeError(`attentionMask must be [batch, key_pos] = [${B}, ${Tk}], got ${fmt(m.shape)}`);
+      const md = m.contiguous().toArray();
+      const bias = new Float32Array(B * Tk);
+      for (let b = 0; b < B; b++) {
+        // Positions count real tokens only, so a left-padded prompt starts at position 0.
+        let seen = 0;
+        for (let j = 0; j < Tk; j++) {
+          const real = md[b * Tk + j] !== 0;
+          if (!real) bias[b * Tk + j] = PAD_SCORE;
+          if (j >= past) positions[b * T + j - past] = real ? seen : 0;
+          if (real) seen++;
+        }
+      }
+      keyMask = new Tensor(bias, [B, 1, 1, Tk]);
+    } else {
+      for (let b = 0; b < B; b++) for (let t = 0; t < T; t++) positions[b * T + t] = past + t;
+    }
+    return { positions, keyMask, kvCache: opts.kvCache ?? null };
+  }
+
+  /** The residual stream entering block 0: [batch, pos, d_model]. */
+  private embedTokens(tokens: Tensor, ctx: ForwardContext): Tensor {
+    const [B] = tokens.shape as [number, number];
+    const e = this.embed.forward(tokens);
+    return this.pos_embed ? e.add(this.pos_embed.forward(ctx.positions, B)) : e;
+  }
+
+  /** Logits [batch, pos, d_vocab] for tokens [batch, pos]. */
+  forward(tokens: Tokens, opts: ForwardOptions = {}): Tensor {
+    const toks = this.toTokenTensor(tokens);
+    const [B, T] = toks.shape as [number, number];
+    if (T === 0) throw new ShapeError("forward: empty token sequence");
+    const ctx = this.context(B, T, opts);
+    let resid = this.embedTokens(toks, ctx);
+    for (const block of this.blocks) resid = block.forward(resid, ctx);
+    if (this.ln_final) resid = this.ln_final.forward(resid);
+    return this.unembed.forward(resid);
+  }
+
+  /** Mean next-token cross-entropy of the model on tokens [batch, pos]. */
+  loss(tokens: Tokens, opts: ForwardOptions = {}): Tensor {
+    const toks = this.toTokenTensor(tokens);
+    const logits = this.forward(toks, opts);
+    const T = toks.shape[1]!;
+    return crossEntropy(slice(logits, 1, 0, T - 1), slice(toks, 1, 1, T).contiguous());
+  }
+
+  /** Run fn with hooks attached; they are removed afterwards, even if fn throws. */
+  withHooks<T>(hooks: Hooks, fn: () => T): T {
+    if (this.rt.registry) throw new Error("withHooks: hooks are already active on this model (nested runs are not supported)");
+    const reg = new HookRegistry();
+    const rt: HookRuntime = this.rt;
+    const add = <H>(list: readonly (readonly [NamesFilter, H])[] | undefined, put: (n: HookName, h: H) => void) => {
+      for (const [filter, h] of list ?? []) {
+        if (typeof filter === "string") rt.check(filter);
+        else if (Array.isArray(filter)) filter.forEach((n: string) => rt.check(n));
+        let any = false;
+        for (const n of this.rt.names) if (matchesFilter(filter, n)) { put(n, h); any = true; }
+        if (!any && typeof filter === "function") throw new Error("withHooks: the names filter matches no hook point");
+      }
+    };
+    add(hooks.fwd, (n, h) => reg.addForward(n, h));
+    add(hooks.bwd, (n, h) => reg.addBackward(n, h));
+    this.rt.registry = reg;
+    try { return fn(); } finally { this.rt.registry = null; }
+  }
+
+  runWithHooks(tokens: Tokens, hooks: Hooks, opts: ForwardOptions = {}): Tensor {
+    return this.withHooks(hooks, () => this.forward(tokens, opts));
+  }
+
+  /** Logits plus every activation whose name passes the filter (all by default). */
+  runWithCache(tokens: Tokens, opts: ForwardOptions & { names?: NamesFilter } = {}): { logits: Tensor; cache: ActivationCache } {
+    const acts = new Map<HookName, Tensor>();
+    const store: ForwardHook = (a, ctx) => { acts.set(ctx.name, a.detach()); };
+    const logits = this.withHooks({ fwd: [[opts.names ?? (() => true), store]] }, () => this.forward(tokens, opts));
+    return { logits, cache: new ActivationCache(acts, this.rt.known) };
+  }
+}
