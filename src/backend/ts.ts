@@ -138,8 +138,8 @@ function matmul<A extends FloatArray>(batch: number, M: number, N: number, K: nu
       for (let j = 0; j < N; j++) out[orow + j] = bias ? bias[j]! : 0;
       // i-k-j order: streams rows of B and of out.
       for (let k = 0; k < K; k++) {
+        // No skipping av === 0: 0 * NaN and 0 * Inf must still give NaN, as the sum defines.
         const av = A_[ab + i * a.rowStride + k * a.colStride]!;
-        if (av === 0) continue;
         const brow = bb + k * b.rowStride, bc = b.colStride;
         for (let j = 0; j < N; j++) out[orow + j] += av * B_[brow + j * bc]!;
       }

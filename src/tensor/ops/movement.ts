@@ -108,7 +108,8 @@ export function contiguous(x: Tensor): Tensor {
 }
 
 function toIndex(op: string, index: Tensor | readonly number[], size: number): Int32Array {
-  const idx = Array.isArray(index) ? Int32Array.from(index as number[]) : ((index as Tensor).dtype === "int32" ? (index as Tensor).toArray() as Int32Array : Int32Array.from((index as Tensor).toArray()));
+  // Always a copy: toArray() can return the caller's storage, which negative indices are rewritten in.
+  const idx = Int32Array.from(Array.isArray(index) ? (index as number[]) : (index as Tensor).toArray());
   for (let i = 0; i < idx.length; i++) {
     const v = idx[i]!;
     if (v < -size || v >= size) throw new RangeError(`${op}: index ${v} out of range for an axis of size ${size}`);
@@ -183,7 +184,8 @@ export function concat(xs: Tensor[], axis: number): Tensor {
 
 export function stack(xs: Tensor[], axis = 0): Tensor {
   if (xs.length === 0) throw new ShapeError("stack: no tensors given");
-  return concat(xs.map((t) => unsqueeze(t, axis < 0 ? axis + 1 : axis)), axis < 0 ? axis + xs[0]!.ndim + 1 : axis);
+  // unsqueeze normalises a negative axis against ndim + 1 itself (-1 = a new last axis).
+  return concat(xs.map((t) => unsqueeze(t, axis)), axis < 0 ? axis + xs[0]!.ndim + 1 : axis);
 }
 
 /** Split one axis into pieces of the given sizes (views). */
