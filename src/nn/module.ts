@@ -52,6 +52,7 @@ export abstract class Module {
     this.checkName(name);
     if (t.node) throw new Error(`${this.constructor.name}.param("${name}"): must be a leaf tensor, not the output of an op (detach() it first)`);
     const p = Parameter.from(t, name);
+    p.name ??= name; // for error messages; a tied parameter keeps its first name
     this.ownParams.set(name, p);
     return p;
   }
