@@ -1,0 +1,164 @@
+// `npm run bench`: the engine's speed on this machine, beside PyTorch/NumPy measured in the same run.
+//   matmul   GFLOP/s of GPT-2-small shapes per backend (plain and with weights packed once)
+//   overhead cost of a tiny op ([16,768] + [16,768]) through the Tensor API
+//   gpt2     a GPT-2-small-shaped model (random weights): forward at T=128 and 1024, forward+backward at 128
+// Flags: --json (one JSON document on stdout), --quick (fewer shapes and repetitions), --only a,b
+// (sections), --no-peer (skip PyTorch). Progress goes to stderr.
+import { spawnSync } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import os from "node:os";
+import * as cs from "../src/index.js";
+import { linear } from "../src/tensor/ops/linalg.js";
+import { HookedTransformer } from "../src/model/transformer.js";
+import { gpt2SmallConfig } from "../src/model/config.js";
+import { backendStatus, setBackend, getBackend, type BackendName } from "../src/backend/registry.js";
+import { measurePeak } from "./peak.js";
+
+const argv = process.argv.slice(2);
+const flag = (n: string) => argv.includes(`--${n}`);
+const optVal = (n: string) => { const i = argv.indexOf(`--${n}`); return i >= 0 ? argv[i + 1] : undefined; };
+const json = flag("json"), quick = flag("quick");
+const only = optVal("only")?.split(",");
+const want = (s: string) => !only || only.includes(s);
+const log = (m: string) => process.stderr.write(m + "\n");
+
+/** Median seconds per call over at least minTime seconds (and minReps calls), after one warm-up. */
+function timeIt(fn: () => void, minTime = quick ? 0.2 : 0.6, minReps = 3, maxReps = 1000): number {
+  fn();
+  const times: number[] = [];
+  const start = performance.now();
+  while (times.length < minReps || (performance.now() - start < minTime * 1000 && times.length < maxReps)) {
+    const t0 = performance.now();
+    fn();
+    times.push((performance.now() - t0) / 1000);
+  }
+  times.sort((a, b) => a - b);
+  return times[Math.floor(times.length / 2)]!;
+}
+
+const SHAPES: [number, number][] = [[768, 2304], [768, 3072], [3072, 768], [768, 50257]];
+const TS = quick ? [16, 128] : [16, 128, 1024];
+const available = backendStatus().filter((b) => b.available).map((b) => b.name);
+
+interface MatmulRow { backend: string; T: number; K: number; N: number; gflops: number; packedGflops: number | null }
+const results: Record<string, unknown> = {
+  machine: { cpu: os.cpus()[0]?.model ?? "unknown", cores: os.cpus().length, node: process.version, platform: `${process.platform}-${process.arch}` },
+  backends: backendStatus(),
+};
+
+// 1. Peak: the FMA throughput of this CPU, measured by a register-only loop in the native addon.
+const peak = measurePeak();
+results.peak = peak;
+if (peak) log(`peak: ${peak.gflops1.toFixed(1)} GFLOP/s on 1 core, ${peak.gflopsAll.toFixed(1)} on ${peak.threads}`);
+
+// 2. Peer: PyTorch and NumPy on the same shapes, in a child process (never required).
+let peer: Record<string, any> | null = null;
+if (!flag("no-peer")) {
+  const spec = { matmul: TS.flatMap((T) => SHAPES.map(([K, N]) => [T, K, N])), gpt2: want("gpt2") ? { forward: quick ? [128] : [128, 1024], backward: [128] } : null };
+  const py = fileURLToPath(new URL("../../bench/torch_ref.py", import.meta.url));
+  for (const exe of ["/usr/bin/python3", "python3"]) {
+    log(`peer: running PyTorch reference with ${exe} …`);
+    const r = spawnSync(exe, [py, JSON.stringify(spec)], { encoding: "utf8", maxBuffer: 1 << 24 });
+    if (r.status === 0) {
+      try {
+        const doc = JSON.parse(r.stdout);
+        if (!doc.error) { peer = doc; break; }
+        log(`peer: ${doc.error}`);
+      } catch { log(`peer: unreadable output from ${exe}`); }
+    }
+  }
+  results.peer = peer ?? { unavailable: "no Python with torch found (Debian: apt-get install python3-torch)" };
+}
+const peerMatmul = (T: number, K: number, N: number, key = "matmul"): number | null =>
+  (peer?.[key] as { T: number; K: number; N: number; gflops: number }[] | undefined)?.find((r) => r.T === T && r.K === K && r.N === N)?.gflops ?? null;
+
+// 3. Matmul per backend.
+if (want("matmul")) {
+  const rows: MatmulRow[] = [];
+  const rng = new cs.Rng(0);
+  for (const name of available) {
+    setBackend(name);
+    for (const T of TS) for (const [K, N] of SHAPES) {
+      // The reference is ~1 GFLOP/s: measure it on the small shapes only.
+      if (name === "ts" && (T > 16 || N > 4000)) continue;
+      const x = cs.randn([T, K], { rng }), W = cs.randn([K, N], { rng });
+      const flops = 2 * T * K * N;
+      const plain = timeIt(() => { x.matmul(W); });
+      let packed: number | null = null;
+      if (getBackend().kernels.packMatrix) packed = timeIt(() => { linear(x, W); });
+      rows.push({ backend: name, T, K, N, gflops: flops / plain / 1e9, packedGflops: packed ? flops / packed / 1e9 : null });
+      log(`matmul ${name} [${T},${K}]x[${K},${N}]: ${(flops / plain / 1e9).toFixed(1)} GFLOP/s${packed ? `, packed ${(flops / packed / 1e9).toFixed(1)}` : ""}`);
+    }
+  }
+  results.matmul = rows;
+}
+
+// 4. Per-op overhead: [16,768] + [16,768].
+if (want("overhead")) {
+  const rows: { backend: string; microseconds: number }[] = [];
+  for (const name of available) {
+    setBackend(name);
+    const a = cs.randn([16, 768]), b = cs.randn([16, 768]);
+    const n = 20000;
+    for (let i = 0; i < 2000; i++) a.add(b);
+    const t0 = performance.now();
+    for (let i = 0; i < n; i++) a.add(b);
+    rows.push({ backend: name, microseconds: ((performance.now() - t0) / n) * 1000 });
+  }
+  results.overhead = rows;
+  log(`add [16,768]: ${rows.map((r) => `${r.backend} ${r.microseconds.toFixed(2)} µs`).join(", ")}`);
+}
+
+// 5. GPT-2-small-shaped model.
+if (want("gpt2")) {
+  const best = (["native", "wasm", "ts"] as BackendName[]).find((b) => available.includes(b))!;
+  setBackend(best);
+  log(`gpt2: building a GPT-2-small-shaped model (random weights) on ${getBackend().description} …`);
+  const model = new HookedTransformer(gpt2SmallConfig()).initWeights(0);
+  const rng = new cs.Rng(1);
+  const g: Record<string, number> = {};
+  for (const T of quick ? [128] : [128, 1024]) {
+    const toks = cs.randint(0, 50257, [1, T], rng);
+    g[`forward_T${T}`] = timeIt(() => { cs.noGrad(() => model.forward(toks)); }, quick ? 0.5 : 2, 3, 10);
+    log(`gpt2 forward T=${T}: ${(g[`forward_T${T}`]! * 1000).toFixed(0)} ms`);
+  }
+  const toks = cs.randint(0, 50257, [1, 128], rng);
+  g.forward_backward_T128 = timeIt(() => { model.zeroGrad(); cs.backward(model.loss(toks)); }, quick ? 0.5 : 2, 3, 10);
+  log(`gpt2 forward+backward T=128: ${(g.forward_backward_T128 * 1000).toFixed(0)} ms`);
+  results.gpt2 = { backend: best, seconds: g };
+}
+
+// Report.
+if (json) {
+  process.stdout.write(JSON.stringify(results, null, 2) + "\n");
+} else {
+  const lines: string[] = [];
+  const m = results.machine as { cpu: string; cores: number; node: string };
+  lines.push(`machine: ${m.cpu}, ${m.cores} cores, node ${m.node}`);
+  if (peak) lines.push(`peak (FMA loop): ${peak.gflops1.toFixed(1)} GFLOP/s per core, ${peak.gflopsAll.toFixed(1)} GFLOP/s on ${peak.threads} cores`);
+  if (peer) lines.push(`peer: PyTorch ${peer.torch_version}${peer.numpy_version ? `, NumPy ${peer.numpy_version}` : ""}`);
+  const fmt = (x: number | null | undefined, d = 1) => (x === null || x === undefined ? "—" : x.toFixed(d));
+  if (results.matmul) {
+    lines.push("", "| shape | backend | GFLOP/s | packed | PyTorch | NumPy | best / PyTorch | % of peak |", "|---|---|---|---|---|---|---|---|");
+    for (const r of results.matmul as MatmulRow[]) {
+      const pt = peerMatmul(r.T, r.K, r.N), np = peerMatmul(r.T, r.K, r.N, "numpy_matmul");
+      const bestG = Math.max(r.gflops, r.packedGflops ?? 0);
+      lines.push(`| [${r.T},${r.K}]x[${r.K},${r.N}] | ${r.backend} | ${fmt(r.gflops)} | ${fmt(r.packedGflops)} | ${fmt(pt)} | ${fmt(np)} | ${pt ? (bestG / pt).toFixed(2) : "—"} | ${peak ? ((100 * bestG) / peak.gflopsAll).toFixed(0) + "%" : "—"} |`);
+    }
+  }
+  if (results.overhead) {
+    lines.push("", "| [16,768] add | µs per op |", "|---|---|");
+    for (const r of results.overhead as { backend: string; microseconds: number }[]) lines.push(`| ${r.backend} | ${r.microseconds.toFixed(2)} |`);
+    if (peer?.add16x768_us) lines.push(`| PyTorch | ${peer.add16x768_us.toFixed(2)} |`);
+  }
+  if (results.gpt2) {
+    const g = (results.gpt2 as { backend: string; seconds: Record<string, number> });
+    lines.push("", `| GPT-2-small shape (${g.backend}) | circuitscope s | PyTorch s | ratio |`, "|---|---|---|---|");
+    for (const [k, v] of Object.entries(g.seconds)) {
+      const p = peer?.gpt2?.[k] as number | undefined;
+      lines.push(`| ${k} | ${v.toFixed(3)} | ${fmt(p, 3)} | ${p ? (p / v).toFixed(2) + "x" : "—"} |`);
+    }
+  }
+  process.stdout.write(lines.join("\n") + "\n");
+}
+process.exit(0);

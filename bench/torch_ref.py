@@ -1,0 +1,126 @@
+"""PyTorch (and NumPy) CPU reference for circuitscope's benchmark: the same shapes, timed the same way.
+
+Run by bench/main.ts when a Python with torch is available (Debian's python3-torch); never needed by
+tests. Prints one JSON document on stdout. Threads are left at the library defaults on purpose
+(Debian's torch hands matmuls to OpenBLAS's own threads; forcing a count made it slower).
+"""
+import json
+import math
+import sys
+import time
+
+
+def best_of(fn, min_time=0.5, min_reps=3, max_reps=200):
+    fn()  # warm-up
+    times = []
+    start = time.perf_counter()
+    while len(times) < min_reps or (time.perf_counter() - start < min_time and len(times) < max_reps):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    times.sort()
+    return times[len(times) // 2]  # median
+
+
+def gpt2_model(torch, d_model=768, n_layers=12, n_heads=12, d_mlp=3072, d_vocab=50257, n_ctx=1024):
+    nn = torch.nn
+    F = torch.nn.functional
+
+    class Block(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.ln1 = nn.LayerNorm(d_model)
+            self.qkv = nn.Linear(d_model, 3 * d_model)
+            self.proj = nn.Linear(d_model, d_model)
+            self.ln2 = nn.LayerNorm(d_model)
+            self.fc = nn.Linear(d_model, d_mlp)
+            self.out = nn.Linear(d_mlp, d_model)
+
+        def forward(self, x):
+            B, T, C = x.shape
+            q, k, v = self.qkv(self.ln1(x)).split(C, dim=2)
+            q = q.view(B, T, n_heads, C // n_heads).transpose(1, 2)
+            k = k.view(B, T, n_heads, C // n_heads).transpose(1, 2)
+            v = v.view(B, T, n_heads, C // n_heads).transpose(1, 2)
+            att = (q @ k.transpose(-2, -1)) * (1.0 / math.sqrt(C // n_heads))
+            mask = torch.ones(T, T, dtype=torch.bool).tril()
+            att = att.masked_fill(~mask, float("-inf")).softmax(dim=-1)
+            y = (att @ v).transpose(1, 2).contiguous().view(B, T, C)
+            x = x + self.proj(y)
+            return x + self.out(F.gelu(self.fc(self.ln2(x)), approximate="tanh"))
+
+    class GPT(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.wte = nn.Embedding(d_vocab, d_model)
+            self.wpe = nn.Embedding(n_ctx, d_model)
+            self.blocks = nn.ModuleList([Block() for _ in range(n_layers)])
+            self.ln_f = nn.LayerNorm(d_model)
+            self.lm_head = nn.Linear(d_model, d_vocab, bias=False)
+
+        def forward(self, idx):
+            T = idx.shape[1]
+            x = self.wte(idx) + self.wpe(torch.arange(T))
+            for b in self.blocks:
+                x = b(x)
+            return self.lm_head(self.ln_f(x))
+
+    return GPT()
+
+
+def main():
+    spec = json.loads(sys.argv[1])
+    out = {"matmul": [], "add16x768_us": None, "gpt2": {}, "numpy_matmul": []}
+    try:
+        import torch
+    except ImportError as e:
+        print(json.dumps({"error": f"torch unavailable: {e}"}))
+        return
+    out["torch_version"] = torch.__version__
+    out["torch_threads"] = torch.get_num_threads()
+    torch.manual_seed(0)
+    with torch.no_grad():
+        for T, K, N in spec["matmul"]:
+            a = torch.randn(T, K)
+            b = torch.randn(K, N)
+            t = best_of(lambda: a @ b)
+            out["matmul"].append({"T": T, "K": K, "N": N, "seconds": t, "gflops": 2 * T * K * N / t / 1e9})
+        x = torch.randn(16, 768)
+        y = torch.randn(16, 768)
+        n = 20000
+        t0 = time.perf_counter()
+        for _ in range(n):
+            x + y
+        out["add16x768_us"] = (time.perf_counter() - t0) / n * 1e6
+    try:
+        import numpy as np
+        for T, K, N in spec["matmul"]:
+            a = np.random.randn(T, K).astype(np.float32)
+            b = np.random.randn(K, N).astype(np.float32)
+            t = best_of(lambda: a @ b)
+            out["numpy_matmul"].append({"T": T, "K": K, "N": N, "seconds": t, "gflops": 2 * T * K * N / t / 1e9})
+        out["numpy_version"] = np.__version__
+    except ImportError:
+        pass
+    if spec.get("gpt2"):
+        model = gpt2_model(torch)
+        for T in spec["gpt2"]["forward"]:
+            idx = torch.randint(0, 50257, (1, T))
+            with torch.no_grad():
+                out["gpt2"][f"forward_T{T}"] = best_of(lambda: model(idx), min_time=1.0, min_reps=3, max_reps=10)
+        for T in spec["gpt2"]["backward"]:
+            idx = torch.randint(0, 50257, (1, T))
+            F = torch.nn.functional
+
+            def step():
+                model.zero_grad(set_to_none=True)
+                logits = model(idx)
+                loss = F.cross_entropy(logits[0, :-1], idx[0, 1:])
+                loss.backward()
+
+            out["gpt2"][f"forward_backward_T{T}"] = best_of(step, min_time=1.0, min_reps=3, max_reps=10)
+    print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    main()
