@@ -76,6 +76,21 @@ describe("cast and where", () => {
     assert.equal(x32.grad!.dtype, "float32");
     assertClose(x32.grad!, elems(w.cast("float32")), { rtol: 0, atol: 0 });
   });
+  test("mixed float32/float64 operands: each leaf's gradient has the leaf's dtype and the right values", () => {
+    const a = cs.randn([2, 3], { rng: R }).requireGrad(), b = randn64(R, [3]).requireGrad();
+    const c = cs.randn([2, 3], { rng: R }).requireGrad(), W = randn64(R, [3, 2]).requireGrad();
+    const y = cs.concat([a.mul(b), cs.where(a.gt(0), c, b)], 0).matmul(W).sum();
+    cs.backward(y);
+    assert.deepEqual([a.grad!.dtype, b.grad!.dtype, c.grad!.dtype, W.grad!.dtype], ["float32", "float64", "float32", "float64"]);
+    // Reference: the same computation with every leaf in float64.
+    const [a6, c6] = [a, c].map((t) => t.detach().cast("float64").requireGrad()) as [Tensor, Tensor];
+    const b6 = b.detach().requireGrad(), W6 = W.detach().requireGrad();
+    cs.backward(cs.concat([a6.mul(b6), cs.where(a6.gt(0), c6, b6)], 0).matmul(W6).sum());
+    assertClose(a.grad!, a6.grad!, { rtol: 1e-6, atol: 1e-7 });
+    assertClose(c.grad!, c6.grad!, { rtol: 1e-6, atol: 1e-7 });
+    assertClose(b.grad!, b6.grad!, { rtol: 1e-12 });
+    assertClose(W.grad!, W6.grad!, { rtol: 1e-6, atol: 1e-7 });
+  });
   test("cast float64 -> float32 -> float64 chain passes gradients through (within float32 precision)", () => {
     const x = randn64(R, [5]).requireGrad();
     const w = randn64(R, [5]);

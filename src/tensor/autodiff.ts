@@ -97,8 +97,11 @@ function run(root: Tensor, want: Set<Tensor> | null, opts: BackwardOptions): Map
       const rule = vjpRules[node.prim] as (g: Tensor, inputs: Tensor[], out: Tensor, saved: unknown) => (Tensor | null)[];
       const gs = rule(g, node.inputs, t, node.saved);
       for (let i = 0; i < node.inputs.length; i++) {
-        const inp = node.inputs[i]!, gi = gs[i];
+        const inp = node.inputs[i]!;
+        let gi = gs[i];
         if (!gi || !inp.requiresGrad) continue;
+        // Mixed-dtype ops (float32 leaf op float64) give float64 rules; a gradient keeps its tensor's dtype.
+        if (gi.dtype !== inp.dtype) gi = gi.cast(inp.dtype);
         const prev = grads.get(inp);
         grads.set(inp, prev ? prev.add(gi) : gi);
       }
