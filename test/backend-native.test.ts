@@ -4,10 +4,10 @@
 // fails) when the addon is not built. Matmul error is measured relative to the largest |reference|.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { loadNativeBackend, nativeLoadError, nativeThreads, setNativeThreads } from "../src/backend/native.js";
+import { loadNativeBackend, nativeLoadError, nativeThreads, setNativeAvx2, setNativeThreads } from "../src/backend/native.js";
 import { tsKernels } from "../src/backend/ts.js";
 import { BINARY_OPS, UNARY_GRAD_OPS, UNARY_OPS } from "../src/backend/kernels.js";
-import type { BinaryOp, Kernels, MatOperand, Strided, UnaryOp } from "../src/backend/kernels.js";
+import type { BinaryOp, Kernels, MatOperand, Strided } from "../src/backend/kernels.js";
 
 const backend = loadNativeBackend();
 const skip: string | false = backend ? false : `native backend unavailable: ${nativeLoadError() ?? "unknown reason"}`;
@@ -77,7 +77,7 @@ test("native: backend describes itself", { skip }, () => {
   assert.match(backend!.description, /^native \((AVX2\/FMA|portable C), \d+ threads?\)$/);
 });
 
-test("native: matmul matches the reference on awkward shapes and strides", { skip }, () => {
+function checkMatmul(): void {
   const r = rng(1);
   // [batch, M, N, K, A layout, B layout, A offset, B offset, A broadcast, B broadcast, bias]
   const cases: [number, number, number, number, Layout, Layout, number, number, boolean, boolean, boolean][] = [
@@ -106,7 +106,8 @@ test("native: matmul matches the reference on awkward shapes and strides", { ski
     const err = relToMax(got, want);
     assert.ok(err < MATMUL_TOL, `matmul ${JSON.stringify([batch, M, N, K, la, lb, oa, ob, ba, bb, hasBias])}: rel err ${err}`);
   }
-});
+}
+test("native: matmul matches the reference on awkward shapes and strides", { skip }, checkMatmul);
 
 test("native: matmul is bit-identical run to run and across thread counts", { skip }, () => {
   const r = rng(2);
@@ -124,7 +125,7 @@ test("native: matmul is bit-identical run to run and across thread counts", { sk
   }
 });
 
-test("native: packMatrix + matmulPacked match the reference", { skip }, () => {
+function checkPacked(): void {
   const r = rng(3);
   // [M, N, K, A layout, B layout, A offset, B offset, bias]
   const cases: [number, number, number, Layout, Layout, number, number, boolean][] = [
@@ -147,7 +148,8 @@ test("native: packMatrix + matmulPacked match the reference", { skip }, () => {
     assert.ok(err < MATMUL_TOL, `matmulPacked ${JSON.stringify([M, N, K, la, lb, oa, ob, hasBias])}: rel err ${err}`);
   }
   assert.throws(() => nk.matmulPacked!(1, makeOperand(1, 1, 1, "row", 0, false, r), { K: 1, N: 1, backend: "wasm" }, new Float32Array(1), null), TypeError);
-});
+}
+test("native: packMatrix + matmulPacked match the reference", { skip }, checkPacked);
 
 test("native: packed matrices are freed by the garbage collector", { skip }, async () => {
   const r = rng(4);
@@ -165,7 +167,7 @@ test("native: packed matrices are freed by the garbage collector", { skip }, asy
 
 const SPECIALS = [0, -0, 1e-30, -1e-30, 100, -100, Infinity, -Infinity, NaN, 0.625, -0.625, 88.5, -87.5, 9, -9];
 
-test("native: unary ops match the reference", { skip }, () => {
+function checkUnary(): void {
   const r = rng(5);
   for (const op of UNARY_OPS) {
     const positive = op === "log" || op === "sqrt" || op === "rsqrt";
@@ -180,9 +182,10 @@ test("native: unary ops match the reference", { skip }, () => {
       assertClose(got, want, 2e-6, 1e-6, `unary ${op} n=${n}`);
     }
   }
-});
+}
+test("native: unary ops match the reference", { skip }, checkUnary);
 
-test("native: unary gradients match the reference", { skip }, () => {
+function checkUnaryGrad(): void {
   const r = rng(6);
   for (const op of UNARY_GRAD_OPS) {
     for (const n of [1, 13, 100, 70001]) {
@@ -194,7 +197,8 @@ test("native: unary gradients match the reference", { skip }, () => {
       assertClose(got, want, 4e-6, 1e-6, `unaryGrad ${op} n=${n}`);
     }
   }
-});
+}
+test("native: unary gradients match the reference", { skip }, checkUnaryGrad);
 
 /** A strided view over fresh random data: shape with the given strides (may be 0) and offset. */
 function strided(shape: number[], strides: number[], offset: number, r: () => number, lo = -2, hi = 2): Strided<Float32Array> {
@@ -292,7 +296,7 @@ test("native: reduce and argmax match the reference", { skip }, () => {
   assert.deepEqual(gotI, wantI);
 });
 
-test("native: softmax (plain, scaled, causal) and its backward match the reference", { skip }, () => {
+function checkSoftmax(): void {
   const r = rng(10);
   // [rows, cols, scale, causalRows, causalOffset]
   const cases: [number, number, number, number, number][] = [
@@ -311,9 +315,10 @@ test("native: softmax (plain, scaled, causal) and its backward match the referen
     nk.softmaxBackward(want, gy, rows, cols, scale, gg);
     assertClose(gg, gw, 1e-5, 1e-7, `softmaxBackward ${rows}x${cols}`);
   }
-});
+}
+test("native: softmax (plain, scaled, causal) and its backward match the reference", { skip }, checkSoftmax);
 
-test("native: logSoftmax and its backward match the reference", { skip }, () => {
+function checkLogSoftmax(): void {
   const r = rng(11);
   for (const [rows, cols] of [[1, 1], [4, 9], [3, 50257], [300, 257]] as const) {
     const x = rand(rows * cols, r, -10, 10);
@@ -327,7 +332,8 @@ test("native: logSoftmax and its backward match the reference", { skip }, () => 
     nk.logSoftmaxBackward(want, gy, rows, cols, gg);
     assertClose(gg, gw, 1e-5, 1e-6, `logSoftmaxBackward ${rows}x${cols}`);
   }
-});
+}
+test("native: logSoftmax and its backward match the reference", { skip }, checkLogSoftmax);
 
 test("native: layerNorm and rmsNorm (forward and backward) match the reference", { skip }, () => {
   const r = rng(12);
@@ -418,4 +424,13 @@ test("native: non-float32 data is delegated to the reference, bad sizes throw", 
   assert.throws(() => nk.binary("add", [5], { data: new Float32Array(4), offset: 0, strides: [1] }, { data: new Float32Array(5), offset: 0, strides: [1] }, new Float32Array(5)), RangeError);
 });
 
-const _unused: UnaryOp | undefined = undefined; void _unused;
+test("native: the portable C kernels (used without AVX2, e.g. on arm64) match the reference", { skip }, () => {
+  const hadAvx2 = setNativeAvx2(true);
+  try {
+    assert.equal(setNativeAvx2(false), false);
+    assert.match(backend!.description, /portable C/);
+    checkMatmul(); checkPacked(); checkUnary(); checkUnaryGrad(); checkSoftmax(); checkLogSoftmax();
+  } finally {
+    assert.equal(setNativeAvx2(hadAvx2), hadAvx2);
+  }
+});

@@ -88,6 +88,18 @@ static napi_value js_init(napi_env env, napi_callback_info info) {
   return res;
 }
 
+// useAvx2(flag) -> whether the AVX2/FMA kernels are in use (only if the CPU has them); for tests.
+static napi_value js_use_avx2(napi_env env, napi_callback_info info) {
+  ARGS(1);
+  bool want;
+  CHECK(napi_get_value_bool(env, argv[0], &want));
+  cs_init_cpu();
+  if (!want) cs_has_avx2 = 0;
+  napi_value r;
+  CHECK(napi_get_boolean(env, cs_has_avx2, &r));
+  return r;
+}
+
 // setThreads(n) -> threads in effect
 static napi_value js_set_threads(napi_env env, napi_callback_info info) {
   ARGS(1);
@@ -385,7 +397,7 @@ NAPI_MODULE_INIT() {
     cs_pool_set_threads(ncpu > 0 ? (int)ncpu : 1);
   }
   static const struct { const char *name; napi_callback fn; } fns[] = {
-    { "init", js_init }, { "setThreads", js_set_threads }, { "matmul", js_matmul }, { "pack", js_pack },
+    { "init", js_init }, { "setThreads", js_set_threads }, { "useAvx2", js_use_avx2 }, { "matmul", js_matmul }, { "pack", js_pack },
     { "matmulPacked", js_matmul_packed }, { "unary", js_unary }, { "unaryGrad", js_unary_grad },
     { "binary", js_binary }, { "copy", js_copy }, { "reduce", js_reduce }, { "argmax", js_argmax },
     { "softmax", js_softmax }, { "softmaxBackward", js_softmax_bwd }, { "logSoftmax", js_log_softmax },

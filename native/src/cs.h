@@ -6,7 +6,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#if (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) || defined(__clang__))
+// CS_FORCE_PORTABLE compiles the non-x86 configuration on x86 (to check the arm64 path builds).
+#if (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) || defined(__clang__)) && !defined(CS_FORCE_PORTABLE)
 #define CS_X86 1
 #define CS_TARGET_AVX2 __attribute__((target("avx2,fma")))
 // Simple loops get an AVX2 clone chosen by the loader (ifunc); the default clone runs elsewhere.

@@ -125,6 +125,18 @@ static void pack_a(long mc, long kc, const float *A, long rs, long cs, float *ds
 
 // B block [kc x nc] (strides rs, cs) -> panels of NR columns, each [kc][NR], columns past nc zero.
 static void pack_b(long kc, long nc, const float *B, long rs, long cs, float *dst) {
+  if (cs == 1 && nc >= NR) {
+    // Row-major B: walk each source row once (sequential reads the prefetcher follows) and
+    // scatter its 16-wide pieces to the panels; the ragged last panel is done below.
+    long full = nc / NR * NR;
+    for (long k = 0; k < kc; k++) {
+      const float *src = B + k * rs;
+      float *d = dst + k * NR;
+      for (long jr = 0; jr < full; jr += NR, d += kc * NR) memcpy(d, src + jr, NR * sizeof(float));
+    }
+    if (full == nc) return;
+    B += full; dst += full * kc; nc -= full;
+  }
   for (long jr = 0; jr < nc; jr += NR, dst += kc * NR) {
     long n = nc - jr < NR ? nc - jr : NR;
     const float *b = B + jr * cs;

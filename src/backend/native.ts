@@ -14,6 +14,7 @@ type Arr = NumArray | null;
 interface Addon {
   init(params: Float64Array): { avx2: boolean; threads: number };
   setThreads(n: number): number;
+  useAvx2(enabled: boolean): boolean;
   matmul(a: Arr, b: Arr, out: Arr, bias: Arr): void;
   pack(b: Arr): unknown;
   matmulPacked(a: Arr, packed: unknown, out: Arr, bias: Arr): void;
@@ -193,16 +194,17 @@ function load(): { backend: Backend; addon: Addon } | null {
     const P = new Float64Array(64);
     const info = addon.init(P);
     const kernels = makeKernels(addon, P);
-    const features = info.avx2 ? "AVX2/FMA" : "portable C";
+    let avx2 = info.avx2;
     let threads = info.threads;
     const backend: Backend = {
       name: "native",
-      get description() { return `native (${features}, ${threads} thread${threads === 1 ? "" : "s"})`; },
+      get description() { return `native (${avx2 ? "AVX2/FMA" : "portable C"}, ${threads} thread${threads === 1 ? "" : "s"})`; },
       kernels,
     };
     loaded = { backend, addon };
     setThreadsImpl = (n) => (threads = addon.setThreads(n));
     getThreadsImpl = () => threads;
+    useAvx2Impl = (on) => (avx2 = addon.useAvx2(on));
   } catch (e) {
     loadError = `the native addon failed to load: ${e instanceof Error ? e.message : String(e)} (rebuild with: npm run build:native)`;
   }
@@ -211,6 +213,7 @@ function load(): { backend: Backend; addon: Addon } | null {
 
 let setThreadsImpl: ((n: number) => number) | null = null;
 let getThreadsImpl: (() => number) | null = null;
+let useAvx2Impl: ((on: boolean) => boolean) | null = null;
 
 /** The native backend, or null when the addon is not built or does not load (see nativeLoadError). */
 export function loadNativeBackend(): Backend | null {
@@ -233,4 +236,13 @@ export function setNativeThreads(n: number): number {
 export function nativeThreads(): number {
   load();
   return getThreadsImpl ? getThreadsImpl() : 0;
+}
+
+/**
+ * Switches between the AVX2/FMA kernels (when the CPU has them) and the portable C ones, for tests
+ * and comparisons; returns whether AVX2 is now in use (false without the addon).
+ */
+export function setNativeAvx2(enabled: boolean): boolean {
+  load();
+  return useAvx2Impl ? useAvx2Impl(enabled) : false;
 }
