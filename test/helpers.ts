@@ -115,7 +115,7 @@ export const relErr = (a: number, n: number, floor = 1e-3): number => Math.abs(a
 
 /**
  * Check the autodiff gradients of a scalar-valued f at float64 `inputs` against central finite
- * differences (f(x + eps e_i) - f(x - eps e_i)) / 2 eps, for every element of every input. Inputs
+ * differences (f(x + h e_i) - f(x - h e_i)) / 2h, h = eps max(1, |x_i|), for every element of every input. Inputs
  * may be non-contiguous views (permuted, sliced) that are leaves (detach().requireGrad()); each
  * logical element is perturbed in place through its strides, so inputs must not alias themselves
  * (no expanded leaves: put expand inside f instead). Returns the max relative error and asserts it
@@ -154,10 +154,14 @@ export function gradcheck(f: (...xs: Tensor[]) => Tensor, inputs: Tensor[], opts
     for (let i = 0; i < x.size; i++) {
       const o = storageOffset(x, unravel(i, x.shape));
       const orig = x.data[o]!;
-      x.data[o] = orig + eps; const fp = fval();
-      x.data[o] = orig - eps; const fm = fval();
+      // The step scales with the element (eps for |x| <= 1), keeping the rounding error of f(x +- h),
+      // about ulp(f) / h, from swamping small derivatives when inputs (hence f) are large.
+      const h = eps * Math.max(1, Math.abs(orig));
+      x.data[o] = orig + h; const fp = fval();
+      x.data[o] = orig - h; const fm = fval();
+      const step = (orig + h) - (orig - h); // the step actually taken, after rounding x +- h
       x.data[o] = orig;
-      const num = (fp - fm) / (2 * eps);
+      const num = (fp - fm) / step;
       const err = relErr(ga[i]!, num, floor);
       if (!(err <= maxRelErr)) { maxRelErr = err; where = `input ${k} [${unravel(i, x.shape)}]: autodiff ${ga[i]} vs numeric ${num}`; }
     }
