@@ -306,50 +306,72 @@ function adamwReference(p: number[], grads: (number[] | null)[], lrs: number[], 
   return p;
 }
 
+function adamwAgainstReference(dtype: "float32" | "float64"): string {
+  const rng = new cs.Rng(11);
+  const W0 = cs.tensor(awayFromZero(rng, 12), [3, 4], dtype), b0 = cs.tensor(awayFromZero(rng, 4), [4], dtype);
+  const W = nn.Parameter.from(W0), b = nn.Parameter.from(b0);
+  // Reference inputs are read back from the tensors, so float32 rounding of the start is shared.
+  const Wstart = W.toList(), bstart = b.toList();
+  const opt = new nn.AdamW([{ params: [W], weightDecay: 0.1 }, { params: [b], weightDecay: 0 }], { lr: 1e-2 });
+  const lrs = [1e-2, 2e-2, 3e-2, 1e-2, 5e-3, 2e-2];
+  const gW: number[][] = [], gb: (number[] | null)[] = [];
+  for (let s = 0; s < lrs.length; s++) {
+    const gw = cs.tensor(awayFromZero(rng, 12, 0.01, 3), [3, 4], dtype);
+    const gbs = s === 3 ? null : cs.tensor(awayFromZero(rng, 4, 0.01, 3), [4], dtype);
+    W.grad = gw; b.grad = gbs;
+    gW.push(gw.toList()); gb.push(gbs ? gbs.toList() : null);
+    const v = W.version;
+    opt.setLr(lrs[s]!);
+    opt.step();
+    assert.equal(W.version, v + 1, "step bumps version");
+  }
+  const tol = dtype === "float32" ? 1e-6 : 1e-12;
+  const eW = maxRelErr(W.toList(), adamwReference(Wstart, gW, lrs, 0.1));
+  const eb = maxRelErr(b.toList(), adamwReference(bstart, gb, lrs, 0));
+  assert.ok(eW < tol, `W relative error ${eW.toExponential(2)}`);
+  assert.ok(eb < tol, `b relative error ${eb.toExponential(2)}`);
+  const sd = opt.stateDict();
+  assert.deepEqual(sd.state.map((s) => s!.step), [6, 5], "per-parameter step counts");
+  assert.equal(sd.steps, 6);
+  assert.deepEqual(sd.groups.map((g) => g.hyper.weightDecay), [0.1, 0]);
+  return `max relative error: W ${eW.toExponential(2)}, b ${eb.toExponential(2)} (tolerance ${tol})`;
+}
+
+/** float32 runs on each available backend's adamw kernel; float64 always on the TypeScript loop. */
+const adamwCases: { dtype: "float32" | "float64"; backend: cs.BackendName }[] = [
+  ...cs.backendStatus().filter((b) => b.available).map((b) => ({ dtype: "float32" as const, backend: b.name })),
+  { dtype: "float64", backend: "ts" },
+];
+
 describe("AdamW", () => {
-  for (const dtype of ["float32", "float64"] as const) {
-    test(`${dtype}: matches the float64 reference over 6 steps, with groups, LR changes and a skipped grad`, () => {
-      const rng = new cs.Rng(11);
-      const W0 = cs.tensor(awayFromZero(rng, 12), [3, 4], dtype), b0 = cs.tensor(awayFromZero(rng, 4), [4], dtype);
-      const W = nn.Parameter.from(W0), b = nn.Parameter.from(b0);
-      // Reference inputs are read back from the tensors, so float32 rounding of the start is shared.
-      const Wstart = W.toList(), bstart = b.toList();
-      const opt = new nn.AdamW([{ params: [W], weightDecay: 0.1 }, { params: [b], weightDecay: 0 }], { lr: 1e-2 });
-      const lrs = [1e-2, 2e-2, 3e-2, 1e-2, 5e-3, 2e-2];
-      const gW: number[][] = [], gb: (number[] | null)[] = [];
-      for (let s = 0; s < lrs.length; s++) {
-        const gw = cs.tensor(awayFromZero(rng, 12, 0.01, 3), [3, 4], dtype);
-        const gbs = s === 3 ? null : cs.tensor(awayFromZero(rng, 4, 0.01, 3), [4], dtype);
-        W.grad = gw; b.grad = gbs;
-        gW.push(gw.toList()); gb.push(gbs ? gbs.toList() : null);
-        const v = W.version;
-        opt.setLr(lrs[s]!);
-        opt.step();
-        assert.equal(W.version, v + 1, "step bumps version");
-      }
-      const tol = dtype === "float32" ? 1e-6 : 1e-12;
-      const eW = maxRelErr(W.toList(), adamwReference(Wstart, gW, lrs, 0.1));
-      const eb = maxRelErr(b.toList(), adamwReference(bstart, gb, lrs, 0));
-      assert.ok(eW < tol, `W relative error ${eW.toExponential(2)}`);
-      assert.ok(eb < tol, `b relative error ${eb.toExponential(2)}`);
-      const sd = opt.stateDict();
-      assert.deepEqual(sd.state.map((s) => s!.step), [6, 5], "per-parameter step counts");
-      assert.equal(sd.steps, 6);
-      assert.deepEqual(sd.groups.map((g) => g.hyper.weightDecay), [0.1, 0]);
+  for (const { dtype, backend } of adamwCases) {
+    test(`${dtype} (${backend}): matches the float64 reference over 6 steps, with groups, LR changes and a skipped grad`, (t) => {
+      const prev = cs.getBackend();
+      cs.setBackend(backend);
+      try { t.diagnostic(adamwAgainstReference(dtype)); } finally { cs.setBackend(prev); }
     });
   }
 
-  test("a packed-weight cache goes stale after a step: the next forward uses the new weights", () => {
-    const l = new nn.Linear(3, 2, { rng: new cs.Rng(5) });
-    const x = cs.tensor([[1, 2, 3]]);
-    // Two forwards at the same version let a packing backend pack W.
-    l.forward(x); l.forward(x);
-    const opt = new nn.AdamW(l.parameters(), { lr: 0.1 });
-    cs.backward(l.forward(x).sum());
-    opt.step();
-    const want = cs.matmul(x, l.W.detach()).add(l.b!.detach()).toList();
-    assert.deepEqual(l.forward(x).toList(), want);
-  });
+  for (const { backend } of adamwCases.filter((c) => c.dtype === "float32")) {
+    test(`(${backend}) a packed-weight cache goes stale after a step: the next forward uses the new weights`, () => {
+      const prev = cs.getBackend();
+      cs.setBackend(backend);
+      try {
+        const l = new nn.Linear(3, 2, { rng: new cs.Rng(5) });
+        const x = cs.tensor([[1, 2, 3]]);
+        // Two forwards at the same version let a packing backend pack W.
+        l.forward(x); l.forward(x);
+        if (cs.getBackend().kernels.packMatrix) assert.ok(l.W.packed?.handle, "W was packed");
+        const opt = new nn.AdamW(l.parameters(), { lr: 0.1 });
+        cs.backward(l.forward(x).sum());
+        opt.step();
+        // Reference from the updated values, computed without linear() (so without any packed copy).
+        const W = l.W.toList(), b = l.b!.toList();
+        const want = [0, 1].map((j) => 1 * W[j]! + 2 * W[2 + j]! + 3 * W[4 + j]! + b[j]!);
+        assertClose(l.forward(x), want, 1e-6, "forward after step");
+      } finally { cs.setBackend(prev); }
+    });
+  }
 
   test("rejects a gradient whose shape differs from its parameter", () => {
     const p = nn.init.zeros([2, 2]);
