@@ -451,10 +451,12 @@ describe("clipGradNorm", () => {
 
   test("scales each parameter once even when backward gave two parameters the same gradient tensor", () => {
     const a = nn.init.ones([4], { dtype: "float64" }), b = nn.init.ones([4], { dtype: "float64" });
-    cs.backward(a.add(b).sum());
+    // d/da sum((a + b)^2) = 2(a + b) = 4, and the add rule hands that one tensor to both leaves.
+    cs.backward(a.add(b).square().sum());
+    assert.equal(a.grad, b.grad, "precondition: the two parameters share one gradient tensor");
     const total = nn.clipGradNorm([a, b], 1);
-    assertClose([total], [Math.sqrt(8)], 1e-15, "norm");
-    const k = 1 / (Math.sqrt(8) + 1e-6);
+    assertClose([total], [Math.sqrt(8 * 16)], 1e-15, "norm");
+    const k = 4 / (Math.sqrt(128) + 1e-6);
     assertClose(a.grad!, [k, k, k, k], 1e-15, "a");
     assertClose(b.grad!, [k, k, k, k], 1e-15, "b");
   });
