@@ -7,6 +7,7 @@
 // (pass retainGraph to keep them). Outside noGrad(), do not keep outputs of a finished step around:
 // a long-lived reference keeps that step's graph alive. test/memory.test.ts pins this down.
 import type { Tensor } from "./tensor.js";
+import { pin } from "./memory.js";
 import { vjpRules, type Prim, type Saved } from "./vjp.js";
 
 export interface Node<P extends Prim = Prim> {
@@ -124,6 +125,7 @@ export function backward(root: Tensor, opts: BackwardOptions = {}): void {
     // Leaf grads are made contiguous so optimizers can read .data directly.
     const gc = g.contiguous();
     t.grad = t.grad ? noGrad(() => t.grad!.add(gc)) : gc;
+    pin(t.grad); // a leaf's gradient outlives any scope() it was computed in
   }
 }
 

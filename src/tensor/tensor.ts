@@ -4,6 +4,7 @@
 // share storage; everything else allocates a fresh contiguous output.
 import type { Node } from "./autodiff.js";
 import { allocate, dtypeOf, type DType, type Storage } from "./dtype.js";
+import { RELEASED, track, inScope } from "./memory.js";
 import { contiguousStrides, fmt, numel, shapeEq, ShapeError, type Shape } from "./shape.js";
 import * as E from "./ops/elementwise.js";
 import * as M from "./ops/movement.js";
@@ -19,7 +20,7 @@ export class Tensor {
   readonly shape: number[];
   readonly strides: number[];
   readonly offset: number;
-  readonly data: Storage;
+  private _data: Storage;
   readonly dtype: DType;
   /** Leaves that require grad get .grad filled by backward(). */
   requiresGrad = false;
@@ -38,13 +39,29 @@ export class Tensor {
   name: string | undefined;
 
   constructor(data: Storage, shape: Shape, strides?: readonly number[], offset = 0) {
-    this.data = data;
+    this._data = data;
     this.dtype = dtypeOf(data);
     this.shape = shape.slice();
     this.strides = strides ? strides.slice() : contiguousStrides(shape);
     this.offset = offset;
-    for (const d of shape) if (!Number.isInteger(d) || d < 0) throw new ShapeError(`Tensor: invalid shape ${fmt(shape)}`);
+    for (let i = 0; i < shape.length; i++) {
+      const d = shape[i]!;
+      if (!(d >= 0 && Number.isInteger(d))) throw new ShapeError(`Tensor: invalid shape ${fmt(shape)}`);
+    }
+    track(this);
   }
+
+  /** The storage this tensor views (shared with other views). Throws if a scope released it. */
+  get data(): Storage {
+    const d = this._data;
+    if (d === RELEASED) throw new Error(`${this.toString()} was released when its scope() ended; return it from the scope or keep() it`);
+    return d;
+  }
+  /** The storage without the released check (memory bookkeeping only). */
+  get rawData(): Storage { return this._data; }
+  /** Invalidate this tensor (its storage went back to the pool). */
+  release(): void { this._data = RELEASED; this.node = null; }
+  get isReleased(): boolean { return this._data === RELEASED; }
 
   get ndim(): number { return this.shape.length; }
   get size(): number { return numel(this.shape); }
@@ -76,6 +93,8 @@ export class Tensor {
   toArray(): Storage {
     const c = this.contiguous();
     const n = c.size;
+    // Inside a scope the storage may be recycled later, so hand out a copy.
+    if (inScope()) return c.data.slice(c.offset, c.offset + n) as Storage;
     return c.offset === 0 && c.data.length === n ? c.data : (c.data.subarray(c.offset, c.offset + n) as Storage);
   }
   /** The elements as a flat JS array of numbers. */

@@ -7,7 +7,7 @@ import type { FloatArray } from "../backend/kernels.js";
 import { allocate } from "./dtype.js";
 import { contiguousStrides, numel } from "./shape.js";
 import { Tensor } from "./tensor.js";
-import { assignStrided, dense, empty } from "./ops/core.js";
+import { assignStrided, dense, empty, emptyOutput } from "./ops/core.js";
 import type { ArithOp } from "./ops/elementwise.js";
 import { reducedShape, sumTo } from "./ops/reduce.js";
 
@@ -43,7 +43,7 @@ const needs = (t: Tensor | undefined): t is Tensor => !!t && t.requiresGrad;
 function unaryVjp(op: UnaryOp, g: Tensor, x: Tensor, out: Tensor): Tensor {
   switch (op) {
     case "gelu_tanh": case "gelu_erf": case "silu": case "tanh": case "sigmoid": case "relu": {
-      const gx = empty(x.shape, x.dtype);
+      const gx = emptyOutput(x.shape, x.dtype);
       kernelsFor(x.dtype).unaryGrad(op, dense(x).data as FloatArray, dense(g).data as FloatArray, gx.data as FloatArray, x.size);
       return gx;
     }
@@ -157,20 +157,20 @@ export const vjpRules: { [P in Prim]: Rule<P> } = {
   },
   softmax: (g, _i, out, { scale }) => {
     const cols = out.shape[out.ndim - 1]!, rows = out.size / Math.max(cols, 1);
-    const gx = empty(out.shape, out.dtype);
+    const gx = emptyOutput(out.shape, out.dtype);
     kernelsFor(out.dtype).softmaxBackward(out.data as FloatArray, dense(g).data as FloatArray, rows, cols, scale, gx.data as FloatArray);
     return [gx];
   },
   logSoftmax: (g, _i, out) => {
     const cols = out.shape[out.ndim - 1]!, rows = out.size / Math.max(cols, 1);
-    const gx = empty(out.shape, out.dtype);
+    const gx = emptyOutput(out.shape, out.dtype);
     kernelsFor(out.dtype).logSoftmaxBackward(out.data as FloatArray, dense(g).data as FloatArray, rows, cols, gx.data as FloatArray);
     return [gx];
   },
   layerNorm: (g, inputs, out, { mean, rstd, hasW, hasB }) => {
     const x = inputs[0]!, w = hasW ? inputs[1]! : null, b = hasB ? inputs[hasW ? 2 : 1]! : null;
     const cols = x.shape[x.ndim - 1]!, rows = x.size / Math.max(cols, 1), dt = out.dtype;
-    const gx = empty(x.shape, dt);
+    const gx = emptyOutput(x.shape, dt);
     const gw = w ? empty([cols], dt) : null, gb = b ? empty([cols], dt) : null;
     kernelsFor(dt).layerNormBackward(dense(x).data as FloatArray, w ? (dense(w.cast(dt)).data as FloatArray) : null, mean, rstd,
       dense(g).data as FloatArray, rows, cols, gx.data as FloatArray, (gw?.data ?? null) as FloatArray | null, (gb?.data ?? null) as FloatArray | null);
@@ -182,7 +182,7 @@ export const vjpRules: { [P in Prim]: Rule<P> } = {
   rmsNorm: (g, inputs, out, { rstd }) => {
     const x = inputs[0]!, w = inputs[1] ?? null;
     const cols = x.shape[x.ndim - 1]!, rows = x.size / Math.max(cols, 1), dt = out.dtype;
-    const gx = empty(x.shape, dt), gw = w ? empty([cols], dt) : null;
+    const gx = emptyOutput(x.shape, dt), gw = w ? empty([cols], dt) : null;
     kernelsFor(dt).rmsNormBackward(dense(x).data as FloatArray, w ? (dense(w.cast(dt)).data as FloatArray) : null, rstd,
       dense(g).data as FloatArray, rows, cols, gx.data as FloatArray, (gw?.data ?? null) as FloatArray | null);
     return w ? [gx, gw!.cast(w.dtype)] : [gx];

@@ -1,11 +1,17 @@
 // Helpers shared by the op files: output allocation, scalar wrapping, dense data for kernels.
-import { allocate, promote, type DType, type Storage } from "../dtype.js";
+import { allocate, allocateOutput, promote, type DType, type Storage } from "../dtype.js";
 import { numel, type Shape } from "../shape.js";
 import { Tensor, type TensorLike } from "../tensor.js";
 import type { Strided } from "../../backend/kernels.js";
 
+/** A zero-filled tensor. */
 export function empty(shape: Shape, dtype: DType): Tensor {
   return new Tensor(allocate(dtype, numel(shape)), shape);
+}
+
+/** A tensor whose every element the caller is about to overwrite (skips zeroing pooled storage). */
+export function emptyOutput(shape: Shape, dtype: DType): Tensor {
+  return new Tensor(allocateOutput(dtype, numel(shape)), shape);
 }
 
 /** Wrap a number as a 0-d tensor of the given dtype; pass tensors through. */

@@ -1,6 +1,6 @@
 // Elementwise ops with NumPy broadcasting: unary math, binary arithmetic, comparisons, where, cast.
 import { record } from "../autodiff.js";
-import { allocate, type DType } from "../dtype.js";
+import { allocate, allocateOutput, type DType } from "../dtype.js";
 import { broadcastShapes, broadcastStrides, coalesce, contiguousStrides, numel, shapeEq } from "../shape.js";
 import { Tensor, type TensorLike } from "../tensor.js";
 import { kernelsFor } from "../../backend/registry.js";
@@ -18,12 +18,12 @@ function binaryRaw(op: BinaryOp, a: Tensor, b: Tensor, dtype: DType): Tensor {
   // Fast path: same shape, both contiguous (the common case in a forward pass).
   if (shapeEq(a.shape, b.shape) && a.isContiguous && b.isContiguous) {
     const n = a.size;
-    const out = new Tensor(allocate(dtype, n), a.shape);
+    const out = new Tensor(allocateOutput(dtype, n), a.shape);
     k.binary(op, [n], { data: a.data, offset: a.offset, strides: [1] }, { data: b.data, offset: b.offset, strides: [1] }, out.data);
     return out;
   }
   const shape = broadcastShapes(op, a.shape, b.shape);
-  const out = new Tensor(allocate(dtype, numel(shape)), shape);
+  const out = new Tensor(allocateOutput(dtype, numel(shape)), shape);
   const sa = broadcastStrides(a.shape, a.strides, shape), sb = broadcastStrides(b.shape, b.strides, shape);
   const c = coalesce(shape, [sa, sb, contiguousStrides(shape)]);
   k.binary(op, c.shape, stridedOf(a, c.strides[0]), stridedOf(b, c.strides[1]), out.data);
@@ -56,7 +56,7 @@ export function unary(op: UnaryOp, x: Tensor): Tensor {
     x = cast(x, "float32");
   }
   const src = x.isContiguous ? x : x.contiguous();
-  const out = new Tensor(allocate(x.dtype, x.size), x.shape);
+  const out = new Tensor(allocateOutput(x.dtype, x.size), x.shape);
   kernelsFor(x.dtype).unary(op, src.data as Float32Array, src.offset, out.data as Float32Array, x.size);
   return record("unary", out, [x], { op });
 }

@@ -1,7 +1,7 @@
 // Matrix products: matmul with torch.matmul's broadcasting rules, linear (x @ W + b) with packed
 // weights, and einsum built on them.
 import { record } from "../autodiff.js";
-import { allocate } from "../dtype.js";
+import { allocateOutput } from "../dtype.js";
 import { broadcastShapes, broadcastStrides, fmt, numel, ShapeError } from "../shape.js";
 import { Tensor } from "../tensor.js";
 import { kernelsFor, getBackend } from "../../backend/registry.js";
@@ -24,7 +24,7 @@ export function matmulRaw(a: Tensor, b: Tensor): Tensor {
   if (K !== K2) throw new ShapeError(`matmul: inner dimensions differ: ${fmt(a.shape)} @ ${fmt(b.shape)} (${K} vs ${K2})`);
   const batchShape = broadcastShapes("matmul", a.shape.slice(0, -2), b.shape.slice(0, -2));
   const batch = numel(batchShape);
-  const out = new Tensor(allocate(a.dtype, batch * M * N), [...batchShape, M, N]);
+  const out = new Tensor(allocateOutput(a.dtype, batch * M * N), [...batchShape, M, N]);
   const k = kernelsFor(a.dtype);
   // One kernel call over the longest run of inner batch dims that collapses to a single stride in
   // both operands (all of them, usually); a loop over the outer ones otherwise.
@@ -87,7 +87,7 @@ export function linear(x: Tensor, W: Tensor, b?: Tensor | null): Tensor {
   if (b && (b.ndim !== 1 || b.shape[0] !== N)) throw new ShapeError(`linear: bias ${fmt(b.shape)} must be [${N}]`);
   const rows = x.size / K;
   const x2 = x.ndim === 2 ? x : reshape(x.detach(), [rows, K]);
-  const out = new Tensor(allocate(x.dtype, rows * N), [...x.shape.slice(0, -1), N]);
+  const out = new Tensor(allocateOutput(x.dtype, rows * N), [...x.shape.slice(0, -1), N]);
   const k = kernelsFor(x.dtype);
   const bias = b ? (dense(b).data as FloatArray) : null;
   const packed = x.dtype === "float32" && W.dtype === "float32" ? packedFor(W) : null;

@@ -5,7 +5,7 @@ import { allocate } from "../dtype.js";
 import { contiguousStrides, fmt, normAxis, numel, ShapeError, type Shape } from "../shape.js";
 import { Tensor } from "../tensor.js";
 import { kernelsFor } from "../../backend/registry.js";
-import { assignStrided, dense, empty, stridedOf } from "./core.js";
+import { assignStrided, dense, empty, emptyOutput, stridedOf } from "./core.js";
 
 /** A new tensor object over the same data: a distinct node on the graph (hook points use it). */
 export function alias(x: Tensor): Tensor {
@@ -102,7 +102,7 @@ export function select(x: Tensor, axis: number, i: number): Tensor {
 
 export function contiguous(x: Tensor): Tensor {
   if (x.isContiguous) return x;
-  const out = empty(x.shape, x.dtype);
+  const out = emptyOutput(x.shape, x.dtype);
   kernelsFor(x.dtype).copy(x.shape, stridedOf(x), out.data);
   return record("contiguous", out, [x], null);
 }

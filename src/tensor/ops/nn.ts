@@ -1,7 +1,7 @@
 // Fused neural-network ops with their own kernels and backward rules: softmax (with the causal,
 // scaled variant attention uses), log-softmax, LayerNorm, RMSNorm, cross-entropy, embedding.
 import { record } from "../autodiff.js";
-import { allocate } from "../dtype.js";
+import { allocateOutput as allocate } from "../dtype.js";
 import { fmt, normAxis, ShapeError } from "../shape.js";
 import { Tensor } from "../tensor.js";
 import { kernelsFor } from "../../backend/registry.js";

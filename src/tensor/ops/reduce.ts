@@ -1,7 +1,7 @@
 // Reductions over any set of axes: sum, mean, max, min, argmax, logsumexp, variance; and sumTo,
 // which undoes broadcasting in backward rules.
 import { noGrad, record } from "../autodiff.js";
-import { allocate } from "../dtype.js";
+import { allocateOutput as allocate } from "../dtype.js";
 import { normAxis, numel, ShapeError, type Shape } from "../shape.js";
 import { Tensor } from "../tensor.js";
 import { kernelsFor } from "../../backend/registry.js";
