@@ -93,20 +93,26 @@ if (want("matmul")) {
   results.matmul = rows;
 }
 
-// 4. Per-op overhead: [16,768] + [16,768].
+// 4. Per-op overhead: [16,768] + [16,768], in a scope (storage recycled, the idiomatic hot loop)
+// and without one (every result a fresh GC-owned allocation).
 if (want("overhead")) {
-  const rows: { backend: string; microseconds: number }[] = [];
+  const rows: { backend: string; microseconds: number; unscopedMicroseconds: number }[] = [];
   for (const name of available) {
     setBackend(name);
     const a = cs.randn([16, 768]), b = cs.randn([16, 768]);
     const n = 20000;
-    for (let i = 0; i < 2000; i++) a.add(b);
-    const t0 = performance.now();
-    for (let i = 0; i < n; i++) a.add(b);
-    rows.push({ backend: name, microseconds: ((performance.now() - t0) / n) * 1000 });
+    const per = (fn: () => void) => {
+      for (let i = 0; i < 2000; i++) fn();
+      const t0 = performance.now();
+      for (let i = 0; i < n; i++) fn();
+      return ((performance.now() - t0) / n) * 1000;
+    };
+    const scoped = per(() => cs.scope(() => { a.add(b); }));
+    const unscoped = per(() => { a.add(b); });
+    rows.push({ backend: name, microseconds: scoped, unscopedMicroseconds: unscoped });
   }
   results.overhead = rows;
-  log(`add [16,768]: ${rows.map((r) => `${r.backend} ${r.microseconds.toFixed(2)} µs`).join(", ")}`);
+  log(`add [16,768]: ${rows.map((r) => `${r.backend} ${r.microseconds.toFixed(2)} µs (no scope ${r.unscopedMicroseconds.toFixed(2)})`).join(", ")}`);
 }
 
 // 5. GPT-2-small-shaped model.
@@ -119,11 +125,11 @@ if (want("gpt2")) {
   const g: Record<string, number> = {};
   for (const T of quick ? [128] : [128, 1024]) {
     const toks = cs.randint(0, 50257, [1, T], rng);
-    g[`forward_T${T}`] = timeIt(() => { cs.noGrad(() => model.forward(toks)); }, quick ? 0.5 : 2, 3, 10);
+    g[`forward_T${T}`] = timeIt(() => { cs.scope(() => { cs.noGrad(() => model.forward(toks)); }); }, quick ? 0.5 : 2, 3, 10);
     log(`gpt2 forward T=${T}: ${(g[`forward_T${T}`]! * 1000).toFixed(0)} ms`);
   }
   const toks = cs.randint(0, 50257, [1, 128], rng);
-  g.forward_backward_T128 = timeIt(() => { model.zeroGrad(); cs.backward(model.loss(toks)); }, quick ? 0.5 : 2, 3, 10);
+  g.forward_backward_T128 = timeIt(() => { cs.scope(() => { model.zeroGrad(); cs.backward(model.loss(toks)); }); }, quick ? 0.5 : 2, 3, 10);
   log(`gpt2 forward+backward T=128: ${(g.forward_backward_T128 * 1000).toFixed(0)} ms`);
   results.gpt2 = { backend: best, seconds: g };
 }
@@ -147,9 +153,9 @@ if (json) {
     }
   }
   if (results.overhead) {
-    lines.push("", "| [16,768] add | µs per op |", "|---|---|");
-    for (const r of results.overhead as { backend: string; microseconds: number }[]) lines.push(`| ${r.backend} | ${r.microseconds.toFixed(2)} |`);
-    if (peer?.add16x768_us) lines.push(`| PyTorch | ${peer.add16x768_us.toFixed(2)} |`);
+    lines.push("", "| [16,768] add | µs per op (in scope) | µs per op (no scope) |", "|---|---|---|");
+    for (const r of results.overhead as { backend: string; microseconds: number; unscopedMicroseconds: number }[]) lines.push(`| ${r.backend} | ${r.microseconds.toFixed(2)} | ${r.unscopedMicroseconds.toFixed(2)} |`);
+    if (peer?.add16x768_us) lines.push(`| PyTorch | ${peer.add16x768_us.toFixed(2)} | |`);
   }
   if (results.gpt2) {
     const g = (results.gpt2 as { backend: string; seconds: Record<string, number> });
