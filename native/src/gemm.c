@@ -1,11 +1,12 @@
 // Float32 GEMM in the BLIS style: A and B are packed into micro-panels (MR rows / NR columns, any
 // input strides, so transposed operands cost nothing extra), blocked by KC/MC/NC for Zen 4 caches
 // (L1d 32 KiB holds a KCxNR B panel, L2 1 MiB an MCxKC A block, L3 the KCxNC B block), and
-// multiplied by a 6x16 register-tile microkernel (AVX2/FMA, or portable C). Threads split N (or M,
-// or the batch) statically, so every output element is computed by one thread in a fixed order.
+// multiplied by a 6x16 register-tile microkernel (AVX2/FMA, or portable C). Threads claim tiles of
+// (batch, M chunk, N chunk); every output element is computed by one thread in a fixed order.
 #include "cs.h"
 #include <stdlib.h>
 #include <string.h>
+#include <stdatomic.h>
 #if CS_X86
 #include <immintrin.h>
 #endif
@@ -160,7 +161,9 @@ typedef struct {
   const float *Bp; long Npad; // packed B (matmulPacked) or NULL
   float *C; const float *bias;
   long batch;
-  int split; // 0 batch, 1 N, 2 M
+  const float *Ap; long Mpad; // A packed up front (batch 1, several work items) or NULL
+  long mch, nch, mchunks, nchunks, items; // work items: batch x M chunks x N chunks
+  atomic_long next; // next unclaimed work item
 } gemm_job;
 
 static void gemm_range(const gemm_job *g, const float *A, const float *B, float *C, long m0, long m1, long n0, long n1, int tid) {
@@ -172,7 +175,7 @@ static void gemm_range(const gemm_job *g, const float *A, const float *B, float 
       for (long j = n0; j < n1; j++) C[i * ldc + j] = g->bias ? g->bias[j] : 0.0f;
     return;
   }
-  float *abuf = thread_buf(&abufs[tid], (size_t)MC * KC);
+  float *abuf = g->Ap ? NULL : thread_buf(&abufs[tid], (size_t)MC * KC);
   float *bbuf = g->Bp ? NULL : thread_buf(&bbufs[tid], (size_t)KC * NC);
   for (long jc = n0; jc < n1; jc += NC) {
     long nc = n1 - jc < NC ? n1 - jc : NC;
@@ -183,13 +186,15 @@ static void gemm_range(const gemm_job *g, const float *A, const float *B, float 
       else { pack_b(kc, nc, B + pc * g->brs + jc * g->bcs, g->brs, g->bcs, bbuf); pb = bbuf; }
       for (long ic = m0; ic < m1; ic += MC) {
         long mc = m1 - ic < MC ? m1 - ic : MC;
-        pack_a(mc, kc, A + ic * g->ars + pc * g->acs, g->ars, g->acs, abuf);
+        const float *pa;
+        if (g->Ap) pa = g->Ap + pc * g->Mpad + ic * kc; // ic is a multiple of MR
+        else { pack_a(mc, kc, A + ic * g->ars + pc * g->acs, g->ars, g->acs, abuf); pa = abuf; }
         for (long jr = 0; jr < nc; jr += NR) {
           int n = (int)(nc - jr < NR ? nc - jr : NR);
           const float *bias = g->bias && pc == 0 ? g->bias + jc + jr : NULL;
           for (long ir = 0; ir < mc; ir += MR) {
             int m = (int)(mc - ir < MR ? mc - ir : MR);
-            kern(m, kc, abuf + ir * kc, pb + jr * kc, C + (ic + ir) * ldc + jc + jr, ldc, n, bias, pc == 0);
+            kern(m, kc, pa + ir * kc, pb + jr * kc, C + (ic + ir) * ldc + jc + jr, ldc, n, bias, pc == 0);
           }
         }
       }
@@ -197,38 +202,84 @@ static void gemm_range(const gemm_job *g, const float *A, const float *B, float 
   }
 }
 
+// Threads claim work items dynamically (a descheduled thread cannot hold the others up), yet the
+// result is bit-identical: each output tile is computed by one thread in a fixed order of k.
 static void gemm_task(void *ctx, int tid, int nt) {
-  const gemm_job *g = ctx;
-  long lo, hi;
-  if (g->split == 0) {
-    cs_split(g->batch, 1, tid, nt, &lo, &hi);
-    for (long bt = lo; bt < hi; bt++)
-      gemm_range(g, g->A + bt * g->abs_, g->B + bt * g->bbs, g->C + bt * g->M * g->N, 0, g->M, 0, g->N, tid);
-    return;
-  }
-  for (long bt = 0; bt < g->batch; bt++) {
-    const float *A = g->A + bt * g->abs_, *B = g->B ? g->B + bt * g->bbs : NULL;
-    float *C = g->C + bt * g->M * g->N;
-    if (g->split == 1) { cs_split(g->N, NR, tid, nt, &lo, &hi); gemm_range(g, A, B, C, 0, g->M, lo, hi, tid); }
-    else { cs_split(g->M, MR, tid, nt, &lo, &hi); gemm_range(g, A, B, C, lo, hi, 0, g->N, tid); }
+  (void)nt;
+  gemm_job *g = ctx;
+  for (;;) {
+    long it = atomic_fetch_add_explicit(&g->next, 1, memory_order_relaxed);
+    if (it >= g->items) return;
+    long bt = it / (g->mchunks * g->nchunks), rest = it % (g->mchunks * g->nchunks);
+    long m0 = rest / g->nchunks * g->mch, n0 = rest % g->nchunks * g->nch;
+    long m1 = m0 + g->mch < g->M ? m0 + g->mch : g->M, n1 = n0 + g->nch < g->N ? n0 + g->nch : g->N;
+    gemm_range(g, g->A + bt * g->abs_, g->B ? g->B + bt * g->bbs : NULL, g->C + bt * g->M * g->N, m0, m1, n0, n1, tid);
   }
 }
+
+// Packs all of A ([M, K]) as [K blocks][M panels][kc][MR], the layout gemm_range reads via g->Ap.
+static void pack_a_all_task(void *ctx, int tid, int nt) {
+  (void)tid; (void)nt;
+  gemm_job *g = ctx;
+  long mblocks = (g->M + MC - 1) / MC, kblocks = (g->K + KC - 1) / KC;
+  for (;;) {
+    long it = atomic_fetch_add_explicit(&g->next, 1, memory_order_relaxed);
+    if (it >= mblocks * kblocks) return;
+    long pc = it / mblocks * KC, ic = it % mblocks * MC;
+    long kc = g->K - pc < KC ? g->K - pc : KC, mc = g->M - ic < MC ? g->M - ic : MC;
+    pack_a(mc, kc, g->A + ic * g->ars + pc * g->acs, g->ars, g->acs, (float *)g->Ap + pc * g->Mpad + ic * kc);
+  }
+}
+
+static float *abig; // the shared packed-A buffer (calls come from one JS thread at a time)
+static size_t abig_cap;
+
+static long round_up(long x, long m) { return (x + m - 1) / m * m; }
 
 static void run_job(gemm_job *g) {
   int nt = cs_pool_threads();
   long mnk = g->batch * g->M * g->N * (g->K > 0 ? g->K : 1);
   if (mnk < PAR_MIN_MNK) nt = 1;
-  long npanels = (g->N + NR - 1) / NR, mpanels = (g->M + MR - 1) / MR;
-  if (g->batch >= nt && g->batch > 1) g->split = 0;
-  else if (npanels >= 4L * nt || npanels >= mpanels) g->split = 1;
-  else g->split = 2;
-  cs_pool_run(gemm_task, g, nt);
+  g->mch = g->M; g->nch = g->N; g->mchunks = 1; g->nchunks = 1;
+  g->Ap = NULL; g->Mpad = 0;
+  if (nt > 1 && g->batch < 2L * nt) {
+    // About 3 N chunks per thread, each at most 512 columns (a KCx512 B block stays in L2) ...
+    g->nch = round_up((g->N + 3L * nt - 1) / (3L * nt), NR);
+    if (g->nch > 512) g->nch = 512;
+    g->nchunks = (g->N + g->nch - 1) / g->nch;
+    // ... and M chunks when N alone does not give every thread a few items.
+    long want = 3L * nt / g->batch;
+    if (g->nchunks < want && g->M > 2 * MR) {
+      long mparts = (want + g->nchunks - 1) / g->nchunks;
+      g->mch = round_up((g->M + mparts - 1) / mparts, MR);
+      g->mchunks = (g->M + g->mch - 1) / g->mch;
+    }
+  }
+  g->items = g->batch * g->mchunks * g->nchunks;
+  if (g->batch == 1 && g->items > 1 && g->K > 0) {
+    // A is read by every N chunk: pack it once rather than once per chunk.
+    g->Mpad = round_up(g->M, MR);
+    size_t need = (size_t)g->Mpad * (size_t)g->K;
+    if (need > abig_cap) {
+      free(abig);
+      void *p = NULL;
+      if (posix_memalign(&p, 64, need * sizeof(float)) != 0) abort();
+      abig = p; abig_cap = need;
+    }
+    g->Ap = abig;
+    atomic_store(&g->next, 0);
+    if (need <= 65536) pack_a_all_task(g, 0, 1); // small: not worth waking the pool twice
+    else cs_pool_run(pack_a_all_task, g, nt);
+  }
+  atomic_store(&g->next, 0);
+  cs_pool_run(gemm_task, g, nt > g->items ? (int)g->items : nt);
 }
 
 void cs_matmul(long batch, long M, long N, long K, const float *A, long abs_, long ars, long acs,
     const float *B, long bbs, long brs, long bcs, float *C, const float *bias) {
   if (batch <= 0 || M <= 0 || N <= 0) return;
-  gemm_job g = { M, N, K, A, abs_, ars, acs, B, bbs, brs, bcs, NULL, 0, C, bias, batch, 1 };
+  gemm_job g = { .M = M, .N = N, .K = K, .A = A, .abs_ = abs_, .ars = ars, .acs = acs,
+    .B = B, .bbs = bbs, .brs = brs, .bcs = bcs, .C = C, .bias = bias, .batch = batch };
   run_job(&g);
 }
 
@@ -256,6 +307,7 @@ void cs_packed_free(cs_packed *p) {
 
 void cs_matmul_packed(long M, const float *A, long ars, long acs, const cs_packed *p, float *C, const float *bias) {
   if (M <= 0 || p->N <= 0) return;
-  gemm_job g = { M, p->N, p->K, A, 0, ars, acs, NULL, 0, 0, 0, p->data, p->Npad, C, bias, 1, 1 };
+  gemm_job g = { .M = M, .N = p->N, .K = p->K, .A = A, .ars = ars, .acs = acs, .Bp = p->data, .Npad = p->Npad,
+    .C = C, .bias = bias, .batch = 1 };
   run_job(&g);
 }

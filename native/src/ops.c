@@ -1,10 +1,11 @@
 // Float32 elementwise, reduction, softmax, normalisation and optimizer kernels with the semantics of
 // tsKernels (src/backend/ts.ts). Transcendentals use AVX2 vector code (vmath.h) when the CPU has it;
 // simple loops are plain C compiled twice (AVX2 clone and default). Sums run in double, as in the
-// reference. Work above PAR_MIN elements is split statically over the pool.
+// reference. Work above PAR_MIN elements is shared with the pool's threads.
 #include "cs.h"
 #include <math.h>
 #include <string.h>
+#include <stdatomic.h>
 #include "vmath.h"
 
 #define PAR_MIN 65536 // below this a second thread costs more than it saves
@@ -12,20 +13,26 @@ static const float SQRT_2_OVER_PI = 0.7978845608028654f;
 static const float INV_SQRT2 = 0.7071067811865476f;
 static const float INV_SQRT_2PI = 0.3989422804014327f;
 
-// ---- parallel for over [0, n) with static parts aligned to `align` ----
+// ---- parallel for over [0, n): threads claim chunks dynamically. Every kernel below computes each
+// output from its own inputs only, so which thread runs a chunk never changes the result. ----
 typedef void (*range_fn)(void *ctx, long lo, long hi);
-typedef struct { range_fn fn; void *ctx; long n, align; } pfor_job;
+typedef struct { range_fn fn; void *ctx; long n, chunk; atomic_long next; } pfor_job;
 static void pfor_task(void *c, int tid, int nt) {
+  (void)tid; (void)nt;
   pfor_job *p = c;
-  long lo, hi;
-  cs_split(p->n, p->align, tid, nt, &lo, &hi);
-  if (lo < hi) p->fn(p->ctx, lo, hi);
+  for (;;) {
+    long lo = atomic_fetch_add_explicit(&p->next, 1, memory_order_relaxed) * p->chunk;
+    if (lo >= p->n) return;
+    p->fn(p->ctx, lo, lo + p->chunk < p->n ? lo + p->chunk : p->n);
+  }
 }
 static void pfor(long n, long align, long work, range_fn fn, void *ctx) {
   int nt = cs_pool_threads();
   if (work < PAR_MIN || nt <= 1 || n < 2) { if (n > 0) fn(ctx, 0, n); return; }
-  if (nt > n) nt = (int)n;
-  pfor_job p = { fn, ctx, n, align };
+  long parts = 4L * nt; // a few chunks per thread, so a descheduled thread's share is picked up
+  long chunk = (n + parts - 1) / parts;
+  chunk = (chunk + align - 1) / align * align;
+  pfor_job p = { fn, ctx, n, chunk, 0 };
   cs_pool_run(pfor_task, &p, nt);
 }
 
