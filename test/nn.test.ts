@@ -449,11 +449,12 @@ describe("clipGradNorm", () => {
     assertClose(a.grad, [1 / (2 + 1e-6), -2 / (2 + 1e-6), 2 / (2 + 1e-6)], 1e-15, "inf norm");
   });
 
-  test("scales each parameter once even when backward gave two parameters the same gradient tensor", () => {
+  test("scales each parameter once when the add rule handed both parameters one gradient", () => {
     const a = nn.init.ones([4], { dtype: "float64" }), b = nn.init.ones([4], { dtype: "float64" });
-    // d/da sum((a + b)^2) = 2(a + b) = 4, and the add rule hands that one tensor to both leaves.
+    // d/da sum((a + b)^2) = 2(a + b) = 4; the add rule hands that one tensor to both leaves, and
+    // backward gives each leaf its own copy.
     cs.backward(a.add(b).square().sum());
-    assert.equal(a.grad, b.grad, "precondition: the two parameters share one gradient tensor");
+    assert.notEqual(a.grad!.rawData, b.grad!.rawData, "each leaf owns its gradient storage");
     const total = nn.clipGradNorm([a, b], 1);
     assertClose([total], [Math.sqrt(8 * 16)], 1e-15, "norm");
     const k = 4 / (Math.sqrt(128) + 1e-6);

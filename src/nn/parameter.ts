@@ -6,6 +6,7 @@
 // shape [..., a, b], fan_in = a and fan_out = b; pass `fans` where that is not what you mean
 // (e.g. W_O [n_heads, d_head, d_model] has fan_in n_heads * d_head).
 import { Tensor } from "../tensor/tensor.js";
+import { pin } from "../tensor/memory.js";
 import { allocate, type DType } from "../tensor/dtype.js";
 import { numel, ShapeError, type Shape } from "../tensor/shape.js";
 import type { Rng } from "../tensor/rng.js";
@@ -14,6 +15,7 @@ export class Parameter extends Tensor {
   constructor(data: Float32Array | Float64Array, shape: Shape) {
     super(data, shape);
     this.requiresGrad = true;
+    pin(this); // parameters outlive any scope() they were made in
   }
 
   /**

@@ -6,7 +6,7 @@
 // exactly as long as the output you hold, and backward() frees every node's saved values as it goes
 // (pass retainGraph to keep them). Outside noGrad(), do not keep outputs of a finished step around:
 // a long-lived reference keeps that step's graph alive. test/memory.test.ts pins this down.
-import type { Tensor } from "./tensor.js";
+import { Tensor } from "./tensor.js";
 import { pin } from "./memory.js";
 import { vjpRules, type Prim, type Saved } from "./vjp.js";
 
@@ -120,10 +120,14 @@ function run(root: Tensor, want: Set<Tensor> | null, opts: BackwardOptions): Map
  */
 export function backward(root: Tensor, opts: BackwardOptions = {}): void {
   const grads = run(root, null, opts);
+  const used = new Set<object>();
   for (const [t, g] of grads) {
     if (t.node && !t.retainsGrad) continue;
-    // Leaf grads are made contiguous so optimizers can read .data directly.
-    const gc = g.contiguous();
+    // Each leaf gets its own contiguous gradient storage (a rule may hand the same tensor to two
+    // inputs, as add does), so optimizers can read .data and nobody's in-place edit leaks.
+    let gc = g.contiguous();
+    if (used.has(gc.rawData) || gc.offset !== 0 || gc.rawData.length !== gc.size) gc = new Tensor(gc.data.slice(gc.offset, gc.offset + gc.size), gc.shape);
+    used.add(gc.rawData);
     t.grad = t.grad ? noGrad(() => t.grad!.add(gc)) : gc;
     pin(t.grad); // a leaf's gradient outlives any scope() it was computed in
   }
