@@ -3,6 +3,7 @@
 // Work is partitioned statically by the task functions, so results do not depend on scheduling.
 #include "cs.h"
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <unistd.h>
 #if CS_X86
@@ -83,7 +84,11 @@ void cs_pool_run(cs_task_fn fn, void *ctx, int nt) {
     pthread_mutex_unlock(&mu);
   }
   fn(ctx, 0, nt);
-  while (atomic_load_explicit(&remaining, memory_order_acquire) > 0) CS_PAUSE();
+  // A worker still busy here was probably descheduled: after a short spin, yield the core to it.
+  for (int spins = 0; atomic_load_explicit(&remaining, memory_order_acquire) > 0; spins++) {
+    if (spins < 20000) CS_PAUSE();
+    else sched_yield();
+  }
 }
 
 void cs_split(long n, long align, int t, int nt, long *lo, long *hi) {
