@@ -271,11 +271,11 @@ export function createWasmBackend(opts: { threads?: number } = {}): WasmBackend 
     const bs = batch > 1 ? op.batchStride : 0;
     if (hi - lo + 1 <= 2 * batch * rows * cols + 64) {
       // Dense enough: one memcpy of the touched span, strides unchanged.
-      heapView.set(op.data.subarray(lo, hi + 1), dst >> 2);
+      heapView.set(op.data.subarray(lo, hi + 1), dst >>> 2);
       return [dst + (op.offset - lo) * 4, bs, op.rowStride, op.colStride];
     }
     // Sparse view of a large buffer: gather only the elements used, contiguously.
-    let o = dst >> 2;
+    let o = dst >>> 2;
     for (let b = 0; b < batch; b++)
       for (let i = 0; i < rows; i++) {
         const base = op.offset + b * bs + i * op.rowStride;
@@ -318,7 +318,7 @@ export function createWasmBackend(opts: { threads?: number } = {}): WasmBackend 
     const nt = work >= THREAD_MIN_WORK ? threads : 1;
     // Share by batch items when there are enough, else by the longer of the output's two sides.
     const split = batch >= nt ? 0 : N >= M ? 1 : 2;
-    const shareRows = split === 2 ? Math.ceil(M / nt) + 4 : M;
+    const shareRows = split === 2 ? Math.ceil(M / nt) + 8 : M; // + a tile's rows (MR <= 8) of rounding
     const scratchBytes = roundUp(ex.gemm_scratch_floats(shareRows, N, K) * 4, ALIGN);
     const ea = extent(batch, M, K, a);
     const eb = packed ? { lo: 0, hi: -1 } : extent(batch, K, N, b);
@@ -330,14 +330,14 @@ export function createWasmBackend(opts: { threads?: number } = {}): WasmBackend 
     const [bAt, bbs, brs, bcs] = packed ? [b, 0, 0, 0] : stage(batch, K, N, b, bPtr, eb.lo, eb.hi);
     if (bias) {
       const h = f32();
-      h.set(bias.subarray(0, N), biasPtr >> 2);
-      h.fill(0, (biasPtr >> 2) + N, (biasPtr >> 2) + N + 16); // the microkernel reads whole 8-column panels
+      h.set(bias.subarray(0, N), biasPtr >>> 2);
+      h.fill(0, (biasPtr >>> 2) + N, (biasPtr >>> 2) + N + 16); // the microkernel reads whole 8-column panels
     }
     const job = new Int32Array(memory.buffer, jobPtr, JOB_INTS);
     job.set([batch, M, N, K, aAt, abs, ars, acs, bAt, bbs, brs, bcs, packed ? 1 : 0, cPtr, bias ? biasPtr : 0, nt, split]);
     for (let t = 0; t < nt; t++) job[17 + t] = scratchPtr + t * scratchBytes;
     runJob(nt);
-    out.set(f32().subarray(cPtr >> 2, (cPtr >> 2) + batch * M * N));
+    out.set(f32().subarray(cPtr >>> 2, (cPtr >>> 2) + batch * M * N));
   };
 
   // A tiny product now makes V8 queue its optimising compile of the kernels (wasm has no on-stack

@@ -15,7 +15,7 @@
 #define NR 8     // columns of the register tile (two f32x4)
 #define KC 256   // depth block: a B micro-panel of KC*NR floats (8 KiB) stays in L1
 #define MC 128   // rows per A block: MC*KC floats (128 KiB) stay in L2
-#define NC 4096  // columns per B block: KC*NC floats (4 MiB) in L3 for the unpacked path
+#define NC 2048  // columns per B block: KC*NC floats (2 MiB per thread) stay in L3
 
 // A job, written by JS as consecutive int32 fields. Pointers are byte addresses in linear memory;
 // strides are in elements and may be any sign (transposes are swapped strides, 0 broadcasts).
