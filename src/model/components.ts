@@ -37,7 +37,7 @@ export class Embed extends Module {
   readonly W_E: Tensor; // [d_vocab, d_model]
   constructor(cfg: ModelConfig, private readonly rt: HookRuntime) {
     super();
-    this.W_E = this.param("W_E", zeros([cfg.d_vocab, cfg.d_model]));
+    this.W_E = this.param("W_E", zeros([cfg.d_vocab, cfg.d_model], cfg.dtype));
     rt.declare("hook_embed");
   }
   /** tokens [batch, pos] → [batch, pos, d_model] */
@@ -50,7 +50,7 @@ export class PosEmbed extends Module {
   readonly W_pos: Tensor; // [n_ctx, d_model]
   constructor(private readonly cfg: ModelConfig, private readonly rt: HookRuntime) {
     super();
-    this.W_pos = this.param("W_pos", zeros([cfg.n_ctx, cfg.d_model]));
+    this.W_pos = this.param("W_pos", zeros([cfg.n_ctx, cfg.d_model], cfg.dtype));
     rt.declare("hook_pos_embed");
   }
   /** positions [batch * pos] → [batch, pos, d_model] */
@@ -69,8 +69,8 @@ export class Norm extends Module {
   private readonly normName: HookName;
   constructor(private readonly cfg: ModelConfig, private readonly rt: HookRuntime, prefix: string) {
     super();
-    this.w = this.param("w", zeros([cfg.d_model]).add(1).detach());
-    this.b = cfg.normalization_type === "LN" ? this.param("b", zeros([cfg.d_model])) : null;
+    this.w = this.param("w", zeros([cfg.d_model], cfg.dtype).add(1).detach());
+    this.b = cfg.normalization_type === "LN" ? this.param("b", zeros([cfg.d_model], cfg.dtype)) : null;
     this.scaleName = rt.declare(`${prefix}.hook_scale` as HookName);
     this.normName = rt.declare(`${prefix}.hook_normalized` as HookName);
   }
@@ -99,15 +99,15 @@ export class Attention extends Module {
   constructor(private readonly cfg: ModelConfig, private readonly rt: HookRuntime, readonly layer: number) {
     super();
     const { d_model: D, n_heads: H, d_head: dh, n_key_value_heads: Hkv } = cfg;
-    this.Wq = this.param("W_Q", zeros([D, H * dh]));
-    this.Wk = this.param("W_K", zeros([D, Hkv * dh]));
-    this.Wv = this.param("W_V", zeros([D, Hkv * dh]));
-    this.Wo = this.param("W_O", zeros([H * dh, D]));
+    this.Wq = this.param("W_Q", zeros([D, H * dh], cfg.dtype));
+    this.Wk = this.param("W_K", zeros([D, Hkv * dh], cfg.dtype));
+    this.Wv = this.param("W_V", zeros([D, Hkv * dh], cfg.dtype));
+    this.Wo = this.param("W_O", zeros([H * dh, D], cfg.dtype));
     const bias = cfg.attn_bias;
-    this.bq = bias ? this.param("b_Q", zeros([H * dh])) : null;
-    this.bk = bias ? this.param("b_K", zeros([Hkv * dh])) : null;
-    this.bv = bias ? this.param("b_V", zeros([Hkv * dh])) : null;
-    this.bo = bias ? this.param("b_O", zeros([D])) : null;
+    this.bq = bias ? this.param("b_Q", zeros([H * dh], cfg.dtype)) : null;
+    this.bk = bias ? this.param("b_K", zeros([Hkv * dh], cfg.dtype)) : null;
+    this.bv = bias ? this.param("b_V", zeros([Hkv * dh], cfg.dtype)) : null;
+    this.bo = bias ? this.param("b_O", zeros([D], cfg.dtype)) : null;
     this.rotary = cfg.positional_embedding_type === "rotary" ? new RotaryTables(cfg.rotary_dim, cfg.rotary_base, cfg.rotary_scaling) : null;
     const n = (a: string) => rt.declare(`blocks.${layer}.attn.hook_${a}` as HookName);
     this.names = {
@@ -188,11 +188,11 @@ export class MLP extends Module {
   private readonly names: Record<"pre" | "pre_linear" | "post", HookName>;
   constructor(cfg: ModelConfig, private readonly rt: HookRuntime, readonly layer: number) {
     super();
-    this.W_in = this.param("W_in", zeros([cfg.d_model, cfg.d_mlp]));
-    this.W_gate = cfg.gated_mlp ? this.param("W_gate", zeros([cfg.d_model, cfg.d_mlp])) : null;
-    this.W_out = this.param("W_out", zeros([cfg.d_mlp, cfg.d_model]));
-    this.b_in = cfg.mlp_bias ? this.param("b_in", zeros([cfg.d_mlp])) : null;
-    this.b_out = cfg.mlp_bias ? this.param("b_out", zeros([cfg.d_model])) : null;
+    this.W_in = this.param("W_in", zeros([cfg.d_model, cfg.d_mlp], cfg.dtype));
+    this.W_gate = cfg.gated_mlp ? this.param("W_gate", zeros([cfg.d_model, cfg.d_mlp], cfg.dtype)) : null;
+    this.W_out = this.param("W_out", zeros([cfg.d_mlp, cfg.d_model], cfg.dtype));
+    this.b_in = cfg.mlp_bias ? this.param("b_in", zeros([cfg.d_mlp], cfg.dtype)) : null;
+    this.b_out = cfg.mlp_bias ? this.param("b_out", zeros([cfg.d_model], cfg.dtype)) : null;
     this.act = ACT[cfg.act_fn];
     const n = (a: string) => rt.declare(`blocks.${layer}.mlp.hook_${a}` as HookName);
     this.names = { pre: n("pre"), pre_linear: cfg.gated_mlp ? n("pre_linear") : ("" as HookName), post: n("post") };
@@ -219,8 +219,8 @@ export class Unembed extends Module {
   readonly b_U: Tensor | null;
   constructor(cfg: ModelConfig) {
     super();
-    this.W_U = this.param("W_U", zeros([cfg.d_model, cfg.d_vocab]));
-    this.b_U = cfg.unembed_bias ? this.param("b_U", zeros([cfg.d_vocab])) : null;
+    this.W_U = this.param("W_U", zeros([cfg.d_model, cfg.d_vocab], cfg.dtype));
+    this.b_U = cfg.unembed_bias ? this.param("b_U", zeros([cfg.d_vocab], cfg.dtype)) : null;
   }
   forward(x: Tensor): Tensor { return linear(x, this.W_U, this.b_U); }
 }

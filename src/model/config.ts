@@ -33,6 +33,8 @@ export interface ModelConfig {
   attn_scale: number;
   /** Token id used as beginning-of-sequence, if the tokenizer has one. */
   bos_token_id: number | null;
+  /** Parameter dtype, e.g. "float32" (the default); "float64" for gradient checks against finite differences. */
+  dtype?: "float32" | "float64";
 }
 
 export class ConfigError extends Error {
@@ -70,6 +72,7 @@ export function makeConfig(c: Partial<ModelConfig> & Pick<ModelConfig, "d_model"
     tie_word_embeddings: c.tie_word_embeddings ?? arch === "gpt2",
     attn_scale: c.attn_scale ?? Math.sqrt(d_head),
     bos_token_id: c.bos_token_id ?? null,
+    dtype: c.dtype ?? "float32",
   };
   validateConfig(cfg);
   return cfg;

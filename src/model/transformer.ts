@@ -172,6 +172,6 @@ export class HookedTransformer extends Module {
     const acts = new Map<HookName, Tensor>();
     const store: ForwardHook = (a, ctx) => { acts.set(ctx.name, a.detach()); };
     const logits = this.withHooks({ fwd: [[opts.names ?? (() => true), store]] }, () => this.forward(tokens, opts));
-    return { logits, cache: new ActivationCache(acts, this.rt.known) };
+    return { logits, cache: new ActivationCache(acts, this.rt.known, this) };
   }
 }
