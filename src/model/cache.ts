@@ -206,6 +206,8 @@ export class ActivationCache {
    * logit difference), or with a given direction. Returns components [n_components, batch, pos]
    * (or [n_components, batch]). For a full decomposition through applyLnToStack they sum to the
    * logit minus (ln_final.b · W_U[:, token] + b_U[token]): the two constant terms no component owns.
+   * Unlike TransformerLens's logit_attrs, this does not apply the final norm itself: pass
+   * applyLnToStack(stack) for logits (explicit, and a raw stack works for directions, e.g. probes).
    */
   logitAttrs(stack: ResidStack, target: LogitTarget, opts: PosOption = {}): ResidStack {
     const x = stack.components;
