@@ -22,7 +22,7 @@ import { einsum } from "../tensor/ops/einsum.js";
 import { concat, indexSelect, select, stack as stackOp } from "../tensor/ops/movement.js";
 import { noGrad } from "../tensor/autodiff.js";
 import { fmt, ShapeError } from "../tensor/shape.js";
-import { Tensor } from "../tensor/tensor.js";
+import type { Tensor } from "../tensor/tensor.js";
 import { blockHook, checkHookName, type BlockHookName, type HookName } from "./hooks.js";
 import type { HookedTransformer } from "./transformer.js";
 
