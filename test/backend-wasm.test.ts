@@ -1,11 +1,13 @@
-// Tests the wasm backend's float32 matmul, packMatrix and matmulPacked against the reference
-// (tsKernels.matmul) on seeded random operands of awkward shapes and layouts, with 1 and 2 threads.
-// Tolerance: max |wasm - ref| <= 1e-5 * max |ref| over the whole output (float32 sums in another order).
+// Tests the wasm backend's float32 kernels against the reference (tsKernels): matmul, packMatrix and
+// matmulPacked on seeded random operands of awkward shapes and layouts with 1 and 2 threads; unary
+// (exp, tanh, sigmoid, silu, gelu_tanh) including inf/NaN/overflow inputs; causal softmax.
+// Tolerance: max |wasm - ref| <= 1e-5 * max |ref| over the whole output (float32 sums in another
+// order, polynomial exp); non-finite reference values must match exactly.
 // Not covered here: the garbage collection of packed matrices (FinalizationRegistry timing is up to
 // the engine) and browser workers.
 import { test, after } from "node:test";
 import assert from "node:assert/strict";
-import type { MatOperand } from "../src/backend/kernels.js";
+import type { MatOperand, UnaryOp } from "../src/backend/kernels.js";
 import { tsKernels } from "../src/backend/ts.js";
 import { createWasmBackend, type WasmBackend } from "../src/backend/wasm.js";
 
@@ -47,12 +49,15 @@ function operand(batch: number, rows: number, cols: number, lay: Layout, rand: (
   return { data, offset: start, batchStride: lay.broadcast ? 0 : matLen, rowStride, colStride };
 }
 
+/** Non-finite reference values (inf, NaN) must match exactly; finite ones within the tolerance. */
 function assertClose(got: Float32Array, want: Float32Array, what: string): void {
   assert.equal(got.length, want.length, what);
   let maxRef = 0, maxErr = 0;
   for (let i = 0; i < want.length; i++) {
-    maxRef = Math.max(maxRef, Math.abs(want[i]!));
-    maxErr = Math.max(maxErr, Math.abs(got[i]! - want[i]!));
+    const w = want[i]!, g = got[i]!;
+    if (!Number.isFinite(w)) { assert.ok(Object.is(w, g) || (Number.isNaN(w) && Number.isNaN(g)), `${what}: [${i}] is ${g}, want ${w}`); continue; }
+    maxRef = Math.max(maxRef, Math.abs(w));
+    maxErr = Math.max(maxErr, Math.abs(g - w));
   }
   assert.ok(Number.isFinite(maxErr) && maxErr <= 1e-5 * Math.max(maxRef, 1e-30), `${what}: max error ${maxErr} vs max |ref| ${maxRef}`);
 }
@@ -187,4 +192,42 @@ test("wasm backend keeps working after dispose, on one thread", async () => {
   const got = new Float32Array(c.M * c.N);
   be.kernels.matmul!(1, c.M, c.N, c.K, a, b, got, bias);
   assertClose(got, reference(c, a, b, bias), "after dispose");
+});
+
+test("wasm unary ops match the reference, including extremes", async () => {
+  const be = await backend(1);
+  const extremes = [0, -0, 1e-4, -1e-4, 0.624, 0.626, -3, 10, -10, 88.3, 88.7, 88.8, -87.5, -100, -104, -110,
+    1e20, -1e20, Infinity, -Infinity, NaN];
+  const ops: UnaryOp[] = ["exp", "tanh", "sigmoid", "silu", "gelu_tanh", "log", "relu"]; // the last two are delegated
+  for (const n of [1, 63, 64, 67, 1000]) {
+    const rand = rng(n);
+    const x = new Float32Array(n + 5);
+    for (let i = 0; i < x.length; i++) x[i] = i % 3 === 0 ? extremes[i % extremes.length]! : rand() * 12;
+    for (const op of ops) {
+      const want = new Float32Array(n), got = new Float32Array(n).fill(7);
+      tsKernels.unary(op, x, 5, want, n);
+      be.kernels.unary!(op, x, 5, got, n);
+      assertClose(got, want, `${op} n=${n}`);
+    }
+  }
+});
+
+test("wasm softmax matches the reference, with causal masks", async () => {
+  const be = await backend(1);
+  const shapes: [rows: number, cols: number, scale: number, causalRows: number, causalOffset: number][] = [
+    [7, 13, 0.5, 0, 0], // not a multiple of 4 columns
+    [3, 50257, 1, 0, 0], // a vocabulary row
+    [12, 67, 0.125, 4, 0], // 3 heads of 4 queries over 67 keys
+    [8, 8, 1, 8, -3], // negative offset: the first rows are fully masked (all zeros)
+    [10, 105, 0.3, 5, 100], // queries after a 100-token cache
+  ];
+  shapes.forEach(([rows, cols, scale, causalRows, causalOffset], i) => {
+    const rand = rng(300 + i);
+    const x = Float32Array.from({ length: rows * cols }, () => rand() * 20);
+    x[1] = -Infinity; // a masked score from the caller
+    const want = new Float32Array(rows * cols), got = new Float32Array(rows * cols).fill(NaN);
+    tsKernels.softmax(x, rows, cols, scale, causalRows, causalOffset, want);
+    be.kernels.softmax!(x, rows, cols, scale, causalRows, causalOffset, got);
+    assertClose(got, want, `softmax ${[rows, cols, scale, causalRows, causalOffset]}`);
+  });
 });

@@ -1,9 +1,12 @@
 // The WebAssembly SIMD128 backend: float32 matmul, packMatrix and matmulPacked on a packed, blocked
 // GEMM compiled from wasm/src/gemm.c (embedded in wasm-module.ts), optionally sharing the work with
-// worker threads over one shared WebAssembly.Memory. Runs in Node and in browsers.
+// worker threads over one shared WebAssembly.Memory; plus the transcendental unary ops and softmax
+// (wasm/src/elementwise.c, single-threaded), which beat JS's Math.exp/Math.tanh loops 7-20x even
+// after copying the operand in and out. Runs in Node and in browsers.
 //
-// What it is not: an elementwise backend. Every other kernel (and any float64 call) runs on the
-// reference, because copying operands into linear memory costs as much as the O(n) op itself.
+// What it is not: a backend for cheap elementwise ops (add, relu, layer norm, ...): copying operands
+// into linear memory costs about as much as those ops, so they and every float64 call stay on the
+// reference.
 //
 // Memory ownership (all inside one WebAssembly.Memory, managed by `Heap` below):
 // - Operands of a call are copied into one scratch arena, reused and grown (never shrunk) across calls.
@@ -18,7 +21,7 @@
 // thread runs share 0 itself, runs the shares of workers that are not started yet, then spins and
 // waits for the rest. The static partition (gemm_run in C) makes results bit-identical run to run
 // and across thread counts.
-import type { Backend, FloatArray, Kernels, MatOperand, PackedMatrix } from "./kernels.js";
+import type { Backend, FloatArray, Kernels, MatOperand, PackedMatrix, UnaryOp } from "./kernels.js";
 import { tsKernels } from "./ts.js";
 import { WASM_SHARED_BASE64, WASM_SINGLE_BASE64 } from "./wasm-module.js";
 
@@ -36,6 +39,9 @@ const MAX_PAGES = 65536; // 4 GiB; must not exceed the maximum wasm/build.sh lin
 const ALIGN = 64; // cache-line alignment for every block
 const THREAD_MIN_WORK = 1 << 22; // batch*M*N*K below which a wake-up (~10-50 µs) would not pay off
 const JOB_INTS = 17 + MAX_THREADS; // the int32 fields of Job in gemm.c
+/** Unary ops with a SIMD kernel in elementwise.c (its OP_* codes); the others stay on the reference. */
+const UNARY_CODES: Partial<Record<UnaryOp, number>> = { exp: 0, tanh: 1, sigmoid: 2, silu: 3, gelu_tanh: 4 };
+const EW_MIN = 64; // elements below which the copies and the call cost more than the JS loop
 // Control block (int32 slots): job pointer, done counter, quit flag, error flag, then per worker w a
 // ready flag at READY + w and a go generation at GO + w (each worker waits on its own slot).
 const CTL_JOB = 0, CTL_DONE = 1, CTL_QUIT = 2, CTL_ERROR = 3, CTL_READY = 4, CTL_GO = 4 + MAX_THREADS;
@@ -46,6 +52,8 @@ interface GemmExports {
   gemm_packed_floats(k: number, n: number): number;
   gemm_pack_b(k: number, n: number, b: number, rs: number, cs: number, dst: number): void;
   gemm_run(job: number, tid: number): void;
+  ew_unary(op: number, x: number, out: number, n: number): void;
+  ew_softmax(x: number, rows: number, cols: number, scale: number, causalRows: number, causalOffset: number, out: number): void;
   __heap_base: WebAssembly.Global;
 }
 
@@ -372,6 +380,28 @@ export function createWasmBackend(opts: { threads?: number } = {}): WasmBackend 
       packedPtr.set(handle, ptr);
       registry.register(handle, ptr);
       return handle;
+    },
+    unary<A extends FloatArray>(op: UnaryOp, x: A, xOffset: number, out: A, n: number): void {
+      const code = UNARY_CODES[op];
+      if (code === undefined || n < EW_MIN || !(x instanceof Float32Array) || !(out instanceof Float32Array)) {
+        tsKernels.unary(op, x, xOffset, out, n);
+        return;
+      }
+      const ptr = arena(n * 4);
+      f32().set(x.subarray(xOffset, xOffset + n), ptr >>> 2);
+      ex.ew_unary(code, ptr, ptr, n);
+      out.set(f32().subarray(ptr >>> 2, (ptr >>> 2) + n));
+    },
+    softmax<A extends FloatArray>(x: A, rows: number, cols: number, scale: number, causalRows: number, causalOffset: number, out: A): void {
+      const n = rows * cols;
+      if (n < EW_MIN || !(x instanceof Float32Array) || !(out instanceof Float32Array)) {
+        tsKernels.softmax(x, rows, cols, scale, causalRows, causalOffset, out);
+        return;
+      }
+      const ptr = arena(n * 4);
+      f32().set(x.subarray(0, n), ptr >>> 2);
+      ex.ew_softmax(ptr, rows, cols, scale, causalRows, causalOffset, ptr);
+      out.set(f32().subarray(ptr >>> 2, (ptr >>> 2) + n));
     },
     matmulPacked(M: number, a: MatOperand<Float32Array>, packed: PackedMatrix, out: Float32Array, bias: Float32Array | null): void {
       const ptr = packedPtr.get(packed);
