@@ -226,10 +226,11 @@ export function configToHF(cfg: ModelConfig, base: HFConfigJson = {}): HFConfigJ
     default:
       return cfg.architecture satisfies never;
   }
-  const json: HFConfigJson = { ...base, ...ours, bos_token_id: cfg.bos_token_id, torch_dtype: "float32" };
-  // Every field must survive the trip back; what does not is a setting the HF class lacks.
+  const json: HFConfigJson = { ...base, ...ours, bos_token_id: cfg.bos_token_id, torch_dtype: cfg.dtype ?? "float32" };
+  // Every field must survive the trip back; what does not is a setting the HF class lacks. (The
+  // parameter dtype is a loading choice, not part of the architecture.)
   const back = configFromHF(json);
-  const differ = (Object.keys(cfg) as (keyof ModelConfig)[]).filter((k) => !sameValue(cfg[k], back[k]));
+  const differ = (Object.keys(cfg) as (keyof ModelConfig)[]).filter((k) => k !== "dtype" && !sameValue(cfg[k], back[k]));
   if (differ.length)
     throw new HFConfigError(`configToHF: ${cfg.architecture} in Hugging Face layout cannot express ${differ.map((k) => `${k} = ${JSON.stringify(cfg[k])}`).join(", ")}`);
   return json;

@@ -8,7 +8,6 @@ import fs from "node:fs";
 import path from "node:path";
 import { HookedTransformer } from "../model/transformer.js";
 import type { ModelConfig } from "../model/config.js";
-import type { DType } from "../tensor/dtype.js";
 import { configFromHF, configToHF, HFConfigError, type HFConfigJson } from "./hf-config.js";
 import { hfStateDict, loadHFWeights, unembedIsTied } from "./hf-weights.js";
 import { saveSafetensors, SafetensorsFile, ShardedSafetensors, type TensorSource } from "./safetensors.js";
@@ -19,8 +18,8 @@ export class SnapshotError extends Error {
 }
 
 export interface LoadPretrainedOptions {
-  /** Parameter dtype. Only "float32" today: HookedTransformer builds float32 parameters. Half-precision weights are converted on load. */
-  dtype?: DType;
+  /** Parameter dtype: "float32" (default) or "float64" (for reference comparisons). Half-precision weights are converted on load. */
+  dtype?: "float32" | "float64";
 }
 
 export interface Pretrained {
@@ -67,7 +66,7 @@ export function readHFConfig(folder: string): HFConfigJson {
  */
 export function loadPretrained(folder: string, opts: LoadPretrainedOptions = {}): Pretrained {
   const dtype = opts.dtype ?? "float32";
-  if (dtype !== "float32") throw new SnapshotError(`loadPretrained: dtype "${dtype}" is not available (HookedTransformer builds float32 parameters)`);
+  if (dtype !== "float32" && dtype !== "float64") throw new SnapshotError(`loadPretrained: dtype must be "float32" or "float64", got ${JSON.stringify(dtype)}`);
   const hfConfig = readHFConfig(folder);
   let config: ModelConfig;
   try { config = configFromHF(hfConfig); } catch (e) {
@@ -76,6 +75,7 @@ export function loadPretrained(folder: string, opts: LoadPretrainedOptions = {})
   }
   const source = openWeights(folder);
   const tokenizer = Tokenizer.fromFolder(folder);
+  config = { ...config, dtype };
   if (config.bos_token_id === null && tokenizer?.bosTokenId != null) config = { ...config, bos_token_id: tokenizer.bosTokenId };
   const model = new HookedTransformer(config);
   loadHFWeights(model, source);
