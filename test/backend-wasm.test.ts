@@ -3,9 +3,9 @@
 // (exp, tanh, sigmoid, silu, gelu_tanh) including inf/NaN/overflow inputs; causal softmax.
 // Tolerance: max |wasm - ref| <= 1e-5 * max |ref| over the whole output (float32 sums in another
 // order, polynomial exp); non-finite reference values must match exactly.
-// Not covered here: the garbage collection of packed matrices (FinalizationRegistry timing is up to
-// the engine) and browser workers.
+// Not covered here: browser workers (no browser in CI).
 import { test, after } from "node:test";
+import { execFileSync } from "node:child_process";
 import assert from "node:assert/strict";
 import type { MatOperand, UnaryOp } from "../src/backend/kernels.js";
 import { tsKernels } from "../src/backend/ts.js";
@@ -230,4 +230,22 @@ test("wasm softmax matches the reference, with causal masks", async () => {
     be.kernels.softmax!(x, rows, cols, scale, causalRows, causalOffset, got);
     assertClose(got, want, `softmax ${[rows, cols, scale, causalRows, causalOffset]}`);
   });
+});
+
+test("wasm packed matrices are freed when their handles are collected", () => {
+  // A child with --expose-gc packs 200 matrices of 1 MiB, dropping each handle; with the blocks
+  // returned to the heap by the FinalizationRegistry, linear memory stays far below 200 MiB.
+  const url = new URL("../src/backend/wasm.js", import.meta.url).href;
+  const script = `
+    const { createWasmBackend } = await import(${JSON.stringify(url)});
+    const be = createWasmBackend({ threads: 1 });
+    const b = { data: new Float32Array(512 * 512), offset: 0, batchStride: 0, rowStride: 512, colStride: 1 };
+    for (let i = 0; i < 200; i++) {
+      be.kernels.packMatrix(512, 512, b);
+      if (i % 10 === 9) { globalThis.gc(); await new Promise((r) => setTimeout(r, 0)); }
+    }
+    console.log(be.memoryBytes);`;
+  const out = execFileSync(process.execPath, ["--expose-gc", "--input-type=module", "-e", script], { encoding: "utf8" });
+  const bytes = Number(out.trim());
+  assert.ok(bytes > 0 && bytes < 40 * 2 ** 20, `linear memory grew to ${bytes} bytes`);
 });

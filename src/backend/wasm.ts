@@ -29,6 +29,8 @@ import { WASM_SHARED_BASE64, WASM_SINGLE_BASE64 } from "./wasm-module.js";
 export interface WasmBackend extends Backend {
   /** Logical threads a large matmul is split into (1 = no workers). */
   readonly threads: number;
+  /** Bytes of linear memory reserved so far (it grows, never shrinks; freed blocks are reused). */
+  readonly memoryBytes: number;
   /** Stops the worker threads; later calls run single-threaded. Idempotent. */
   dispose(): void;
 }
@@ -420,6 +422,7 @@ export function createWasmBackend(opts: { threads?: number } = {}): WasmBackend 
       return `wasm (SIMD128, ${live} thread${live === 1 ? "" : "s"}${note ? `; ${note}` : ""})`;
     },
     get threads() { return disposed ? 1 : threads; },
+    get memoryBytes() { return memory.buffer.byteLength; },
     kernels,
     dispose(): void {
       if (disposed) return;
