@@ -424,6 +424,35 @@ test("native: non-float32 data is delegated to the reference, bad sizes throw", 
   assert.throws(() => nk.binary("add", [5], { data: new Float32Array(4), offset: 0, strides: [1] }, { data: new Float32Array(5), offset: 0, strides: [1] }, new Float32Array(5)), RangeError);
 });
 
+test("native: a worker thread can load and use the addon alongside the main thread", { skip }, async () => {
+  const { Worker } = await import("node:worker_threads");
+  const url = new URL("../src/backend/native.js", import.meta.url).href;
+  // The worker sums a [64, 64] x [64, 64] product of ones (every entry 64) while the main thread keeps calling.
+  const src = `
+    const { parentPort } = require("node:worker_threads");
+    import(${JSON.stringify(url)}).then(({ loadNativeBackend }) => {
+      const k = loadNativeBackend().kernels;
+      const one = new Float32Array(64 * 64).fill(1), out = new Float32Array(64 * 64);
+      const op = { data: one, offset: 0, batchStride: 0, rowStride: 64, colStride: 1 };
+      let ok = true;
+      for (let i = 0; i < 200; i++) { k.matmul(1, 64, 64, 64, op, op, out, null); ok = ok && out.every((v) => v === 64); }
+      parentPort.postMessage(ok);
+    });`;
+  const worker = new Worker(src, { eval: true });
+  const done = new Promise<boolean>((resolve, reject) => { worker.once("message", resolve); worker.once("error", reject); });
+  const r = rng(16);
+  const a = makeOperand(1, 40, 50, "row", 0, false, r), b = makeOperand(1, 50, 60, "row", 0, false, r);
+  const want = new Float32Array(40 * 60), got = new Float32Array(40 * 60);
+  ref.matmul(1, 40, 60, 50, a, b, want, null);
+  for (let i = 0; i < 200; i++) {
+    nk.matmul(1, 40, 60, 50, a, b, got, null);
+    assert.ok(relToMax(got, want) < MATMUL_TOL);
+    if (i % 20 === 0) await new Promise((resolve) => setImmediate(resolve));
+  }
+  assert.equal(await done, true);
+  await worker.terminate();
+});
+
 test("native: the portable C kernels (used without AVX2, e.g. on arm64) match the reference", { skip }, () => {
   const hadAvx2 = setNativeAvx2(true);
   try {

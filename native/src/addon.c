@@ -3,6 +3,7 @@
 // so a call costs one N-API transition plus napi_get_typedarray_info per array. The layout of the
 // block for each function is documented beside it and mirrored in src/backend/native.ts.
 #include <node_api.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,18 +18,37 @@ void cs_init_cpu(void) {
 #endif
 }
 
-static double *P;           // the parameter block
-static napi_ref P_ref;      // keeps it alive
+// Per-environment state (the main thread and each worker_thread that loads the addon have their own).
+typedef struct { double *P; napi_ref P_ref; } env_state;
+// Kernels share the pool and scratch buffers, so calls from different JS threads run one at a time.
+static pthread_mutex_t call_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static void env_state_free(napi_env env, void *data, void *hint) {
+  (void)hint;
+  env_state *st = data;
+  if (st->P_ref) napi_delete_reference(env, st->P_ref);
+  free(st);
+}
+
 #define PI(i) ((long)P[i])
+static const int is_init_ = 0;
 
 #define CHECK(call) do { if ((call) != napi_ok) { napi_throw_error(env, NULL, "circuitscope native: N-API call failed: " #call); return NULL; } } while (0)
 #define FAIL(msg) do { napi_throw_range_error(env, NULL, "circuitscope native: " msg); return NULL; } while (0)
 
 #define MAXARGS 8
+static void unlock_call(int *locked) { if (*locked) pthread_mutex_unlock(&call_mu); }
+// Fetches the arguments and this environment's parameter block, and holds call_mu until return.
 #define ARGS(n) \
   size_t argc = (n); napi_value argv[MAXARGS]; \
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL)); \
-  if (argc < (n)) FAIL("too few arguments")
+  if (argc < (n)) FAIL("too few arguments"); \
+  env_state *st_ = NULL; \
+  CHECK(napi_get_instance_data(env, (void **)&st_)); \
+  if (!st_) FAIL("internal: no instance data"); \
+  const double *P = st_->P; \
+  if (!P && !is_init_) FAIL("init() must be called first"); \
+  __attribute__((cleanup(unlock_call))) int locked_ = (pthread_mutex_lock(&call_mu), 1)
 
 // A typed array argument of the given type; *ok = 0 when it is something else. null gives NULL.
 static void *arr(napi_env env, napi_value v, napi_typedarray_type want, size_t *len, int *ok) {
@@ -69,16 +89,18 @@ static int in_bounds(size_t len, long off, int nd, const long *shape, const long
 
 // init(params: Float64Array) -> { avx2: boolean, threads: number }
 static napi_value js_init(napi_env env, napi_callback_info info) {
+  const int is_init_ = 1;
   ARGS(1);
+  (void)P; (void)locked_;
   napi_typedarray_type t;
   size_t n;
   void *data;
   napi_value buf;
   if (napi_get_typedarray_info(env, argv[0], &t, &n, &data, &buf, NULL) != napi_ok || t != napi_float64_array || n < 64)
     FAIL("init needs a Float64Array of at least 64 entries");
-  if (P_ref) napi_delete_reference(env, P_ref);
-  CHECK(napi_create_reference(env, argv[0], 1, &P_ref));
-  P = data;
+  if (st_->P_ref) napi_delete_reference(env, st_->P_ref);
+  CHECK(napi_create_reference(env, argv[0], 1, &st_->P_ref));
+  st_->P = data;
   napi_value res, v;
   CHECK(napi_create_object(env, &res));
   CHECK(napi_get_boolean(env, cs_has_avx2, &v));
@@ -91,6 +113,7 @@ static napi_value js_init(napi_env env, napi_callback_info info) {
 // useAvx2(flag) -> whether the AVX2/FMA kernels are in use (only if the CPU has them); for tests.
 static napi_value js_use_avx2(napi_env env, napi_callback_info info) {
   ARGS(1);
+  (void)P; (void)locked_;
   bool want;
   CHECK(napi_get_value_bool(env, argv[0], &want));
   cs_init_cpu();
@@ -103,6 +126,7 @@ static napi_value js_use_avx2(napi_env env, napi_callback_info info) {
 // setThreads(n) -> threads in effect
 static napi_value js_set_threads(napi_env env, napi_callback_info info) {
   ARGS(1);
+  (void)P; (void)locked_;
   int32_t n;
   CHECK(napi_get_value_int32(env, argv[0], &n));
   napi_value r;
@@ -191,7 +215,7 @@ static napi_value js_unary_grad(napi_env env, napi_callback_info info) {
 }
 
 // Reads nd, shape and strides of a strided call; returns the element count or -1.
-static long read_shape(int nd, int base, long *shape) {
+static long read_shape(const double *P, int nd, int base, long *shape) {
   long n = 1;
   for (int d = 0; d < nd; d++) { shape[d] = PI(base + d); if (shape[d] < 0) return -1; n *= shape[d]; }
   return n;
@@ -204,7 +228,7 @@ static napi_value js_binary(napi_env env, napi_callback_info info) {
   long op = PI(0), nd = PI(1), shape[CS_MAX_DIMS], sa[CS_MAX_DIMS], sb[CS_MAX_DIMS];
   if (op < 0 || op >= B_COUNT) FAIL("binary: bad op");
   if (nd < 0 || nd > CS_MAX_DIMS) FAIL("binary: too many dimensions");
-  long n = read_shape((int)nd, 4, shape);
+  long n = read_shape(P, (int)nd, 4, shape);
   if (n < 0) FAIL("binary: negative size");
   for (int d = 0; d < nd; d++) { sa[d] = PI(12 + d); sb[d] = PI(20 + d); }
   if (!in_bounds(a_len, PI(2), (int)nd, shape, sa)) FAIL("binary: a is out of bounds");
@@ -220,7 +244,7 @@ static napi_value js_copy(napi_env env, napi_callback_info info) {
   F32(0, x, 0); F32(1, out, 0);
   long nd = PI(1), shape[CS_MAX_DIMS], sx[CS_MAX_DIMS];
   if (nd < 0 || nd > CS_MAX_DIMS) FAIL("copy: too many dimensions");
-  long n = read_shape((int)nd, 4, shape);
+  long n = read_shape(P, (int)nd, 4, shape);
   if (n < 0) FAIL("copy: negative size");
   for (int d = 0; d < nd; d++) sx[d] = PI(12 + d);
   if (!in_bounds(x_len, PI(2), (int)nd, shape, sx)) FAIL("copy: x is out of bounds");
@@ -391,11 +415,17 @@ static napi_value js_scatter_add_rows(napi_env env, napi_callback_info info) {
 }
 
 NAPI_MODULE_INIT() {
-  cs_init_cpu();
-  if (cs_pool_threads() == 1) {
+  pthread_mutex_lock(&call_mu);
+  static int started = 0;
+  if (!started) {
+    started = 1;
+    cs_init_cpu();
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
     cs_pool_set_threads(ncpu > 0 ? (int)ncpu : 1);
   }
+  pthread_mutex_unlock(&call_mu);
+  env_state *st = calloc(1, sizeof *st);
+  if (!st || napi_set_instance_data(env, st, env_state_free, NULL) != napi_ok) { free(st); return NULL; }
   static const struct { const char *name; napi_callback fn; } fns[] = {
     { "init", js_init }, { "setThreads", js_set_threads }, { "useAvx2", js_use_avx2 }, { "matmul", js_matmul }, { "pack", js_pack },
     { "matmulPacked", js_matmul_packed }, { "unary", js_unary }, { "unaryGrad", js_unary_grad },
