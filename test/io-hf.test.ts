@@ -139,10 +139,7 @@ function writeSnapshot(dir: string, config: HFConfigJson, tensors: Map<string, T
 /** The folder's HF tensors in float64, as the references read them (from the file: F16 rounding included). */
 function referenceWeights(file: string): Weights {
   const out = new Map<string, W>();
-  for (const [k, t] of loadSafetensors(file, {})) {
-    const d = t.dtype === "int32" ? Float64Array.from(t.toArray()) : Float64Array.from(t.toArray());
-    out.set(k, { shape: t.shape.slice(), data: d });
-  }
+  for (const [k, t] of loadSafetensors(file, { dtype: "float64" })) out.set(k, { shape: t.shape.slice(), data: t.toArray() as Float64Array });
   return out;
 }
 
@@ -229,6 +226,16 @@ describe("snapshot folders", () => {
     fs.writeFileSync(path.join(sharded, "model.safetensors.index.json"), JSON.stringify({ metadata: {}, weight_map }));
     const a = noGrad(() => loadPretrained(single).model.forward(SEQS)).toArray();
     const b = noGrad(() => loadPretrained(sharded).model.forward(SEQS)).toArray();
+    assert.deepEqual(b, a);
+  });
+
+  test("a GPT-2 checkpoint saved from the bare GPT2Model (no \"transformer.\" prefix) loads the same", () => {
+    const gpt2 = CASES[0]!, tensors = randomTensors(gpt2Specs(gpt2.config), 11);
+    const prefixed = tmp(), bare = tmp();
+    writeSnapshot(prefixed, gpt2.config, tensors);
+    writeSnapshot(bare, gpt2.config, new Map([...tensors].map(([k, t]) => [k.replace(/^transformer\./, ""), t])));
+    const a = noGrad(() => loadPretrained(prefixed).model.forward(SEQS)).toArray();
+    const b = noGrad(() => loadPretrained(bare).model.forward(SEQS)).toArray();
     assert.deepEqual(b, a);
   });
 
