@@ -10,8 +10,12 @@
 #if (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) || defined(__clang__)) && !defined(CS_FORCE_PORTABLE)
 #define CS_X86 1
 #define CS_TARGET_AVX2 __attribute__((target("avx2,fma")))
-// Simple loops get an AVX2 clone chosen by the loader (ifunc); the default clone runs elsewhere.
+#if defined(__linux__)
+// Simple loops get an AVX2 clone chosen by the loader (ifunc, ELF only); the default clone runs elsewhere.
 #define CS_CLONES __attribute__((target_clones("avx2", "default")))
+#else
+#define CS_CLONES
+#endif
 #else
 #define CS_X86 0
 #define CS_TARGET_AVX2
