@@ -1,8 +1,8 @@
 // The WebAssembly SIMD128 backend: float32 matmul, packMatrix and matmulPacked on a packed, blocked
 // GEMM compiled from wasm/src/gemm.c (embedded in wasm-module.ts), optionally sharing the work with
-// worker threads over one shared WebAssembly.Memory; plus the transcendental unary ops and softmax
-// (wasm/src/elementwise.c, single-threaded), which beat JS's Math.exp/Math.tanh loops 7-20x even
-// after copying the operand in and out. Runs in Node and in browsers.
+// worker threads over one shared WebAssembly.Memory; plus the transcendental unary ops, their
+// backward and softmax (wasm/src/elementwise.c, single-threaded), which beat JS's Math.exp/Math.tanh
+// loops 7-20x even after copying the operands in and out. Runs in Node and in browsers.
 //
 // What it is not: a backend for cheap elementwise ops (add, relu, layer norm, ...): copying operands
 // into linear memory costs about as much as those ops, so they and every float64 call stay on the
@@ -21,7 +21,7 @@
 // thread runs share 0 itself, runs the shares of workers that are not started yet, then spins and
 // waits for the rest. The static partition (gemm_run in C) makes results bit-identical run to run
 // and across thread counts.
-import type { Backend, FloatArray, Kernels, MatOperand, PackedMatrix, UnaryOp } from "./kernels.js";
+import type { Backend, FloatArray, Kernels, MatOperand, PackedMatrix, UnaryGradOp, UnaryOp } from "./kernels.js";
 import { tsKernels } from "./ts.js";
 import { WASM_SHARED_BASE64, WASM_SINGLE_BASE64 } from "./wasm-module.js";
 
@@ -43,6 +43,7 @@ const THREAD_MIN_WORK = 1 << 22; // batch*M*N*K below which a wake-up (~10-50 µ
 const JOB_INTS = 17 + MAX_THREADS; // the int32 fields of Job in gemm.c
 /** Unary ops with a SIMD kernel in elementwise.c (its OP_* codes); the others stay on the reference. */
 const UNARY_CODES: Partial<Record<UnaryOp, number>> = { exp: 0, tanh: 1, sigmoid: 2, silu: 3, gelu_tanh: 4 };
+const GRAD_CODES: Partial<Record<UnaryGradOp, number>> = { tanh: 1, sigmoid: 2, silu: 3, gelu_tanh: 4 };
 const EW_MIN = 64; // elements below which the copies and the call cost more than the JS loop
 // Control block (int32 slots): job pointer, done counter, quit flag, error flag, then per worker w a
 // ready flag at READY + w and a go generation at GO + w (each worker waits on its own slot).
@@ -55,6 +56,7 @@ interface GemmExports {
   gemm_pack_b(k: number, n: number, b: number, rs: number, cs: number, dst: number): void;
   gemm_run(job: number, tid: number): void;
   ew_unary(op: number, x: number, out: number, n: number): void;
+  ew_unary_grad(op: number, x: number, gy: number, gx: number, n: number): void;
   ew_softmax(x: number, rows: number, cols: number, scale: number, causalRows: number, causalOffset: number, out: number): void;
   __heap_base: WebAssembly.Global;
 }
@@ -389,10 +391,22 @@ export function createWasmBackend(opts: { threads?: number } = {}): WasmBackend 
         tsKernels.unary(op, x, xOffset, out, n);
         return;
       }
-      const ptr = arena(n * 4);
+      const ptr = arena(roundUp(n, 4) * 4); // the kernel works on whole f32x4 vectors
       f32().set(x.subarray(xOffset, xOffset + n), ptr >>> 2);
       ex.ew_unary(code, ptr, ptr, n);
       out.set(f32().subarray(ptr >>> 2, (ptr >>> 2) + n));
+    },
+    unaryGrad<A extends FloatArray>(op: UnaryGradOp, x: A, gy: A, gx: A, n: number): void {
+      const code = GRAD_CODES[op];
+      if (code === undefined || n < EW_MIN || !(x instanceof Float32Array) || !(gy instanceof Float32Array) || !(gx instanceof Float32Array)) {
+        tsKernels.unaryGrad(op, x, gy, gx, n);
+        return;
+      }
+      const ptr = arena(roundUp(n, 4) * 8), h = f32(), px = ptr >>> 2, pg = px + roundUp(n, 4); // whole f32x4 vectors
+      h.set(x.subarray(0, n), px);
+      h.set(gy.subarray(0, n), pg);
+      ex.ew_unary_grad(code, ptr, pg * 4, pg * 4, n);
+      gx.set(h.subarray(pg, pg + n));
     },
     softmax<A extends FloatArray>(x: A, rows: number, cols: number, scale: number, causalRows: number, causalOffset: number, out: A): void {
       const n = rows * cols;

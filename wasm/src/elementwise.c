@@ -1,5 +1,6 @@
 // circuitscope WebAssembly SIMD128 elementwise kernels: the transcendental unary ops (exp, tanh,
-// sigmoid, silu, gelu_tanh) and the row softmax, on float32 in linear memory.
+// sigmoid, silu, gelu_tanh), their fused backward (gx = gy * f'(x)) and the row softmax, on float32
+// in linear memory.
 //
 // What it is: the ops where JS pays for Math.exp/Math.tanh per element (~10-30 ns), so that copying
 // the operand into linear memory and back (~0.5 ns per element) is a clear win. What it is not: the
@@ -94,12 +95,12 @@ static inline void store_part(float *p, v128_t v, int n) {
   if (n > 2) p[2] = wasm_f32x4_extract_lane(v, 2);
 }
 
-// out[i] = op(x[i]) for i < n; x and out may be the same buffer.
+// out[i] = op(x[i]) for i < n, rounded up to whole vectors: the caller pads x and out to a multiple
+// of 4 floats (the extra lanes are computed and ignored). x and out may be the same buffer.
 __attribute__((export_name("ew_unary")))
 void ew_unary(int op, const float *x, float *out, int n) {
-  int i = 0;
   switch (op) { // one loop per op so the switch is out of the loop
-#define LOOP(OP) for (; i + 4 <= n; i += 4) wasm_v128_store(out + i, apply(OP, wasm_v128_load(x + i))); break;
+#define LOOP(OP) for (int i = 0; i < n; i += 4) wasm_v128_store(out + i, apply(OP, wasm_v128_load(x + i))); break;
     case OP_EXP: LOOP(OP_EXP)
     case OP_TANH: LOOP(OP_TANH)
     case OP_SIGMOID: LOOP(OP_SIGMOID)
@@ -107,7 +108,44 @@ void ew_unary(int op, const float *x, float *out, int n) {
     default: LOOP(OP_GELU_TANH)
 #undef LOOP
   }
-  if (i < n) store_part(out + i, apply(op, load_part(x + i, n - i)), n - i);
+}
+
+static inline v128_t sigmoid4(v128_t x) { return over_one_plus_exp_neg(splat(1.0f), x); }
+
+// f'(x) for the backward kernels, written as the reference (ts.ts unaryDerivative) writes them so
+// that infinities and NaN come out the same.
+static inline v128_t derivative(int op, v128_t x) {
+  const v128_t one = splat(1.0f);
+  switch (op) {
+    case OP_TANH: { const v128_t t = tanh4(x); return wasm_f32x4_sub(one, wasm_f32x4_mul(t, t)); }
+    case OP_SIGMOID: { const v128_t s = sigmoid4(x); return wasm_f32x4_mul(s, wasm_f32x4_sub(one, s)); }
+    case OP_SILU: { // s (1 + x (1 - s))
+      const v128_t s = sigmoid4(x);
+      return wasm_f32x4_mul(s, wasm_f32x4_add(one, wasm_f32x4_mul(x, wasm_f32x4_sub(one, s))));
+    }
+    default: { // gelu_tanh: 0.5 (1 + t) + 0.5 x (1 - t^2) du, t = tanh u, du = sqrt(2/pi) (1 + 3 * 0.044715 x^2)
+      const v128_t x2 = wasm_f32x4_mul(x, x), half = splat(0.5f);
+      const v128_t u = wasm_f32x4_mul(splat(0.7978845608028654f), wasm_f32x4_add(x, wasm_f32x4_mul(splat(0.044715f), wasm_f32x4_mul(x2, x))));
+      const v128_t du = wasm_f32x4_mul(splat(0.7978845608028654f), wasm_f32x4_add(one, wasm_f32x4_mul(splat(3 * 0.044715f), x2)));
+      const v128_t t = tanh4(u);
+      return wasm_f32x4_add(wasm_f32x4_mul(half, wasm_f32x4_add(one, t)),
+                            wasm_f32x4_mul(wasm_f32x4_mul(wasm_f32x4_mul(half, x), wasm_f32x4_sub(one, wasm_f32x4_mul(t, t))), du));
+    }
+  }
+}
+
+// gx[i] = gy[i] * op'(x[i]) for i < n rounded up to whole vectors (buffers padded as for ew_unary);
+// op is OP_TANH, OP_SIGMOID, OP_SILU or OP_GELU_TANH; gx may be gy.
+__attribute__((export_name("ew_unary_grad")))
+void ew_unary_grad(int op, const float *x, const float *gy, float *gx, int n) {
+  switch (op) {
+#define LOOP(OP) for (int i = 0; i < n; i += 4) wasm_v128_store(gx + i, wasm_f32x4_mul(wasm_v128_load(gy + i), derivative(OP, wasm_v128_load(x + i)))); break;
+    case OP_TANH: LOOP(OP_TANH)
+    case OP_SIGMOID: LOOP(OP_SIGMOID)
+    case OP_SILU: LOOP(OP_SILU)
+    default: LOOP(OP_GELU_TANH)
+#undef LOOP
+  }
 }
 
 // Row softmax of x [rows, cols] scaled by `scale`, with the causal mask of Kernels.softmax: row r
