@@ -18,7 +18,7 @@ import { makeConfig } from "../src/model/config.js";
 import type { HookedTransformer } from "../src/model/transformer.js";
 import {
   loadPretrained, saveHF, saveSafetensors, loadSafetensors, configToHF, HFConfigError, HFWeightsError, SnapshotError,
-  type HFConfigJson, type SafetensorsDType,
+  Tokenizer, TokenizerError, type HFConfigJson, type SafetensorsDType,
 } from "../src/io/index.js";
 import type { Weights, W } from "./reference/common.js";
 import { gpt2Logits } from "./reference/gpt2.js";
@@ -301,6 +301,40 @@ describe("snapshot folders", () => {
     assert.throws(() => configToHF(makeConfig({ architecture: "gpt2", d_model: 16, n_layers: 1, n_heads: 4, d_vocab: 10, parallel_attn_mlp: true })),
       (e: Error) => e instanceof HFConfigError && /cannot express parallel_attn_mlp = true/.test(e.message));
     assert.throws(() => configToHF(makeConfig({ architecture: "attn-only", d_model: 16, n_layers: 1, n_heads: 4, d_vocab: 10 })), /attention-only/);
+  });
+});
+
+describe("Tokenizer", () => {
+  // A minimal tokenizer.json in the `tokenizers` library's format: a word-level vocabulary and a
+  // Llama-style post-processor that prepends <s>.
+  const tokenizerJson = {
+    version: "1.0", truncation: null, padding: null, normalizer: null,
+    added_tokens: ["<s>", "</s>", "<pad>"].map((content, id) => ({ id, content, single_word: false, lstrip: false, rstrip: false, normalized: false, special: true })),
+    pre_tokenizer: { type: "Whitespace" },
+    post_processor: {
+      type: "TemplateProcessing",
+      single: [{ SpecialToken: { id: "<s>", type_id: 0 } }, { Sequence: { id: "A", type_id: 0 } }],
+      pair: [{ SpecialToken: { id: "<s>", type_id: 0 } }, { Sequence: { id: "A", type_id: 0 } }, { Sequence: { id: "B", type_id: 1 } }],
+      special_tokens: { "<s>": { id: "<s>", ids: [0], tokens: ["<s>"] } },
+    },
+    decoder: { type: "WordPiece", prefix: "##", cleanup: true },
+    model: { type: "WordLevel", vocab: { "<s>": 0, "</s>": 1, "<pad>": 2, hello: 3, world: 4 } },
+  };
+
+  test("special tokens from special_tokens_map.json, addSpecialTokens, decode, unknown pieces", () => {
+    const dir = tmp();
+    assert.equal(Tokenizer.fromFolder(dir), null, "no tokenizer.json → null");
+    fs.writeFileSync(path.join(dir, "tokenizer.json"), JSON.stringify(tokenizerJson));
+    fs.writeFileSync(path.join(dir, "special_tokens_map.json"), JSON.stringify({ bos_token: "<s>", eos_token: { content: "</s>" }, pad_token: "<pad>" }));
+    const tok = Tokenizer.fromFolder(dir)!;
+    assert.deepEqual([tok.bosTokenId, tok.eosTokenId, tok.padTokenId, tok.vocabSize], [0, 1, 2, 5]);
+    assert.deepEqual(tok.encode("hello world"), [0, 3, 4], "BOS added by default, as HF's tokenizer(text)");
+    assert.deepEqual(tok.encode("hello world", { addSpecialTokens: false }), [3, 4]);
+    assert.equal(tok.decode([0, 3, 4], { skipSpecialTokens: true }), "hello world");
+    assert.throws(() => tok.encode("hello there"), (e: Error) => e instanceof TokenizerError && /no id for "there"/.test(e.message));
+    // tokenizer_config.json takes precedence over special_tokens_map.json.
+    fs.writeFileSync(path.join(dir, "tokenizer_config.json"), JSON.stringify({ bos_token: "</s>", pad_token: null }));
+    assert.equal(Tokenizer.fromFolder(dir)!.bosTokenId, 1);
   });
 });
 

@@ -381,9 +381,8 @@ function defaultStDType(d: DType): SafetensorsDType {
 }
 
 /**
- * Write tensors (and optional string metadata) as a safetensors file, atomically: the bytes go to a
- * temporary file beside the target, which is fsynced and renamed over it only when complete. If
- * anything throws, the temporary file is removed and an existing file at `file` is left untouched.
+ * Write tensors (and optional string metadata) as a safetensors file, atomically (see writeFileAtomic):
+ * if anything throws, an existing file at `file` is left untouched and no temporary file remains.
  */
 export function saveSafetensors(file: string, tensors: ReadonlyMap<string, Tensor>, metadata?: Readonly<Record<string, string>>, opts: SaveOptions = {}): void {
   assertLittleEndianHost(file);
@@ -411,16 +410,27 @@ export function saveSafetensors(file: string, tensors: ReadonlyMap<string, Tenso
   json += " ".repeat((8 - ((8 + headerBytes0) % 8)) % 8);
   const headerBytes = new TextEncoder().encode(json);
 
-  const dir = path.dirname(path.resolve(file));
-  const tmp = path.join(dir, `.${path.basename(file)}.${process.pid}.${Date.now().toString(36)}${Math.random().toString(36).slice(2, 8)}.tmp`);
-  const fd = fs.openSync(tmp, "wx");
-  let ok = false;
-  try {
+  writeFileAtomic(file, (fd) => {
     const len = new Uint8Array(8);
     new DataView(len.buffer).setBigUint64(0, BigInt(headerBytes.length), true);
     writeFully(fd, len);
     writeFully(fd, headerBytes);
     for (const p of plan) writeTensor(fd, file, p.name, p.t, p.st);
+  });
+}
+
+/**
+ * Create `file` atomically: `write` fills a new temporary file beside it, which is fsynced and renamed
+ * over `file` only when complete. If anything throws, the temporary file is removed and whatever was
+ * at `file` is left untouched.
+ */
+export function writeFileAtomic(file: string, write: (fd: number) => void): void {
+  const dir = path.dirname(path.resolve(file));
+  const tmp = path.join(dir, `.${path.basename(file)}.${process.pid}.${Date.now().toString(36)}${Math.random().toString(36).slice(2, 8)}.tmp`);
+  const fd = fs.openSync(tmp, "wx");
+  let ok = false;
+  try {
+    write(fd);
     fs.fsyncSync(fd);
     ok = true;
   } finally {

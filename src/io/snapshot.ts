@@ -10,7 +10,7 @@ import { HookedTransformer } from "../model/transformer.js";
 import type { ModelConfig } from "../model/config.js";
 import { configFromHF, configToHF, HFConfigError, type HFConfigJson } from "./hf-config.js";
 import { hfStateDict, loadHFWeights, unembedIsTied } from "./hf-weights.js";
-import { saveSafetensors, SafetensorsFile, ShardedSafetensors, type TensorSource } from "./safetensors.js";
+import { saveSafetensors, SafetensorsFile, ShardedSafetensors, writeFileAtomic, type TensorSource } from "./safetensors.js";
 import { Tokenizer } from "./tokenizer.js";
 
 export class SnapshotError extends Error {
@@ -102,18 +102,6 @@ export function saveHF(model: HookedTransformer, folder: string, opts: SaveHFOpt
   const tensors = hfStateDict(model, { tied });
   fs.mkdirSync(folder, { recursive: true });
   saveSafetensors(path.join(folder, "model.safetensors"), tensors, { format: "pt" });
-  writeFileAtomic(path.join(folder, "config.json"), JSON.stringify(json, null, 2) + "\n");
+  writeFileAtomic(path.join(folder, "config.json"), (fd) => fs.writeFileSync(fd, JSON.stringify(json, null, 2) + "\n"));
 }
 
-/** Write text to a temporary file beside `file`, then rename it over `file`. */
-function writeFileAtomic(file: string, text: string): void {
-  const tmp = path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.${Date.now().toString(36)}.tmp`);
-  try {
-    const fd = fs.openSync(tmp, "wx");
-    try { fs.writeFileSync(fd, text); fs.fsyncSync(fd); } finally { fs.closeSync(fd); }
-    fs.renameSync(tmp, file);
-  } catch (e) {
-    fs.rmSync(tmp, { force: true });
-    throw e;
-  }
-}

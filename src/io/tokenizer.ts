@@ -84,7 +84,11 @@ export class Tokenizer {
 
   /** Token ids of text ("The Eiffel Tower is in" → [464, 412, 733, 417, 8765, 318, 287] with GPT-2's). */
   encode(text: string, opts: EncodeOptions = {}): number[] {
-    return this.tok.encode(text, { add_special_tokens: opts.addSpecialTokens ?? true }).ids;
+    const { ids, tokens }: { ids: number[]; tokens: string[] } = this.tok.encode(text, { add_special_tokens: opts.addSpecialTokens ?? true });
+    // A model without an unk_token yields no id for an unknown piece; say which instead of returning undefined.
+    const bad = ids.findIndex((i: number) => !Number.isInteger(i));
+    if (bad >= 0) throw new TokenizerError(`encode: no id for "${tokens[bad]}" (not in the vocabulary, and the tokenizer has no unk_token)`);
+    return ids;
   }
 
   /** The token strings text splits into, in the vocabulary's spelling (GPT-2: "ĠTower"). */
