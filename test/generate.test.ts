@@ -8,6 +8,8 @@ import { makeConfig, type ModelConfig } from "../src/model/config.js";
 import { HookedTransformer } from "../src/model/transformer.js";
 import { generate, sampleToken, samplingDistribution, type GenerateOptions } from "../src/model/generate.js";
 import { attnHook, residHook } from "../src/model/hooks.js";
+import { appendPositions } from "../src/model/kv-cache.js";
+import type { KVCache } from "../src/model/components.js";
 import { assertClose } from "./helpers.js";
 
 const V = 50;
@@ -229,3 +231,50 @@ test("argument errors name the problem", () => {
   assert.throws(() => generate(m, [[1, V]], { maxNewTokens: 1 }), /outside the vocabulary/);
   assert.deepEqual(generate(m, prompts, { maxNewTokens: 0 }).newTokens, [[], []]);
 });
+
+test("appendPositions: successive appends equal concat, across reallocations, batches and strided inputs", () => {
+  const rng = new cs.Rng(5);
+  // Batch 2, 3 heads, d_head 4; the new positions arrive as a permuted (non-contiguous) view.
+  const parts = [9, 1, 1, 7, 1, 19].map((T) => cs.randn([2, 3, T, 4], { rng }).permute(0, 2, 1, 3));
+  let view: cs.Tensor | null = null, ref: cs.Tensor | null = null;
+  const storages = new Set<unknown>();
+  for (const x of parts) {
+    view = appendPositions(view, x);
+    ref = ref ? cs.concat([ref, x], 1) : x;
+    storages.add(view.rawData);
+    assertClose(view, ref, { rtol: 0, atol: 0 });
+  }
+  // 9 positions get room for 18; the append reaching 19 reallocates (room for 38), which holds all 38.
+  assert.equal(storages.size, 2);
+});
+
+test("appendPositions: two continuations of one cached prefix do not overwrite each other", () => {
+  const rng = new cs.Rng(6);
+  const x0 = cs.randn([1, 4, 2, 3], { rng }), x1 = cs.randn([1, 1, 2, 3], { rng }), x2 = cs.randn([1, 1, 2, 3], { rng });
+  const prefix = appendPositions(null, x0);
+  const a = appendPositions(prefix, x1);
+  const b = appendPositions(prefix, x2);
+  const a2 = appendPositions(a, x2);
+  assertClose(a, cs.concat([x0, x1], 1), { rtol: 0, atol: 0 });
+  assertClose(b, cs.concat([x0, x2], 1), { rtol: 0, atol: 0 });
+  assertClose(a2, cs.concat([x0, x1, x2], 1), { rtol: 0, atol: 0 });
+  assert.equal(a.rawData, prefix.rawData, "the first continuation extends the prefix's buffer in place");
+  assert.notEqual(b.rawData, prefix.rawData, "the second copies");
+});
+
+for (const [arch, cfg] of Object.entries(configs)) {
+  test(`${arch}: a cached prompt can be continued twice; both match full forwards`, () => {
+    const m = randomModel(cfg, 3);
+    cs.noGrad(() => {
+      const cache: KVCache = { keys: new Array(cfg.n_layers).fill(null), values: new Array(cfg.n_layers).fill(null) };
+      m.forward([prompts[0]!], { kvCache: cache });
+      const fork = (): KVCache => ({ keys: [...cache.keys], values: [...cache.values] });
+      const c1 = fork(), c2 = fork();
+      const l1 = m.forward([[11, 12]], { kvCache: c1 }), l2 = m.forward([[13]], { kvCache: c2 });
+      const l1b = m.forward([[14]], { kvCache: c1 });
+      assertClose(l1, m.forward([[...prompts[0]!, 11, 12]]).slice(1, 5, 7), { rtol: 1e-5, atol: 1e-5 });
+      assertClose(l2, m.forward([[...prompts[0]!, 13]]).slice(1, 5, 6), { rtol: 1e-5, atol: 1e-5 });
+      assertClose(l1b, m.forward([[...prompts[0]!, 11, 12, 14]]).slice(1, 7, 8), { rtol: 1e-5, atol: 1e-5 });
+    });
+  });
+}

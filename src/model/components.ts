@@ -14,6 +14,8 @@ import type { ActFn, ModelConfig } from "./config.js";
 import type { HookName } from "./hooks.js";
 import type { HookRuntime } from "./hook-runtime.js";
 import { RotaryTables } from "./rotary.js";
+import { appendPositions } from "./kv-cache.js";
+import { isGradEnabled } from "../tensor/autodiff.js";
 
 /** Per-call inputs every block needs besides the residual stream. */
 export interface ForwardContext {
@@ -138,7 +140,11 @@ export class Attention extends Module {
       q = rt.point(nm.rot_q, this.rotary.apply(q, ctx.positions), L);
       k = rt.point(nm.rot_k, this.rotary.apply(k, ctx.positions), L);
     }
-    if (ctx.kvCache) {
+    if (ctx.kvCache && !isGradEnabled()) {
+      // Inference: append into buffers with spare room, so a generation step does not copy the past.
+      k = ctx.kvCache.keys[L] = appendPositions(ctx.kvCache.keys[L] ?? null, k);
+      v = ctx.kvCache.values[L] = appendPositions(ctx.kvCache.values[L] ?? null, v);
+    } else if (ctx.kvCache) {
       const pk = ctx.kvCache.keys[L], pv = ctx.kvCache.values[L];
       if (pk && pv) { k = concat([pk, k], 1); v = concat([pv, v], 1); }
       ctx.kvCache.keys[L] = k.detach(); ctx.kvCache.values[L] = v.detach();
