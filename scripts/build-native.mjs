@@ -44,15 +44,17 @@ function main() {
     }
     fail(`node-gyp exited with ${res.status}`);
   }
-  // Load it once so the message names what will actually run on this CPU.
+  // Load it in a child with every symbol bound now (Node loads addons lazily, which would hide a
+  // missing symbol until first use), and name what will actually run on this CPU.
   const addonPath = join(nativeDir, "build", "Release", "circuitscope_native.node");
-  try {
-    const addon = createRequire(import.meta.url)(addonPath);
-    const info = addon.init(new Float64Array(64));
-    console.log(`circuitscope: native backend built (${info.avx2 ? "AVX2/FMA" : "portable C"}, ${info.threads} threads)`);
-  } catch (e) {
-    fail(`built but does not load: ${e instanceof Error ? e.message : String(e)}`);
+  const probe = `const a = require(${JSON.stringify(addonPath)}); const i = a.init(new Float64Array(64));
+    console.log((i.avx2 ? "AVX2/FMA" : "portable C") + ", " + i.threads + " thread" + (i.threads === 1 ? "" : "s"));`;
+  const check = spawnSync(process.execPath, ["-e", probe], { env: { ...process.env, LD_BIND_NOW: "1" }, encoding: "utf8" });
+  if (check.status !== 0) {
+    const why = `${check.stderr ?? ""}`.split("\n").find((l) => l.trim()) ?? `exit ${check.status}`;
+    fail(`built but does not load: ${why.trim().slice(0, 200)}`);
   }
+  console.log(`circuitscope: native backend built (${check.stdout.trim()})`);
 }
 
 try { main(); } catch (e) { fail(e instanceof Error ? e.message : String(e)); }

@@ -48,7 +48,7 @@ static void unlock_call(int *locked) { if (*locked) pthread_mutex_unlock(&call_m
   if (!st_) FAIL("internal: no instance data"); \
   const double *P = st_->P; \
   if (!P && !is_init_) FAIL("init() must be called first"); \
-  __attribute__((cleanup(unlock_call))) int locked_ = (pthread_mutex_lock(&call_mu), 1)
+  __attribute__((cleanup(unlock_call), unused)) int locked_ = (pthread_mutex_lock(&call_mu), 1)
 
 // A typed array argument of the given type; *ok = 0 when it is something else. null gives NULL.
 static void *arr(napi_env env, napi_value v, napi_typedarray_type want, size_t *len, int *ok) {

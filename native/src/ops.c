@@ -607,10 +607,9 @@ void cs_adamw(float *p, const float *g, float *m, float *v, long n, double lr, d
 void cs_gather_rows(const float *x, long C, const int32_t *idx, long nidx, float *out) {
   for (long i = 0; i < nidx; i++) memcpy(out + i * C, x + (long)idx[i] * C, (size_t)C * sizeof(float));
 }
-CS_CLONES void cs_scatter_add_rows(const float *gy, const int32_t *idx, long nidx, long C, float *gx) {
-  for (long i = 0; i < nidx; i++) {
-    float *dst = gx + (long)idx[i] * C;
-    const float *src = gy + i * C;
-    for (long c = 0; c < C; c++) dst[c] += src[c];
-  }
+CS_CLONES static void add_row(float *dst, const float *src, long n) {
+  for (long c = 0; c < n; c++) dst[c] += src[c];
+}
+void cs_scatter_add_rows(const float *gy, const int32_t *idx, long nidx, long C, float *gx) {
+  for (long i = 0; i < nidx; i++) add_row(gx + (long)idx[i] * C, gy + i * C, C);
 }
