@@ -266,3 +266,24 @@ test("wasm packed matrices are freed when their handles are collected", () => {
   const bytes = Number(out.trim());
   assert.ok(bytes > 0 && bytes < 40 * 2 ** 20, `linear memory grew to ${bytes} bytes`);
 });
+
+test("wasm workers start without process.getBuiltinModule (Node < 20.16) and never keep the process alive", () => {
+  // The child hides getBuiltinModule, so the backend loads worker_threads by dynamic import; it then
+  // exits without dispose(): execFileSync's timeout fails the test if an idle worker held it open.
+  const url = new URL("../src/backend/wasm.js", import.meta.url).href;
+  const script = `
+    process.getBuiltinModule = undefined;
+    const { createWasmBackend } = await import(${JSON.stringify(url)});
+    const be = createWasmBackend({ threads: 2 });
+    for (let i = 0; i < 500 && be.description !== "wasm (SIMD128, 2 threads)"; i++) await new Promise((r) => setTimeout(r, 10));
+    const one = createWasmBackend({ threads: 1 });
+    const [M, N, K] = [100, 200, 300];
+    const a = { data: Float32Array.from({ length: M * K }, (_, i) => Math.sin(i)), offset: 0, batchStride: 0, rowStride: K, colStride: 1 };
+    const b = { data: Float32Array.from({ length: K * N }, (_, i) => Math.cos(i)), offset: 0, batchStride: 0, rowStride: N, colStride: 1 };
+    const x = new Float32Array(M * N), y = new Float32Array(M * N);
+    be.kernels.matmul(1, M, N, K, a, b, x, null);
+    one.kernels.matmul(1, M, N, K, a, b, y, null);
+    console.log(be.description, x.every((v, i) => Object.is(v, y[i])));`;
+  const out = execFileSync(process.execPath, ["--input-type=module", "-e", script], { encoding: "utf8", timeout: 15000 });
+  assert.equal(out.trim(), "wasm (SIMD128, 2 threads) true");
+});

@@ -234,7 +234,10 @@ export function createWasmBackend(opts: { threads?: number } = {}): WasmBackend 
       const init: WorkerInit = { module, memory, ctl: ctlPtr, w, spin: 20000 };
       try {
         if (e.kind === "node") {
-          const worker = new e.Worker(`${body}(require("node:worker_threads").workerData);`, { eval: true, workerData: init });
+          // import(), not require(): the eval worker inherits execArgv, and under --input-type=module
+          // its code is an ES module without require.
+          const src = `import("node:worker_threads").then((wt) => ${body}(wt.workerData));`;
+          const worker = new e.Worker(src, { eval: true, workerData: init });
           worker.unref(); // never keeps the process alive
           worker.on("error", () => { /* its shares fall back to the caller: it never reports ready */ });
           workers.push(worker);
