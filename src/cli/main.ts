@@ -6,10 +6,11 @@ import { makeOutput } from "./io.js";
 import type { Command } from "./command.js";
 import { info } from "./commands/info.js";
 import { demo } from "./commands/demo.js";
+import { run } from "./commands/run.js";
 import { useBackend } from "../backend/init.js";
 import type { BackendName } from "../backend/registry.js";
 
-const commands: Command[] = [demo, info];
+const commands: Command[] = [demo, info, run];
 
 function help(): string {
   return [
