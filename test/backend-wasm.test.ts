@@ -10,7 +10,7 @@ import { execFileSync } from "node:child_process";
 import assert from "node:assert/strict";
 import type { MatOperand, UnaryOp } from "../src/backend/kernels.js";
 import { tsKernels } from "../src/backend/ts.js";
-import { createWasmBackend, type WasmBackend } from "../src/backend/wasm.js";
+import { createWasmBackend, createWasmBackendAsync, type WasmBackend } from "../src/backend/wasm.js";
 
 // mulberry32: a tiny seeded RNG, uniform in [-1, 1).
 function rng(seed: number): () => number {
@@ -180,6 +180,20 @@ test("wasm backend delegates float64 to the reference and rejects foreign packed
   const a32 = { data: Float32Array.from(a64), offset: 0, batchStride: 0, rowStride: K, colStride: 1 };
   assert.throws(() => be.kernels.matmulPacked!(M, a32, foreign, new Float32Array(M * N), null), /another wasm backend instance/);
   assert.throws(() => be.kernels.matmulPacked!(M, a32, { K, N, backend: "native" }, new Float32Array(M * N), null), /native backend/);
+});
+
+test("createWasmBackendAsync (for browser main threads) gives the same bits as createWasmBackend", async () => {
+  const sync = await backend(1);
+  const asyncBe = await createWasmBackendAsync({ threads: 1 });
+  backends.push(asyncBe);
+  const rand = rng(17);
+  const [M, N, K] = [33, 65, 129];
+  const a = operand(1, M, K, {}, rand), b = operand(1, K, N, { trans: true }, rand);
+  const x = new Float32Array(M * N), y = new Float32Array(M * N);
+  sync.kernels.matmul!(1, M, N, K, a, b, x, null);
+  asyncBe.kernels.matmul!(1, M, N, K, a, b, y, null);
+  assert.deepEqual(y, x);
+  assert.equal(asyncBe.description, "wasm (SIMD128, 1 thread)");
 });
 
 test("wasm backend keeps working after dispose, on one thread", async () => {

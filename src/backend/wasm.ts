@@ -15,6 +15,10 @@
 //   there is no explicit free.
 // - dispose() stops the worker threads; the backend falls back to one thread afterwards.
 //
+// Browsers: createWasmBackendAsync() on the main thread (synchronous compilation of modules over 4 KiB
+// is forbidden there); workers are used only inside a cross-origin-isolated Web Worker, because the
+// main thread may not block in Atomics.wait.
+//
 // Threads: the worker script is an inline string (eval worker in Node, Blob URL in a browser) rather
 // than a separate wasm-worker.js, so bundlers and `dist/` layouts need not ship or resolve a second
 // file, and its code is a dozen lines. Workers spin briefly, then block in Atomics.wait; the calling
@@ -195,26 +199,54 @@ function defaultThreads(): number {
   return os ? (os.availableParallelism?.() ?? os.cpus().length) : 1;
 }
 
+interface Plan { requested: number; env: Env; threaded: boolean }
+
+function plan(opts: { threads?: number }): Plan {
+  const requested = Math.max(1, Math.min(MAX_THREADS, Math.floor(opts.threads ?? defaultThreads())));
+  const env: Env = requested > 1 ? threadEnv() : { kind: "none", why: "1 thread requested" };
+  return { requested, env, threaded: requested > 1 && (env.kind !== "none" || env.why === "async") };
+}
+
+function newMemory(shared: boolean): WebAssembly.Memory {
+  return new WebAssembly.Memory({ initial: 4, maximum: MAX_PAGES, shared });
+}
+
 /**
  * Creates a wasm backend. `threads` (default: the number of cores, at most 16) is how many shares a
  * large matmul is split into; 1 means no workers. Without SharedArrayBuffer, or on a browser main
- * thread, it runs single-threaded SIMD.
+ * thread, it runs single-threaded SIMD. Browsers forbid synchronous compilation of modules over 4 KiB
+ * on their main thread: there, await createWasmBackendAsync() instead.
  */
 export function createWasmBackend(opts: { threads?: number } = {}): WasmBackend {
-  const requested = Math.max(1, Math.min(MAX_THREADS, Math.floor(opts.threads ?? defaultThreads())));
-  let env: Env = requested > 1 ? threadEnv() : { kind: "none", why: "1 thread requested" };
-  const threaded = requested > 1 && (env.kind !== "none" || env.why === "async");
-
-  let memory: WebAssembly.Memory;
-  let module: WebAssembly.Module;
-  if (threaded) {
-    module = sharedModule ??= new WebAssembly.Module(decodeBase64(WASM_SHARED_BASE64) as BufferSource);
-    memory = new WebAssembly.Memory({ initial: 4, maximum: MAX_PAGES, shared: true });
-  } else {
-    module = singleModule ??= new WebAssembly.Module(decodeBase64(WASM_SINGLE_BASE64) as BufferSource);
-    memory = new WebAssembly.Memory({ initial: 4, maximum: MAX_PAGES });
+  const p = plan(opts);
+  let module: WebAssembly.Module, instance: WebAssembly.Instance;
+  const memory = newMemory(p.threaded);
+  try {
+    module = p.threaded
+      ? (sharedModule ??= new WebAssembly.Module(decodeBase64(WASM_SHARED_BASE64) as BufferSource))
+      : (singleModule ??= new WebAssembly.Module(decodeBase64(WASM_SINGLE_BASE64) as BufferSource));
+    instance = new WebAssembly.Instance(module, { env: { memory } });
+  } catch (err) {
+    throw new Error(`wasm backend: synchronous WebAssembly compilation failed (${String(err)}); on a browser main thread use createWasmBackendAsync()`);
   }
-  const ex = new WebAssembly.Instance(module, { env: { memory } }).exports as unknown as GemmExports;
+  return assemble(p, module, memory, instance);
+}
+
+/** createWasmBackend with asynchronous compilation, for browser main threads. */
+export async function createWasmBackendAsync(opts: { threads?: number } = {}): Promise<WasmBackend> {
+  const p = plan(opts);
+  const memory = newMemory(p.threaded);
+  const module = p.threaded
+    ? (sharedModule ??= await WebAssembly.compile(decodeBase64(WASM_SHARED_BASE64) as BufferSource))
+    : (singleModule ??= await WebAssembly.compile(decodeBase64(WASM_SINGLE_BASE64) as BufferSource));
+  const instance = await WebAssembly.instantiate(module, { env: { memory } });
+  return assemble(p, module, memory, instance);
+}
+
+function assemble(p: Plan, module: WebAssembly.Module, memory: WebAssembly.Memory, instance: WebAssembly.Instance): WasmBackend {
+  const { requested, threaded } = p;
+  let env = p.env;
+  const ex = instance.exports as unknown as GemmExports;
   const heap = new Heap(memory, ex.__heap_base.value as number);
   const ctlPtr = heap.alloc(CTL_INTS * 4); // first allocation: inside the initial pages (see workerLoop)
   const jobPtr = heap.alloc(JOB_INTS * 4);
