@@ -1,5 +1,5 @@
 // Acceptance: 1,000 forward/backward/AdamW iterations of a small MLP keep resident memory flat
-// (growth under 10% between iteration 100 and iteration 1000, each measured after forced GC).
+// (growth under 10% over 1,000 iterations after a 1,000-iteration warm-up, each measured after forced GC).
 // The loop runs in a child process started with --expose-gc (test/fixtures/memory-mlp.mjs) so GC
 // can be forced and this process's own allocations do not blur the numbers. A second run keeps
 // every step's loss, and so its graph, alive, to show the measurement does catch a leak.
