@@ -170,7 +170,7 @@ function workerLoop(d: WorkerInit): void {
 interface WorkerHandle { terminate(): unknown }
 
 type Env = { kind: "node"; Worker: new (src: string, opts: object) => WorkerHandle & { unref(): void; on(e: string, f: (x: unknown) => void): void } }
-  | { kind: "browser" } | { kind: "none"; why: string };
+  | { kind: "node-async" } | { kind: "browser" } | { kind: "none"; why: string };
 
 /** How this host can run worker threads, without importing Node-only modules at the top level. */
 function threadEnv(): Env {
@@ -180,7 +180,7 @@ function threadEnv(): Env {
   if (proc?.versions?.node) {
     // Node >= 20.16 has getBuiltinModule; older Node 20 gets workers after an async import (see below).
     const wt = proc.getBuiltinModule?.("node:worker_threads") as { Worker: never } | undefined;
-    return wt ? { kind: "node", Worker: wt.Worker } : { kind: "none", why: "async" };
+    return wt ? { kind: "node", Worker: wt.Worker } : { kind: "node-async" };
   }
   // Atomics.wait is only allowed off the main thread, and shared memory needs cross-origin isolation.
   const inWorker = typeof g["WorkerGlobalScope"] === "function" && g["self"] instanceof (g["WorkerGlobalScope"] as new () => object);
@@ -204,7 +204,7 @@ interface Plan { requested: number; env: Env; threaded: boolean }
 function plan(opts: { threads?: number }): Plan {
   const requested = Math.max(1, Math.min(MAX_THREADS, Math.floor(opts.threads ?? defaultThreads())));
   const env: Env = requested > 1 ? threadEnv() : { kind: "none", why: "1 thread requested" };
-  return { requested, env, threaded: requested > 1 && (env.kind !== "none" || env.why === "async") };
+  return { requested, env, threaded: requested > 1 && env.kind !== "none" };
 }
 
 function newMemory(shared: boolean): WebAssembly.Memory {
@@ -245,7 +245,7 @@ export async function createWasmBackendAsync(opts: { threads?: number } = {}): P
 
 function assemble(p: Plan, module: WebAssembly.Module, memory: WebAssembly.Memory, instance: WebAssembly.Instance): WasmBackend {
   const { requested, threaded } = p;
-  let env = p.env;
+  const env = p.env;
   const ex = instance.exports as unknown as GemmExports;
   const heap = new Heap(memory, ex.__heap_base.value as number);
   const ctlPtr = heap.alloc(CTL_INTS * 4); // first allocation: inside the initial pages (see workerLoop)
@@ -284,13 +284,13 @@ function assemble(p: Plan, module: WebAssembly.Module, memory: WebAssembly.Memor
       }
     }
   };
-  if (env.kind !== "none") spawn(env);
-  else if (threaded) {
+  if (env.kind === "node" || env.kind === "browser") spawn(env);
+  else if (env.kind === "node-async") {
     // Node < 20.16: no synchronous way to load worker_threads from ESM; the specifier is a variable so
     // browser bundlers do not try to resolve it.
     const spec = "node:worker_threads";
     import(/* @vite-ignore */ spec).then(
-      (wt: { Worker: never }) => { env = { kind: "node", Worker: wt.Worker }; spawn(env); },
+      (wt: { Worker: never }) => spawn({ kind: "node", Worker: wt.Worker }),
       (err: unknown) => { threadNote = `worker_threads unavailable: ${String(err)}`; },
     );
   }
