@@ -278,3 +278,12 @@ for (const [arch, cfg] of Object.entries(configs)) {
     });
   });
 }
+
+for (const arch of ["neox", "llama"] as const) {
+  test(`${arch}: rotary tables grown step by step give the logits of one full forward on a fresh model`, () => {
+    const grown = randomModel(configs[arch]!, 4), fresh = randomModel(configs[arch]!, 4);
+    const res = generate(grown, [prompts[0]!], { ...greedy, maxNewTokens: 12, returnLogits: true });
+    const full = cs.noGrad(() => fresh.forward(res.sequences).slice(1, 4, 16));
+    assertClose(res.logits!, full, { rtol: 1e-5, atol: 1e-5 });
+  });
+}

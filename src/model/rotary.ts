@@ -15,9 +15,12 @@ export class RotaryTables {
   /** cos/sin tables [positions, rotary_dim/2] for positions [0, n), grown on demand. */
   private ensure(n: number): void {
     if (n <= this.len) return;
+    // Generation asks for one more position per step: double the table and compute only the new rows.
+    n = Math.max(n, 2 * this.len);
     const half = this.rotaryDim / 2;
     const cos = new Float32Array(n * half), sin = new Float32Array(n * half);
-    for (let p = 0; p < n; p++) {
+    cos.set(this.cos); sin.set(this.sin);
+    for (let p = this.len; p < n; p++) {
       for (let i = 0; i < half; i++) {
         // Computed in float64 then rounded, like HF's float32 inv_freq * position.
         const invFreq = 1 / Math.pow(this.base, (2 * i) / this.rotaryDim);
