@@ -263,7 +263,7 @@ export function generate(model: HookedTransformer, prompts: Prompts, opts: Gener
     const toks = new Int32Array(B * width);
     for (let b = 0; b < B; b++) for (let j = 0; j < width; j++) {
       const t = feedFrom + j;
-      toks[b * width + j] = t < P ? rows[b]![t]! : newTokens[b]![t - P] ?? pad;
+      toks[b * width + j] = t < P ? rows[b]![t]! : newTokens[b]![t - P]!;
     }
     const run = (): Float32Array => {
       const attentionMask = padded ? new Tensor(Int32Array.from(mask.flatMap((r) => [...r, ...new Array<number>(step).fill(1)])), [B, T]) : undefined;
@@ -303,6 +303,7 @@ export function generate(model: HookedTransformer, prompts: Prompts, opts: Gener
       seqMask[b * (P + S) + t] = t < P ? mask[b]![t]! : 1;
     }
   }
+  // Each row's own tokens end where its logprobs do (at its EOS); the filler after that is dropped.
   const kept = newTokens.map((r, b) => r.slice(0, logprobs[b]!.length));
   let logits: Tensor | null = null;
   if (opts.returnLogits) {
