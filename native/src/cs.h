@@ -25,14 +25,12 @@
 extern int cs_has_avx2; // AVX2 and FMA both present (set by cs_init_cpu)
 void cs_init_cpu(void);
 
-// ---- thread pool (pool.c): persistent workers, static partitioning, caller runs tid 0 ----
+// ---- thread pool (pool.c): persistent workers, caller runs tid 0, tasks claim their own work ----
 typedef void (*cs_task_fn)(void *ctx, int tid, int nt);
 int cs_pool_threads(void);
 int cs_pool_set_threads(int n); // returns the count in effect (clamped to [1, CS_MAX_THREADS])
 void cs_pool_run(cs_task_fn fn, void *ctx, int nt);
 #define CS_MAX_THREADS 64
-// Split [0, n) into nt nearly equal parts aligned to `align`; part t is [*lo, *hi).
-void cs_split(long n, long align, int t, int nt, long *lo, long *hi);
 
 // ---- GEMM (gemm.c) ----
 typedef struct {

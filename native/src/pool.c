@@ -1,6 +1,7 @@
 // A persistent pthread pool. The caller runs task 0 itself; workers spin briefly on a generation
 // counter (a kernel call is often followed by another within microseconds), then sleep on a condvar.
-// Work is partitioned statically by the task functions, so results do not depend on scheduling.
+// Task functions claim their work items themselves; each item's result must not depend on which
+// thread computes it (that is what keeps results bit-identical run to run).
 #include "cs.h"
 #include <pthread.h>
 #include <sched.h>
@@ -89,11 +90,4 @@ void cs_pool_run(cs_task_fn fn, void *ctx, int nt) {
     if (spins < 20000) CS_PAUSE();
     else sched_yield();
   }
-}
-
-void cs_split(long n, long align, int t, int nt, long *lo, long *hi) {
-  long units = (n + align - 1) / align;
-  long a = units * t / nt, b = units * (t + 1) / nt;
-  *lo = a * align < n ? a * align : n;
-  *hi = b * align < n ? b * align : n;
 }
