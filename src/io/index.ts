@@ -8,3 +8,4 @@ export { configFromHF, configToHF, hfArchitecture, HFConfigError, SUPPORTED_ARCH
 export { loadHFWeights, hfStateDict, HFWeightsError } from "./hf-weights.js";
 export { Tokenizer, TokenizerError, type EncodeOptions, type DecodeOptions } from "./tokenizer.js";
 export { loadPretrained, saveHF, openWeights, readHFConfig, SnapshotError, type Pretrained, type LoadPretrainedOptions, type SaveHFOptions } from "./snapshot.js";
+export { saveCache, loadCache } from "./cache-file.js";
