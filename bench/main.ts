@@ -11,6 +11,7 @@ import * as cs from "../src/index.js";
 import { linear } from "../src/tensor/ops/linalg.js";
 import { HookedTransformer } from "../src/model/transformer.js";
 import { gpt2SmallConfig } from "../src/model/config.js";
+import { generate } from "../src/model/generate.js";
 import { backendStatus, setBackend, getBackend, type BackendName } from "../src/backend/registry.js";
 import { measurePeak } from "./peak.js";
 
@@ -36,6 +37,7 @@ function timeIt(fn: () => void, minTime = quick ? 0.2 : 0.6, minReps = 3, maxRep
   return times[Math.floor(times.length / 2)]!;
 }
 
+const GEN_PROMPT = 10, GEN_NEW = 20; // generation: new tokens after a short prompt, greedy, KV cache
 const SHAPES: [number, number][] = [[768, 2304], [768, 3072], [3072, 768], [768, 50257]];
 const TS = quick ? [16, 128] : [16, 128, 1024];
 const available = backendStatus().filter((b) => b.available).map((b) => b.name);
@@ -54,7 +56,7 @@ if (peak) log(`peak: ${peak.gflops1.toFixed(1)} GFLOP/s on 1 core, ${peak.gflops
 // 2. Peer: PyTorch and NumPy on the same shapes, in a child process (never required).
 let peer: Record<string, any> | null = null;
 if (!flag("no-peer")) {
-  const spec = { matmul: TS.flatMap((T) => SHAPES.map(([K, N]) => [T, K, N])), gpt2: want("gpt2") ? { forward: quick ? [128] : [128, 1024], backward: [128] } : null };
+  const spec = { matmul: TS.flatMap((T) => SHAPES.map(([K, N]) => [T, K, N])), gpt2: want("gpt2") ? { forward: quick ? [128] : [128, 1024], backward: [128], generate: [GEN_PROMPT, GEN_NEW] } : null };
   const py = fileURLToPath(new URL("../../bench/torch_ref.py", import.meta.url));
   for (const exe of ["/usr/bin/python3", "python3"]) {
     log(`peer: running PyTorch reference with ${exe} …`);
@@ -131,7 +133,18 @@ if (want("gpt2")) {
   const toks = cs.randint(0, 50257, [1, 128], rng);
   g.forward_backward_T128 = timeIt(() => { cs.scope(() => { model.zeroGrad(); cs.backward(model.loss(toks)); }); }, quick ? 0.5 : 2, 3, 10);
   log(`gpt2 forward+backward T=128: ${(g.forward_backward_T128 * 1000).toFixed(0)} ms`);
-  results.gpt2 = { backend: best, seconds: g };
+  // Forward with every activation cached vs plain forward, at T=128.
+  const c = cs.randint(0, 50257, [1, 128], rng);
+  const plain = timeIt(() => { cs.scope(() => { cs.noGrad(() => model.forward(c)); }); }, quick ? 0.5 : 2, 3, 10);
+  const cached = timeIt(() => { cs.scope(() => { cs.noGrad(() => model.runWithCache(c)); }); }, quick ? 0.5 : 2, 3, 10);
+  g.runWithCache_T128 = cached;
+  log(`gpt2 runWithCache T=128: ${(cached * 1000).toFixed(0)} ms (forward ${(plain * 1000).toFixed(0)} ms, +${((cached / plain - 1) * 100).toFixed(1)}%)`);
+  // Greedy generation with the KV cache.
+  const prompt = Array.from(cs.randint(0, 50257, [GEN_PROMPT], rng).toArray());
+  const gen = timeIt(() => { generate(model, [prompt], { maxNewTokens: GEN_NEW, doSample: false }); }, quick ? 0.5 : 2, 2, 5);
+  const msPerToken = (gen / GEN_NEW) * 1000;
+  log(`gpt2 generation: ${msPerToken.toFixed(1)} ms per new token (${GEN_PROMPT}-token prompt, ${GEN_NEW} new, greedy, KV cache)`);
+  results.gpt2 = { backend: best, seconds: g, cacheOverhead: cached / plain - 1, forwardT128ForCache: plain, generateMsPerToken: msPerToken };
 }
 
 // Report.
@@ -161,9 +174,13 @@ if (json) {
     const g = (results.gpt2 as { backend: string; seconds: Record<string, number> });
     lines.push("", `| GPT-2-small shape (${g.backend}) | circuitscope s | PyTorch s | ratio |`, "|---|---|---|---|");
     for (const [k, v] of Object.entries(g.seconds)) {
-      const p = peer?.gpt2?.[k] as number | undefined;
-      lines.push(`| ${k} | ${v.toFixed(3)} | ${fmt(p, 3)} | ${p ? (p / v).toFixed(2) + "x" : "—"} |`);
+      const p = (peer?.gpt2?.[k] ?? (k === "runWithCache_T128" ? peer?.gpt2?.forward_T128 : undefined)) as number | undefined;
+      lines.push(`| ${k} | ${v.toFixed(3)} | ${fmt(p, 3)}${k === "runWithCache_T128" && p ? " (plain forward)" : ""} | ${p ? (p / v).toFixed(2) + "x" : "—"} |`);
     }
+    const gx = results.gpt2 as { cacheOverhead: number; generateMsPerToken: number };
+    const pg = peer?.gpt2?.generate_ms_per_token as number | undefined;
+    lines.push(`| generation, ms per new token | ${gx.generateMsPerToken.toFixed(1)} | ${fmt(pg)} | ${pg ? (pg / gx.generateMsPerToken).toFixed(2) + "x" : "—"} |`);
+    lines.push("", `full activation cache costs ${(gx.cacheOverhead * 100).toFixed(1)}% over a plain forward at T=128`);
   }
   process.stdout.write(lines.join("\n") + "\n");
 }

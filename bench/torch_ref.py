@@ -36,14 +36,20 @@ def gpt2_model(torch, d_model=768, n_layers=12, n_heads=12, d_mlp=3072, d_vocab=
             self.fc = nn.Linear(d_model, d_mlp)
             self.out = nn.Linear(d_mlp, d_model)
 
-        def forward(self, x):
+        def forward(self, x, cache=None):
             B, T, C = x.shape
             q, k, v = self.qkv(self.ln1(x)).split(C, dim=2)
             q = q.view(B, T, n_heads, C // n_heads).transpose(1, 2)
             k = k.view(B, T, n_heads, C // n_heads).transpose(1, 2)
             v = v.view(B, T, n_heads, C // n_heads).transpose(1, 2)
+            if cache is not None:  # KV cache for generation: [past keys | new keys]
+                if "k" in cache:
+                    k = torch.cat([cache["k"], k], dim=2)
+                    v = torch.cat([cache["v"], v], dim=2)
+                cache["k"], cache["v"] = k, v
+            Tk = k.shape[2]
             att = (q @ k.transpose(-2, -1)) * (1.0 / math.sqrt(C // n_heads))
-            mask = torch.ones(T, T, dtype=torch.bool).tril()
+            mask = torch.ones(T, Tk, dtype=torch.bool).tril(diagonal=Tk - T)
             att = att.masked_fill(~mask, float("-inf")).softmax(dim=-1)
             y = (att @ v).transpose(1, 2).contiguous().view(B, T, C)
             x = x + self.proj(y)
@@ -58,12 +64,22 @@ def gpt2_model(torch, d_model=768, n_layers=12, n_heads=12, d_mlp=3072, d_vocab=
             self.ln_f = nn.LayerNorm(d_model)
             self.lm_head = nn.Linear(d_model, d_vocab, bias=False)
 
-        def forward(self, idx):
+        def forward(self, idx, caches=None, past=0):
             T = idx.shape[1]
-            x = self.wte(idx) + self.wpe(torch.arange(T))
-            for b in self.blocks:
-                x = b(x)
+            x = self.wte(idx) + self.wpe(torch.arange(past, past + T))
+            for i, b in enumerate(self.blocks):
+                x = b(x, None if caches is None else caches[i])
             return self.lm_head(self.ln_f(x))
+
+        def generate(self, idx, new_tokens):
+            caches = [dict() for _ in self.blocks]
+            logits = self(idx, caches)
+            past = idx.shape[1]
+            for _ in range(new_tokens):
+                nxt = logits[:, -1].argmax(-1, keepdim=True)
+                logits = self(nxt, caches, past)
+                past += 1
+            return logits
 
     return GPT()
 
@@ -119,6 +135,11 @@ def main():
                 loss.backward()
 
             out["gpt2"][f"forward_backward_T{T}"] = best_of(step, min_time=1.0, min_reps=3, max_reps=10)
+        if spec["gpt2"].get("generate"):
+            P, N = spec["gpt2"]["generate"]
+            idx = torch.randint(0, 50257, (1, P))
+            with torch.no_grad():
+                out["gpt2"]["generate_ms_per_token"] = best_of(lambda: model.generate(idx, N), min_time=1.0, min_reps=2, max_reps=5) / N * 1000
     print(json.dumps(out))
 
 
