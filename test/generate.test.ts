@@ -287,3 +287,13 @@ for (const arch of ["neox", "llama"] as const) {
     assertClose(res.logits!, full, { rtol: 1e-5, atol: 1e-5 });
   });
 }
+
+test("forward with lastPositionOnly gives the last position's logits; ln_final hooks still see every position", () => {
+  const m = randomModel(configs.gpt2!);
+  const seen: number[][] = [];
+  const last = m.withHooks({ fwd: [["ln_final.hook_normalized", (a) => { seen.push([...a.shape]); }]] },
+    () => cs.noGrad(() => m.forward(prompts, { lastPositionOnly: true })));
+  assert.deepEqual(last.shape, [2, 1, V]);
+  assert.deepEqual(seen, [[2, 5, 32]]);
+  assertClose(last, cs.noGrad(() => m.forward(prompts)).slice(1, 4, 5), { rtol: 1e-5, atol: 1e-5 });
+});

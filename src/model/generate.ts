@@ -267,8 +267,8 @@ export function generate(model: HookedTransformer, prompts: Prompts, opts: Gener
     }
     const run = (): Float32Array => {
       const attentionMask = padded ? new Tensor(Int32Array.from(mask.flatMap((r) => [...r, ...new Array<number>(step).fill(1)])), [B, T]) : undefined;
-      const logits = model.forward(new Tensor(toks, [B, width]), { attentionMask, kvCache: useCache ? cache : undefined });
-      return logits.select(1, width - 1).toArray() as Float32Array; // [batch, d_vocab], copied out of the scope
+      const logits = model.forward(new Tensor(toks, [B, width]), { attentionMask, kvCache: useCache ? cache : undefined, lastPositionOnly: true });
+      return logits.select(1, 0).toArray() as Float32Array; // [batch, d_vocab], copied out of the scope
     };
     // The cache's new tensors escape through the return value; every other intermediate is recycled.
     return recycle ? scope(() => { const r = run(); return { r, cache } as const; }).r : run();

@@ -24,6 +24,8 @@ export interface ForwardOptions {
   attentionMask?: Tensor;
   /** Reuse and extend these keys/values (generation). */
   kvCache?: KVCache;
+  /** Unembed only the last position, giving logits [batch, 1, d_vocab] (generation needs no others). */
+  lastPositionOnly?: boolean;
 }
 
 export interface Hooks {
@@ -132,6 +134,8 @@ export class HookedTransformer extends Module {
     let resid = this.embedTokens(toks, ctx);
     for (const block of this.blocks) resid = block.forward(resid, ctx);
     if (this.ln_final) resid = this.ln_final.forward(resid);
+    // After ln_final, so its hooks still see every position.
+    if (opts.lastPositionOnly) resid = slice(resid, 1, T - 1, T); // [batch, 1, d_model]
     return this.unembed.forward(resid);
   }
 

@@ -60,7 +60,7 @@ export const run: Command = {
     const str = (id: number) => tokenizer.decode([id]);
 
     // Next-token distribution at the prompt's last position: softmax over the vocabulary.
-    const row = noGrad(() => scope(() => model.forward([ids]).select(1, ids.length - 1).toArray() as Float32Array));
+    const row = noGrad(() => scope(() => model.forward([ids], { lastPositionOnly: true }).select(1, 0).toArray() as Float32Array));
     let max = -Infinity, sum = 0;
     for (const v of row) max = Math.max(max, v);
     for (const v of row) sum += Math.exp(v - max);
