@@ -184,15 +184,6 @@ export function sampleToken(logits: ArrayLike<number>, opts: SamplingOptions, rn
   return cand[rng.categorical(probs)]!;
 }
 
-/** log softmax(logits)[token], in float64. */
-function logprobOf(row: Float32Array, token: number): number {
-  let max = -Infinity;
-  for (const v of row) if (v > max) max = v;
-  let s = 0;
-  for (const v of row) s += Math.exp(v - max);
-  return row[token]! - max - Math.log(s);
-}
-
 type Prompts = Tensor | readonly number[] | readonly (readonly number[])[];
 
 /** Prompts as left-padded rows plus a mask; ragged arrays are padded here. */
@@ -255,8 +246,8 @@ export function generate(model: HookedTransformer, prompts: Prompts, opts: Gener
   const stepLogits: Float32Array[] = [];
   const cache: KVCache = { keys: new Array(model.cfg.n_layers).fill(null), values: new Array(model.cfg.n_layers).fill(null) };
 
-  // Logits of the last position [batch * d_vocab], given the tokens not yet fed to the model.
-  const nextLogits = (step: number): Float32Array => {
+  // Logits of the last position [batch * d_vocab] and their log-sum-exp per row, given the tokens not yet fed to the model.
+  const nextLogits = (step: number): { logits: Float32Array; lse: Float32Array } => {
     const T = P + step; // tokens so far
     const feedFrom = useCache && step > 0 ? T - 1 : 0;
     const width = T - feedFrom;
@@ -265,18 +256,19 @@ export function generate(model: HookedTransformer, prompts: Prompts, opts: Gener
       const t = feedFrom + j;
       toks[b * width + j] = t < P ? rows[b]![t]! : newTokens[b]![t - P]!;
     }
-    const run = (): Float32Array => {
+    const run = () => {
       const attentionMask = padded ? new Tensor(Int32Array.from(mask.flatMap((r) => [...r, ...new Array<number>(step).fill(1)])), [B, T]) : undefined;
-      const logits = model.forward(new Tensor(toks, [B, width]), { attentionMask, kvCache: useCache ? cache : undefined, lastPositionOnly: true });
-      return logits.select(1, 0).toArray() as Float32Array; // [batch, d_vocab], copied out of the scope
+      const last = model.forward(new Tensor(toks, [B, width]), { attentionMask, kvCache: useCache ? cache : undefined, lastPositionOnly: true }).select(1, 0); // [batch, d_vocab]
+      // Copied out of the scope; the log-sum-exp on the backend's vector kernels rather than a JS loop over the vocabulary.
+      return { logits: last.toArray() as Float32Array, lse: last.logsumexp(-1).toArray() as Float32Array };
     };
     // The cache's new tensors escape through the return value; every other intermediate is recycled.
-    return recycle ? scope(() => { const r = run(); return { r, cache } as const; }).r : run();
+    return recycle ? scope(() => ({ r: run(), cache })).r : run();
   };
 
   const body = (): void => {
     for (let step = 0; step < N; step++) {
-      const logits = nextLogits(step);
+      const { logits, lse } = nextLogits(step);
       if (opts.returnLogits) stepLogits.push(logits);
       const chosen = new Array<number>(B);
       for (let b = 0; b < B; b++) {
@@ -284,7 +276,7 @@ export function generate(model: HookedTransformer, prompts: Prompts, opts: Gener
         const row = logits.subarray(b * V, (b + 1) * V);
         const tok = sampleToken(row, opts, rng);
         chosen[b] = tok;
-        logprobs[b]!.push(logprobOf(row, tok));
+        logprobs[b]!.push(row[tok]! - lse[b]!);
         if (stopAtEos && eos.includes(tok)) { finished[b] = true; stopReasons[b] = "eos"; }
       }
       for (let b = 0; b < B; b++) newTokens[b]!.push(chosen[b]!);
