@@ -22,7 +22,7 @@ const USAGE = `circuitscope run <snapshot-folder> "<prompt>" [--top 10] [--gener
 /** A probability as a percentage, in exponent form when it would round to 0.00%. */
 const percent = (p: number) => (p >= 5e-5 ? `${(p * 100).toFixed(2)}%` : `${(p * 100).toExponential(2)}%`);
 
-const positiveInt = (name: string, v: number, min = 0) => {
+const intFlag = (name: string, v: number, min = 0) => {
   if (!Number.isInteger(v) || v < min) throw new UsageError(`--${name} must be an integer >= ${min}, got ${v}`);
   return v;
 };
@@ -32,13 +32,13 @@ export const run: Command = {
   summary: "show a snapshot model's next-token predictions for a prompt, and generate from it",
   usage: USAGE,
   run(pos, flags, out) {
-    const top = positiveInt("top", flags.num("top", 10), 1);
-    const newTokens = positiveInt("generate", flags.num("generate", 0));
-    const temperature = flags.num("temperature", 0), seed = positiveInt("seed", flags.num("seed", 0));
+    const top = intFlag("top", flags.num("top", 10), 1);
+    const newTokens = intFlag("generate", flags.num("generate", 0));
+    const temperature = flags.num("temperature", 0), seed = intFlag("seed", flags.num("seed", 0));
     const topKFlag = flags.str("top-k"), topPFlag = flags.str("top-p");
     const sampling: SamplingOptions = {
       temperature,
-      topK: topKFlag === undefined ? undefined : positiveInt("top-k", Number(topKFlag), 1),
+      topK: topKFlag === undefined ? undefined : intFlag("top-k", Number(topKFlag), 1),
       topP: topPFlag === undefined ? undefined : Number(topPFlag),
     };
     if (!(temperature >= 0)) throw new UsageError(`--temperature must be >= 0, got ${temperature}`);
