@@ -138,6 +138,20 @@ export interface TokenPrediction {
   prob: number;
 }
 
+/**
+ * The k most likely next tokens from one row of logits [d_vocab] (most likely first, lower id first
+ * among ties), and a way to describe any other token of that row.
+ */
+export function predictions(tokenizer: Tokenizer, logits: ArrayLike<number>, k: number): { top: TokenPrediction[]; prediction: (token: number) => TokenPrediction } {
+  let max = -Infinity, sum = 0;
+  for (let j = 0; j < logits.length; j++) max = Math.max(max, logits[j]!);
+  for (let j = 0; j < logits.length; j++) sum += Math.exp(logits[j]! - max);
+  // p_j = exp(l_j - max) / sum_i exp(l_i - max), the softmax without overflow.
+  const prediction = (j: number): TokenPrediction => ({ token: j, str: tokenizer.decode([j]), logit: logits[j]!, prob: Math.exp(logits[j]! - max) / sum });
+  const order = Array.from({ length: logits.length }, (_, j) => j).sort((a, b) => logits[b]! - logits[a]! || a - b).slice(0, k);
+  return { top: order.map(prediction), prediction };
+}
+
 /** How the model did on one answer token. */
 export interface AnswerTokenResult extends TokenPrediction {
   /** Index in the full (prompt + answer) sequence at which this token is predicted. */
@@ -182,16 +196,11 @@ export function testPrompt(model: HookedTransformer, tokenizer: Tokenizer, promp
   }));
   const answers = answerIds.map((token, i): AnswerTokenResult => {
     const row = rows[i]!;
-    let max = -Infinity, sum = 0;
-    for (const v of row) max = Math.max(max, v);
-    for (const v of row) sum += Math.exp(v - max);
-    const prob = (j: number) => Math.exp(row[j]! - max) / sum;
+    const { top, prediction } = predictions(tokenizer, row, k);
     // Rank in the order most likely first, lower id first among ties.
     let rank = 0;
     for (let j = 0; j < V; j++) if (row[j]! > row[token]! || (row[j] === row[token] && j < token)) rank++;
-    const order = Array.from({ length: V }, (_, j) => j).sort((a, b) => row[b]! - row[a]! || a - b).slice(0, k);
-    const pred = (j: number): TokenPrediction => ({ token: j, str: tokenizer.decode([j]), logit: row[j]!, prob: prob(j) });
-    return { ...pred(token), position: P - 1 + i, rank, top: order.map(pred) };
+    return { ...prediction(token), position: P - 1 + i, rank, top };
   });
   return { promptStrTokens: promptIds.map((id) => tokenizer.decode([id])), answerStrTokens: answerIds.map((id) => tokenizer.decode([id])), answers };
 }

@@ -5,7 +5,7 @@ import { loadPretrained } from "../../io/snapshot.js";
 import { noGrad } from "../../tensor/autodiff.js";
 import { scope } from "../../tensor/memory.js";
 import { generate, type SamplingOptions } from "../../model/generate.js";
-import { encodeText, type TokenPrediction } from "../../model/tokens.js";
+import { encodeText, predictions } from "../../model/tokens.js";
 import { UsageError } from "../args.js";
 import type { Command } from "../command.js";
 import { progress } from "../io.js";
@@ -61,11 +61,7 @@ export const run: Command = {
 
     // Next-token distribution at the prompt's last position: softmax over the vocabulary.
     const row = noGrad(() => scope(() => model.forward([ids], { lastPositionOnly: true }).select(1, 0).toArray() as Float32Array));
-    let max = -Infinity, sum = 0;
-    for (const v of row) max = Math.max(max, v);
-    for (const v of row) sum += Math.exp(v - max);
-    const order = Array.from(row.keys()).sort((a, b) => row[b]! - row[a]! || a - b).slice(0, top);
-    const predictions: TokenPrediction[] = order.map((id) => ({ token: id, str: str(id), logit: row[id]!, prob: Math.exp(row[id]! - max) / sum }));
+    const next = predictions(tokenizer, row, top).top;
 
     let generation = null;
     if (newTokens > 0) {
@@ -93,7 +89,7 @@ export const run: Command = {
       model: { folder, architecture: config.architecture, n_layers: config.n_layers, d_model: config.d_model, d_vocab: config.d_vocab },
       prompt,
       promptTokens: ids.map((id) => ({ id, str: str(id) })),
-      top: predictions.map((p, i) => ({ rank: i + 1, id: p.token, str: p.str, prob: p.prob, logit: p.logit })),
+      top: next.map((p, i) => ({ rank: i + 1, id: p.token, str: p.str, prob: p.prob, logit: p.logit })),
       generation,
     };
     out.result(doc, () => {
