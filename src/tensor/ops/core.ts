@@ -1,6 +1,6 @@
 // Helpers shared by the op files: output allocation, scalar wrapping, dense data for kernels.
 import { allocate, allocateOutput, promote, type DType, type Storage } from "../dtype.js";
-import { numel, type Shape } from "../shape.js";
+import { coalesce, numel, type Shape } from "../shape.js";
 import { Tensor, type TensorLike } from "../tensor.js";
 import type { Strided } from "../../backend/kernels.js";
 
@@ -48,17 +48,25 @@ export const stridedOf = (t: Tensor, strides: readonly number[] = t.strides): St
 
 /** Write src (any layout) into the strided region (dst, dstOffset, dstStrides) of the given shape. */
 export function assignStrided(dst: Storage, dstOffset: number, dstStrides: readonly number[], src: Tensor): void {
-  const shape = src.shape, nd = shape.length, n = src.size;
+  const n = src.size;
   if (n === 0) return;
-  const ss = src.strides, S = src.data;
+  // Merge dims both sides walk contiguously, so inner runs become one memcpy-like set().
+  const c = coalesce(src.shape, [dstStrides, src.strides]);
+  const shape = c.shape, sd = c.strides[0]!, ss = c.strides[1]!, nd = shape.length;
+  const S = src.data;
+  if (nd === 0) { dst[dstOffset] = S[src.offset]!; return; }
+  const last = nd - 1, L = shape[last]!;
+  const rows = n / L;
+  const runs = sd[last] === 1 && ss[last] === 1;
   const idx = new Array<number>(nd).fill(0);
   let od = dstOffset, os = src.offset;
-  for (let i = 0; i < n; i++) {
-    dst[od] = S[os]!;
-    for (let d = nd - 1; d >= 0; d--) {
-      idx[d]!++; od += dstStrides[d]!; os += ss[d]!;
+  for (let r = 0; r < rows; r++) {
+    if (runs) (dst as Float32Array).set((S as Float32Array).subarray(os, os + L), od);
+    else for (let j = 0, a = od, b = os; j < L; j++, a += sd[last]!, b += ss[last]!) dst[a] = S[b]!;
+    for (let d = last - 1; d >= 0; d--) {
+      idx[d]!++; od += sd[d]!; os += ss[d]!;
       if (idx[d]! < shape[d]!) break;
-      od -= dstStrides[d]! * shape[d]!; os -= ss[d]! * shape[d]!; idx[d] = 0;
+      od -= sd[d]! * shape[d]!; os -= ss[d]! * shape[d]!; idx[d] = 0;
     }
   }
 }
