@@ -585,21 +585,22 @@ void cs_rmsnorm_bwd(const float *x, const float *w, const float *rstd, const flo
 }
 
 // ---- AdamW ----
-typedef struct { float *p, *m, *v; const float *g; float lr, b1, b2, eps, wd, ibc1, ibc2; } adam_job;
+// 1 - beta is formed in double: (1.0f - (float)0.999) is 1.3e-5 off in relative terms.
+typedef struct { float *p, *m, *v; const float *g; float lr, b1, b2, c1, c2, eps, wd, ibc1, ibc2; } adam_job;
 CS_CLONES static void adamw_range(void *c, long lo, long hi) {
   const adam_job *j = c;
   float *p = j->p, *m = j->m, *v = j->v;
   const float *g = j->g;
-  float b1 = j->b1, b2 = j->b2, lr = j->lr, eps = j->eps, wd = j->wd, ibc1 = j->ibc1, ibc2 = j->ibc2;
+  float b1 = j->b1, b2 = j->b2, c1 = j->c1, c2 = j->c2, lr = j->lr, eps = j->eps, wd = j->wd, ibc1 = j->ibc1, ibc2 = j->ibc2;
   for (long i = lo; i < hi; i++) {
     float gi = g[i];
-    float mi = m[i] = b1 * m[i] + (1.0f - b1) * gi;
-    float vi = v[i] = b2 * v[i] + (1.0f - b2) * gi * gi;
+    float mi = m[i] = b1 * m[i] + c1 * gi;
+    float vi = v[i] = b2 * v[i] + c2 * gi * gi;
     p[i] = p[i] - lr * ((mi * ibc1) / (sqrtf(vi * ibc2) + eps) + wd * p[i]);
   }
 }
 void cs_adamw(float *p, const float *g, float *m, float *v, long n, double lr, double b1, double b2, double eps, double wd, double bc1, double bc2) {
-  adam_job j = { p, m, v, g, (float)lr, (float)b1, (float)b2, (float)eps, (float)wd, (float)(1.0 / bc1), (float)(1.0 / bc2) };
+  adam_job j = { p, m, v, g, (float)lr, (float)b1, (float)b2, (float)(1.0 - b1), (float)(1.0 - b2), (float)eps, (float)wd, (float)(1.0 / bc1), (float)(1.0 / bc2) };
   pfor(n, 16, n * 4, adamw_range, &j);
 }
 

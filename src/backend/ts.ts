@@ -12,6 +12,7 @@ const INV_SQRT2 = 1 / Math.SQRT2;
 /** erf by Abramowitz–Stegun 7.1.26 is too coarse (1e-7); use a series / continued fraction pair. */
 export function erf(x: number): number {
   const ax = Math.abs(x);
+  if (ax === Infinity) return Math.sign(x); // the continued fraction below would give NaN
   if (ax < 2.5) {
     // Maclaurin series: erf x = 2/sqrt(pi) * sum (-1)^n x^(2n+1) / (n! (2n+1)); converges fast here.
     let term = ax, sum = ax;
