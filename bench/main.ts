@@ -155,7 +155,7 @@ if (json) {
   const m = results.machine as { cpu: string; cores: number; node: string };
   lines.push(`machine: ${m.cpu}, ${m.cores} cores, node ${m.node}`);
   if (peak) lines.push(`peak (FMA loop): ${peak.gflops1.toFixed(1)} GFLOP/s per core, ${peak.gflopsAll.toFixed(1)} GFLOP/s on ${peak.threads} cores`);
-  if (peer) lines.push(`peer: PyTorch ${peer.torch_version}${peer.numpy_version ? `, NumPy ${peer.numpy_version}` : ""}`);
+  if (peer) lines.push(`peer: PyTorch ${peer.torch_version}${peer.numpy_version ? `, NumPy ${peer.numpy_version}` : ""}, BLAS ${peer.blas ?? "unknown"}`);
   const fmt = (x: number | null | undefined, d = 1) => (x === null || x === undefined ? "—" : x.toFixed(d));
   if (results.matmul) {
     lines.push("", "| shape | backend | GFLOP/s | packed | PyTorch | NumPy | best / PyTorch | % of peak |", "|---|---|---|---|---|---|---|---|");

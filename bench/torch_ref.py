@@ -93,6 +93,12 @@ def main():
         print(json.dumps({"error": f"torch unavailable: {e}"}))
         return
     out["torch_version"] = torch.__version__
+    # Debian's torch calls whatever libblas.so.3 the alternatives system points at: the reference
+    # BLAS (~5 GFLOP/s) unless libopenblas0-pthread is installed. Record which one ran.
+    import glob
+    import os
+    libs = glob.glob("/usr/lib/*/libblas.so.3")
+    out["blas"] = os.path.realpath(libs[0]) if libs else "unknown"
     out["torch_threads"] = torch.get_num_threads()
     torch.manual_seed(0)
     with torch.no_grad():
