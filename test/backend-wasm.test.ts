@@ -161,6 +161,30 @@ test("wasm packed and unpacked products agree bit for bit", async () => {
   assert.deepEqual(p, u);
 });
 
+test("wasm rows do not depend on how many rows share the product (single-row kernel)", async () => {
+  // Row r of [M, K] @ B must be bit-identical whether computed alone (M = 1, the decode case) or
+  // inside a full 4-row tile or a 1-row remainder tile; K > 256 crosses a depth block.
+  const be = await backend(1);
+  const rand = rng(23);
+  const [K, N] = [300, 70]; // 70 columns: 2 groups of 4 full panels, then a partial panel
+  const a = operand(1, 9, K, {}, rand), b = operand(1, K, N, { offset: 1 }, rand);
+  const bias = Float32Array.from({ length: N }, rand);
+  const packed = be.kernels.packMatrix!(K, N, b);
+  const all = new Float32Array(9 * N), allPacked = new Float32Array(9 * N);
+  be.kernels.matmul!(1, 9, N, K, a, b, all, bias);
+  be.kernels.matmulPacked!(9, a, packed, allPacked, bias);
+  assert.deepEqual(allPacked, all);
+  assertClose(all, reference({ batch: 1, M: 9, N, K, a: {}, b: {}, bias: true }, a, b, bias), "9 rows");
+  for (const r of [0, 5, 8]) { // in a full tile, in a full tile, the single-row remainder
+    const row = { ...a, offset: a.offset + r * a.rowStride };
+    const one = new Float32Array(N), onePacked = new Float32Array(N);
+    be.kernels.matmul!(1, 1, N, K, row, b, one, bias);
+    be.kernels.matmulPacked!(1, row, packed, onePacked, bias);
+    assert.deepEqual(one, all.subarray(r * N, (r + 1) * N), `row ${r} alone`);
+    assert.deepEqual(onePacked, all.subarray(r * N, (r + 1) * N), `row ${r} alone, packed`);
+  }
+});
+
 test("wasm backend delegates float64 to the reference and rejects foreign packed matrices", async () => {
   const be = await backend(1);
   const rand = rng(11);

@@ -127,6 +127,39 @@ static inline void ukernel(int kc, const float *restrict a, const float *restric
   wasm_v128_store(c + 3 * ldc, c30); wasm_v128_store(c + 3 * ldc + 4, c31);
 }
 
+// One row (a single valid row of an A panel, e.g. decoding one token) across 4 full B panels: 32
+// columns, 8 independent accumulators. Each element is summed in the same order as in ukernel, so a
+// row's result does not depend on how many rows share its product.
+static void row_kernel(int kc, const float *restrict a, const float *restrict b, int bstride, float *c,
+                       int init, const float *bias) {
+  const float *b1p = b + bstride, *b2p = b1p + bstride, *b3p = b2p + bstride;
+  v128_t c0, c1, c2, c3, c4, c5, c6, c7;
+  if (init == 2) {
+    c0 = wasm_v128_load(c);      c1 = wasm_v128_load(c + 4);  c2 = wasm_v128_load(c + 8);  c3 = wasm_v128_load(c + 12);
+    c4 = wasm_v128_load(c + 16); c5 = wasm_v128_load(c + 20); c6 = wasm_v128_load(c + 24); c7 = wasm_v128_load(c + 28);
+  } else if (init == 1) {
+    c0 = wasm_v128_load(bias);      c1 = wasm_v128_load(bias + 4);  c2 = wasm_v128_load(bias + 8);  c3 = wasm_v128_load(bias + 12);
+    c4 = wasm_v128_load(bias + 16); c5 = wasm_v128_load(bias + 20); c6 = wasm_v128_load(bias + 24); c7 = wasm_v128_load(bias + 28);
+  } else {
+    c0 = c1 = c2 = c3 = c4 = c5 = c6 = c7 = wasm_f32x4_splat(0.0f);
+  }
+  for (int p = 0; p < kc; p++) {
+    const v128_t av = wasm_v128_load32_splat(a);
+    c0 = wasm_f32x4_add(c0, wasm_f32x4_mul(av, wasm_v128_load(b)));
+    c1 = wasm_f32x4_add(c1, wasm_f32x4_mul(av, wasm_v128_load(b + 4)));
+    c2 = wasm_f32x4_add(c2, wasm_f32x4_mul(av, wasm_v128_load(b1p)));
+    c3 = wasm_f32x4_add(c3, wasm_f32x4_mul(av, wasm_v128_load(b1p + 4)));
+    c4 = wasm_f32x4_add(c4, wasm_f32x4_mul(av, wasm_v128_load(b2p)));
+    c5 = wasm_f32x4_add(c5, wasm_f32x4_mul(av, wasm_v128_load(b2p + 4)));
+    c6 = wasm_f32x4_add(c6, wasm_f32x4_mul(av, wasm_v128_load(b3p)));
+    c7 = wasm_f32x4_add(c7, wasm_f32x4_mul(av, wasm_v128_load(b3p + 4)));
+    a += MR;
+    b += NR; b1p += NR; b2p += NR; b3p += NR;
+  }
+  wasm_v128_store(c, c0);      wasm_v128_store(c + 4, c1);  wasm_v128_store(c + 8, c2);  wasm_v128_store(c + 12, c3);
+  wasm_v128_store(c + 16, c4); wasm_v128_store(c + 20, c5); wasm_v128_store(c + 24, c6); wasm_v128_store(c + 28, c7);
+}
+
 // A tile at the right or bottom edge: run the full tile on a private MR x NR buffer, copy the valid part.
 static void edge_tile(int kc, const float *a, const float *b, float *c, int ldc, int mr, int nr,
                       int init, const float *bias, float *tile) {
@@ -171,6 +204,9 @@ static void gemm_block(const Job *job, int bt, int m0, int m1, int n0, int n1, f
       }
       for (int ic = 0; ic < M; ic += MC) {
         const int mc = imin(MC, M - ic);
+        // A last tile with a single row goes through row_kernel, 4 full panels at a time; jrow is
+        // where the panels it does not cover start.
+        const int single = mc % MR == 1, jrow = single ? nc / (4 * NR) * (4 * NR) : 0;
         for (int jr = 0; jr < nc; jr += NR) {
           const int nr = imin(NR, nc - jr);
           const float *bpanel = bblock + (jr / NR) * bstride;
@@ -180,7 +216,9 @@ static void gemm_block(const Job *job, int bt, int m0, int m1, int n0, int n1, f
             const int mr = imin(MR, mc - ir);
             const float *apanel = ap + ((ic + ir) / MR) * K * MR + pc * MR;
             if (mr == MR && nr == NR) ukernel(kc, apanel, bpanel, crow + ir * N, N, init, bias);
-            else edge_tile(kc, apanel, bpanel, crow + ir * N, N, mr, nr, init, bias, tile);
+            else if (mr == 1 && jr < jrow) {
+              if (jr % (4 * NR) == 0) row_kernel(kc, apanel, bpanel, bstride, crow + ir * N, init, bias);
+            } else edge_tile(kc, apanel, bpanel, crow + ir * N, N, mr, nr, init, bias, tile);
           }
         }
       }
