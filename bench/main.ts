@@ -3,8 +3,9 @@
 //   overhead cost of a tiny op ([16,768] + [16,768]) through the Tensor API
 //   gpt2     a GPT-2-small-shaped model (random weights): forward at T=128 and 1024, forward+backward at 128
 // Flags: --json (one JSON document on stdout), --quick (fewer shapes and repetitions), --only a,b
-// (sections), --no-peer (skip PyTorch). Progress goes to stderr.
+// (sections), --no-peer (skip PyTorch), --out file.json (also save the JSON). Progress goes to stderr.
 import { spawnSync } from "node:child_process";
+import { writeFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import os from "node:os";
 import * as cs from "../src/index.js";
@@ -85,9 +86,10 @@ if (want("matmul")) {
       if (name === "ts" && (T > 16 || N > 4000)) continue;
       const x = cs.randn([T, K], { rng }), W = cs.randn([K, N], { rng });
       const flops = 2 * T * K * N;
-      const plain = timeIt(() => { x.matmul(W); });
+      // In a scope, so the output's storage is recycled as PyTorch's caching allocator recycles it.
+      const plain = timeIt(() => { cs.scope(() => { x.matmul(W); }); });
       let packed: number | null = null;
-      if (getBackend().kernels.packMatrix) packed = timeIt(() => { linear(x, W); });
+      if (getBackend().kernels.packMatrix) packed = timeIt(() => { cs.scope(() => { linear(x, W); }); });
       rows.push({ backend: name, T, K, N, gflops: flops / plain / 1e9, packedGflops: packed ? flops / packed / 1e9 : null });
       log(`matmul ${name} [${T},${K}]x[${K},${N}]: ${(flops / plain / 1e9).toFixed(1)} GFLOP/s${packed ? `, packed ${(flops / packed / 1e9).toFixed(1)}` : ""}`);
     }
@@ -148,6 +150,8 @@ if (want("gpt2")) {
 }
 
 // Report.
+const outFile = optVal("out");
+if (outFile) writeFileSync(outFile, JSON.stringify(results, null, 2) + "\n");
 if (json) {
   process.stdout.write(JSON.stringify(results, null, 2) + "\n");
 } else {

@@ -29,7 +29,7 @@ for (const arch of ARCHS) {
     const model = randomModel(arch, { seed: 1 });
     const cfg = model.cfg, n = cfg.n_layers;
     const toks = randomTokens(cfg.d_vocab, 2, 6, 3);
-    const { logits, cache } = cs.noGrad(() => model.runWithCache(toks));
+    const { logits, cache } = cs.noGrad(() => model.runWithCache(toks, { names: () => true }));
     const hasMid = !cfg.attn_only && !cfg.parallel_attn_mlp;
     const embedLabels = cfg.positional_embedding_type === "standard" ? ["embed", "pos_embed"] : ["embed"];
 
@@ -137,7 +137,7 @@ test("after processWeights, DLA of the full decomposition sums to the logit minu
     const model = randomModel(arch, { seed: 2 });
     processWeights(model);
     const toks = randomTokens(model.cfg.d_vocab, 2, 5, 4);
-    const { logits, cache } = cs.noGrad(() => model.runWithCache(toks));
+    const { logits, cache } = cs.noGrad(() => model.runWithCache(toks, { names: () => true }));
     const tok = cs.tensor(toks, [2, 5], "int32");
     const heads = cache.stackHeadResults();
     const attrs = cache.logitAttrs(cache.applyLnToStack(cache.decomposeResid()), { token: tok });
@@ -148,10 +148,20 @@ test("after processWeights, DLA of the full decomposition sums to the logit minu
   }
 });
 
+test("runWithCache caches every hook point except the per-head attn.hook_result by default; asking by name adds it", () => {
+  const model = randomModel("gpt2", { seed: 6 });
+  const toks = randomTokens(model.cfg.d_vocab, 1, 4, 2);
+  const { cache } = cs.noGrad(() => model.runWithCache(toks));
+  const expected = model.hookNames().filter((n) => !n.endsWith(".attn.hook_result"));
+  assert.deepEqual(cache.names, expected);
+  const { cache: withResult } = cs.noGrad(() => model.runWithCache(toks, { names: ["blocks.0.attn.hook_result"] }));
+  assert.deepEqual(withResult.get("blocks.0.attn.hook_result").shape, [1, 4, model.cfg.n_heads, model.cfg.d_model]);
+});
+
 describe("lookups, maps and a cache without a model", () => {
   const model = randomModel("gpt2", { seed: 5 });
   const toks = randomTokens(model.cfg.d_vocab, 1, 4, 2);
-  const { cache } = cs.noGrad(() => model.runWithCache(toks));
+  const { cache } = cs.noGrad(() => model.runWithCache(toks, { names: () => true }));
 
   test("at(layer, name) is get(blocks.layer.name), negative layers from the end", () => {
     assert.equal(cache.at(1, "attn.hook_z"), cache.get("blocks.1.attn.hook_z"));

@@ -33,7 +33,7 @@ for (const arch of ARCHS) {
     const toks = randomTokens(cfg.d_vocab);
 
     test("patching every activation with its own cached value changes no logit (bitwise)", () => {
-      const { logits, cache } = cs.noGrad(() => model.runWithCache(toks));
+      const { logits, cache } = cs.noGrad(() => model.runWithCache(toks, { names: () => true }));
       assert.equal(cache.size, model.hookNames().length, "every hook point cached");
       const patched = cs.noGrad(() => model.runWithHooks(toks, { fwd: [[() => true, (_a, ctx) => cache.get(ctx.name)]] }));
       assertBitwiseEqual(patched, logits, "self-patched logits");
@@ -73,7 +73,7 @@ for (const arch of ARCHS) {
     });
 
     test("hook_attn_scores is scaled and causally masked with -Infinity; hook_pattern rows sum to 1; hook_result sums to hook_attn_out", () => {
-      const { cache } = cs.noGrad(() => model.runWithCache(toks));
+      const { cache } = cs.noGrad(() => model.runWithCache(toks, { names: () => true }));
       for (let L = 0; L < cfg.n_layers; L++) {
         const scores = cache.at(L, "attn.hook_attn_scores"); // [batch, head_index, query_pos, key_pos]
         const q = cache.at(L, cache.has(attnHook(L, "rot_q")) ? "attn.hook_rot_q" : "attn.hook_q");
@@ -113,7 +113,7 @@ for (const arch of ARCHS) {
     const model = randomModel(arch, { dtype: "float64", seed: 3 });
     const toks = randomTokens(model.cfg.d_vocab, 2, 6, 11);
     const [right, wrong] = [3, 17];
-    const { cache } = cs.noGrad(() => model.runWithCache(toks));
+    const { cache } = cs.noGrad(() => model.runWithCache(toks, { names: () => true }));
     const rng = new cs.Rng(5);
     for (const name of gradPoints(arch)) {
       // (a) the activation made a leaf by a forward hook, differentiated with grad().

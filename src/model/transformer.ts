@@ -172,10 +172,17 @@ export class HookedTransformer extends Module {
   }
 
   /** Logits plus every activation whose name passes the filter (all by default). */
+  /**
+   * Logits plus every activation whose name passes the filter. The default caches everything except
+   * the per-head results `attn.hook_result` ([batch, pos, head_index, d_model], n_heads times the
+   * size of attn_out): as in TransformerLens, those are computed only when asked for by name, and
+   * ActivationCache.stackHeadResults rebuilds them from hook_z when needed.
+   */
   runWithCache(tokens: Tokens, opts: ForwardOptions & { names?: NamesFilter } = {}): { logits: Tensor; cache: ActivationCache } {
     const acts = new Map<HookName, Tensor>();
     const store: ForwardHook = (a, ctx) => { acts.set(ctx.name, a.detach()); };
-    const logits = this.withHooks({ fwd: [[opts.names ?? (() => true), store]] }, () => this.forward(tokens, opts));
+    const names = opts.names ?? ((n: HookName) => !n.endsWith(".attn.hook_result"));
+    const logits = this.withHooks({ fwd: [[names, store]] }, () => this.forward(tokens, opts));
     return { logits, cache: new ActivationCache(acts, this.rt.known, this) };
   }
 }
