@@ -98,33 +98,36 @@ export function scope<T>(fn: () => T): T {
 }
 
 function close(s: Scope, result: unknown): void {
-  const keepStore = new Set<object>();
-  const keepTensor = new Set<Tensor>();
-  const seen = new Set<object>();
-  const visit = (v: unknown): void => {
-    if (v === null || typeof v !== "object" || seen.has(v)) return;
-    seen.add(v);
-    if (ArrayBuffer.isView(v)) { keepStore.add(v); return; }
-    if (isTensor(v)) {
-      keepTensor.add(v);
-      keepStore.add(v.rawData);
-      if (v.grad) visit(v.grad);
-      // Everything backward will read: the inputs and what the rule saved (tensors and arrays).
-      if (v.node) { v.node.inputs.forEach(visit); visit(v.node.saved); }
-      return;
-    }
-    if (v instanceof Map) { v.forEach(visit); return; }
-    if (v instanceof Set) { v.forEach(visit); return; }
-    if (Array.isArray(v)) { v.forEach(visit); return; }
-    if (typeof v === "object") for (const k of Object.keys(v)) visit((v as Record<string, unknown>)[k]);
-  };
-  visit(result);
-  s.kept.forEach(visit);
   const parent = stack[stack.length - 1];
-  const released = new Set<object>();
+  // What escapes: the return value and keep()s, with everything their graphs will need.
+  let keepStore: Set<object> | null = null, keepTensor: Set<Tensor> | null = null;
+  if ((result !== null && typeof result === "object") || s.kept.length > 0) {
+    const ks = (keepStore = new Set<object>()), kt = (keepTensor = new Set<Tensor>());
+    const seen = new Set<object>();
+    const visit = (v: unknown): void => {
+      if (v === null || typeof v !== "object" || seen.has(v)) return;
+      seen.add(v);
+      if (ArrayBuffer.isView(v)) { ks.add(v); return; }
+      if (isTensor(v)) {
+        kt.add(v);
+        ks.add(v.rawData);
+        if (v.grad) visit(v.grad);
+        // Everything backward will read: the inputs and what the rule saved (tensors and arrays).
+        if (v.node) { v.node.inputs.forEach(visit); visit(v.node.saved); }
+        return;
+      }
+      if (v instanceof Map) { v.forEach(visit); return; }
+      if (v instanceof Set) { v.forEach(visit); return; }
+      if (Array.isArray(v)) { v.forEach(visit); return; }
+      for (const k of Object.keys(v)) visit((v as Record<string, unknown>)[k]);
+    };
+    visit(result);
+    s.kept.forEach(visit);
+  }
+  const released: Float32Array[] = [];
   for (const arr of s.storages) {
-    if (keepStore.has(arr) || pinned.has(arr)) { parent?.storages.push(arr); continue; }
-    released.add(arr);
+    if ((keepStore !== null && keepStore.has(arr)) || pinned.has(arr)) { parent?.storages.push(arr); continue; }
+    released.push(arr);
     if (pooledBytes + arr.length * 4 <= maxPooledBytes) {
       let list = pool.get(arr.length);
       if (!list) pool.set(arr.length, (list = []));
@@ -132,8 +135,12 @@ function close(s: Scope, result: unknown): void {
       pooledBytes += arr.length * 4;
     }
   }
+  // A linear scan beats building a Set for the few storages of a typical small scope.
+  const relSet = released.length > 8 ? new Set<object>(released) : null;
   for (const t of s.tensors) {
-    if (released.has(t.rawData) && !keepTensor.has(t)) t.release();
+    const d = t.rawData;
+    const isReleased = released.length > 0 && (relSet ? relSet.has(d) : released.includes(d as Float32Array));
+    if (isReleased && !(keepTensor !== null && keepTensor.has(t))) t.release();
     else if (parent) parent.tensors.push(t);
   }
 }
