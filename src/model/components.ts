@@ -9,6 +9,7 @@ import { concat, expand, indexSelect } from "../tensor/ops/movement.js";
 import { einsum } from "../tensor/ops/einsum.js";
 import { zeros } from "../tensor/create.js";
 import { Tensor } from "../tensor/tensor.js";
+import { unscoped } from "../tensor/memory.js";
 import type { UnaryOp } from "../backend/kernels.js";
 import type { ActFn, ModelConfig } from "./config.js";
 import type { HookName } from "./hooks.js";
@@ -180,9 +181,26 @@ export class Attention extends Module {
 /** Scores with future keys set to -Infinity, as TransformerLens's hook_attn_scores shows them. */
 function causalMaskFill(scores: Tensor): Tensor {
   const Tq = scores.shape[scores.ndim - 2]!, Tk = scores.shape[scores.ndim - 1]!;
-  const mask = new Float32Array(Tq * Tk);
-  for (let i = 0; i < Tq; i++) for (let j = 0; j < Tk; j++) if (j > i + Tk - Tq) mask[i * Tk + j] = 1;
-  return scores.where(new Tensor(mask, [Tq, Tk]).eq(0), -Infinity);
+  // An additive 0 / -Infinity mask: a broadcast add runs on the fast backend (where does not).
+  return scores.add(causalMaskBias(Tq, Tk));
+}
+
+const maskCache = new Map<string, Tensor>();
+/** [query_pos, key_pos] with 0 where key j is visible from query i and -Infinity where it is not. */
+function causalMaskBias(Tq: number, Tk: number): Tensor {
+  const key = `${Tq}x${Tk}`;
+  let m = maskCache.get(key);
+  if (!m) {
+    // GC-owned, so no scope() recycles it while it sits in the cache.
+    m = unscoped(() => {
+      const bias = new Float32Array(Tq * Tk);
+      for (let i = 0; i < Tq; i++) for (let j = i + Tk - Tq + 1; j < Tk; j++) bias[i * Tk + j] = -Infinity;
+      return new Tensor(bias, [Tq, Tk]);
+    });
+    if (maskCache.size > 64) maskCache.clear();
+    maskCache.set(key, m);
+  }
+  return m;
 }
 
 export class MLP extends Module {
