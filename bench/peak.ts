@@ -1,12 +1,13 @@
 // The machine's floating-point peak, measured (not looked up): the native addon's register-only
-// FMA loop when it has one, else nothing (the table then shows no "% of peak" column values).
-import { loadNativeBackend } from "../src/backend/native.js";
+// FMA loop (native/src/peak.c) on one core and on every core; null without the addon or AVX2/FMA.
+import { nativePeakGflops, nativeThreads } from "../src/backend/native.js";
 
 export interface Peak { gflops1: number; gflopsAll: number; threads: number }
 
 export function measurePeak(): Peak | null {
-  const b = loadNativeBackend() as unknown as { peakGflops?: (threads: number) => number; threads?: number } | null;
-  if (!b?.peakGflops) return null;
-  const threads = b.threads ?? 2;
-  return { gflops1: b.peakGflops(1), gflopsAll: b.peakGflops(threads), threads };
+  const threads = nativeThreads();
+  if (threads === 0) return null;
+  const one = nativePeakGflops(1);
+  if (!(one > 0)) return null;
+  return { gflops1: one, gflopsAll: nativePeakGflops(threads), threads };
 }

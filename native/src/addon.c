@@ -134,6 +134,17 @@ static napi_value js_set_threads(napi_env env, napi_callback_info info) {
   return r;
 }
 
+// peakGflops(threads): the measured FMA peak (peak.c), for the benchmark's "% of peak".
+static napi_value js_peak(napi_env env, napi_callback_info info) {
+  ARGS(1);
+  (void)P; (void)locked_;
+  int32_t n;
+  CHECK(napi_get_value_int32(env, argv[0], &n));
+  napi_value r;
+  CHECK(napi_create_double(env, cs_peak_gflops(n), &r));
+  return r;
+}
+
 // matmul(a, b, out, bias|null); P: batch M N K aOff aBatch aRow aCol bOff bBatch bRow bCol
 static napi_value js_matmul(napi_env env, napi_callback_info info) {
   ARGS(4);
@@ -427,7 +438,7 @@ NAPI_MODULE_INIT() {
   env_state *st = calloc(1, sizeof *st);
   if (!st || napi_set_instance_data(env, st, env_state_free, NULL) != napi_ok) { free(st); return NULL; }
   static const struct { const char *name; napi_callback fn; } fns[] = {
-    { "init", js_init }, { "setThreads", js_set_threads }, { "useAvx2", js_use_avx2 }, { "matmul", js_matmul }, { "pack", js_pack },
+    { "init", js_init }, { "setThreads", js_set_threads }, { "useAvx2", js_use_avx2 }, { "peakGflops", js_peak }, { "matmul", js_matmul }, { "pack", js_pack },
     { "matmulPacked", js_matmul_packed }, { "unary", js_unary }, { "unaryGrad", js_unary_grad },
     { "binary", js_binary }, { "copy", js_copy }, { "reduce", js_reduce }, { "argmax", js_argmax },
     { "softmax", js_softmax }, { "softmaxBackward", js_softmax_bwd }, { "logSoftmax", js_log_softmax },

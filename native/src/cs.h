@@ -24,6 +24,7 @@
 
 extern int cs_has_avx2; // AVX2 and FMA both present (set by cs_init_cpu)
 void cs_init_cpu(void);
+double cs_peak_gflops(int threads); // measured FMA throughput (peak.c); 0 without AVX2/FMA
 
 // ---- thread pool (pool.c): persistent workers, caller runs tid 0, tasks claim their own work ----
 typedef void (*cs_task_fn)(void *ctx, int tid, int nt);

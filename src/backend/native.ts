@@ -14,6 +14,7 @@ type Arr = NumArray | null;
 interface Addon {
   init(params: Float64Array): { avx2: boolean; threads: number };
   setThreads(n: number): number;
+  peakGflops(threads: number): number;
   useAvx2(enabled: boolean): boolean;
   matmul(a: Arr, b: Arr, out: Arr, bias: Arr): void;
   pack(b: Arr): unknown;
@@ -230,6 +231,12 @@ export function nativeLoadError(): string | null {
 export function setNativeThreads(n: number): number {
   load();
   return setThreadsImpl ? setThreadsImpl(Math.max(1, Math.floor(n))) : 0;
+}
+
+/** The measured FMA peak in GFLOP/s on `threads` threads (0 without the addon or AVX2/FMA). */
+export function nativePeakGflops(threads: number): number {
+  const l = load();
+  return l ? l.addon.peakGflops(threads) : 0;
 }
 
 /** The addon's thread count, or 0 without the addon. */
