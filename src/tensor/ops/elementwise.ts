@@ -10,6 +10,8 @@ import { lift, resultDType, stridedOf } from "./core.js";
 export type ArithOp = "add" | "sub" | "mul" | "div" | "max" | "min" | "pow";
 export type CompareOp = "eq" | "ne" | "lt" | "le" | "gt" | "ge";
 
+const UNIT: readonly number[] = [1]; // the stride of a flat contiguous operand (shared, never mutated)
+
 /** Compute op(a, b) with broadcasting into a new contiguous tensor of dtype `dtype`. */
 function binaryRaw(op: BinaryOp, a: Tensor, b: Tensor, dtype: DType): Tensor {
   if (a.dtype !== dtype) a = cast(a, dtype);
@@ -19,7 +21,7 @@ function binaryRaw(op: BinaryOp, a: Tensor, b: Tensor, dtype: DType): Tensor {
   if (shapeEq(a.shape, b.shape) && a.isContiguous && b.isContiguous) {
     const n = a.size;
     const out = new Tensor(allocateOutput(dtype, n), a.shape);
-    k.binary(op, [n], { data: a.data, offset: a.offset, strides: [1] }, { data: b.data, offset: b.offset, strides: [1] }, out.data);
+    k.binary(op, [n], { data: a.data, offset: a.offset, strides: UNIT }, { data: b.data, offset: b.offset, strides: UNIT }, out.data);
     return out;
   }
   const shape = broadcastShapes(op, a.shape, b.shape);
@@ -31,8 +33,10 @@ function binaryRaw(op: BinaryOp, a: Tensor, b: Tensor, dtype: DType): Tensor {
 }
 
 function arith(op: ArithOp, a: TensorLike, b: TensorLike): Tensor {
-  const dtype = resultDType(a, b);
-  const ta = lift(a, dtype), tb = lift(b, dtype);
+  // Two tensors of one dtype (the hot case) skip the promotion logic.
+  const same = typeof a !== "number" && typeof b !== "number" && a.dtype === b.dtype;
+  const dtype = same ? (a as Tensor).dtype : resultDType(a, b);
+  const ta = same ? (a as Tensor) : lift(a, dtype), tb = same ? (b as Tensor) : lift(b, dtype);
   return record("binary", binaryRaw(op, ta, tb, dtype), [ta, tb], { op });
 }
 
