@@ -125,6 +125,7 @@ if (want("gpt2")) {
   setBackend(best);
   log(`gpt2: building a GPT-2-small-shaped model (random weights) on ${getBackend().description} …`);
   const model = new HookedTransformer(gpt2SmallConfig()).initWeights(0);
+  model.packWeights(); // as loadPretrained does
   const rng = new cs.Rng(1);
   const g: Record<string, number> = {};
   for (const T of quick ? [128] : [128, 1024]) {

@@ -80,6 +80,7 @@ export function loadPretrained(folder: string, opts: LoadPretrainedOptions = {})
   const model = new HookedTransformer(config);
   loadHFWeights(model, source);
   for (const p of model.parameters()) p.requiresGrad = false;
+  model.packWeights(); // weights packed once, at load, for the active backend's matrix kernels
   model.eval();
   return { model, tokenizer, config, hfConfig };
 }

@@ -7,6 +7,7 @@ import { Rng } from "../tensor/rng.js";
 import { randn } from "../tensor/create.js";
 import { noGrad } from "../tensor/autodiff.js";
 import { crossEntropy } from "../tensor/ops/nn.js";
+import { prepack } from "../tensor/ops/linalg.js";
 import { slice } from "../tensor/ops/movement.js";
 import { fmt, ShapeError } from "../tensor/shape.js";
 import { Tensor } from "../tensor/tensor.js";
@@ -70,6 +71,19 @@ export class HookedTransformer extends Module {
       }
     });
     return this;
+  }
+
+  /**
+   * Pack every weight that feeds a matrix product (W_Q, W_K, W_V, W_O, W_in, W_gate, W_out, W_U) for the
+   * active backend, once, so inference never packs on the fly. Loading a snapshot does this; a weight
+   * changed later (training, weight processing) is repacked on its next use. Returns how many were packed.
+   */
+  packWeights(): number {
+    let n = 0;
+    for (const [name, p] of this.namedParameters()) {
+      if (/\.(W_Q|W_K|W_V|W_O|W_in|W_gate|W_out|W_U)$/.test(name) && prepack(p)) n++;
+    }
+    return n;
   }
 
   /** Tokens as an int32 [batch, pos] tensor. */

@@ -97,6 +97,19 @@ export function linear(x: Tensor, W: Tensor, b?: Tensor | null): Tensor {
 }
 
 /**
+ * Pack a [d_in, d_out] weight for the active backend now (a model does this for its weights at load),
+ * so even the first linear() call uses the packed form. Returns false when the backend has no packing.
+ */
+export function prepack(W: Tensor): boolean {
+  const backend = getBackend();
+  const pack = backend.kernels.packMatrix;
+  if (!pack || W.ndim !== 2 || W.dtype !== "float32" || W.node) return false;
+  if (W.packed?.handle && W.packed.version === W.version && W.packed.backend === backend.name) return true;
+  W.packed = { version: W.version, handle: pack(W.shape[0]!, W.shape[1]!, mat(W, 0) as MatOperand<Float32Array>), backend: backend.name };
+  return true;
+}
+
+/**
  * The backend's packed copy of W, made when W is seen unchanged for a second time (so a weight being
  * trained, which changes every step, is never packed), and dropped when W changes.
  */
