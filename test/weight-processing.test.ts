@@ -101,17 +101,17 @@ describe("steps an architecture does not allow are refused, with nothing changed
     assertClose(logits(model, toks), before, 1e-4, "logits after folding RMSNorm");
   });
 
-  test("a non-zero LayerNorm bias with no bias to fold into is refused (GPT-2 without b_U)", () => {
+  test("GPT-2 without b_U (as loaded from Hugging Face) gets a zero b_U that takes ln_final.b; outputs unchanged", () => {
     const model = randomModel("gpt2", { seed: 3, cfg: { unembed_bias: false } });
-    const params = snapshot(model);
-    assert.throws(() => processWeights(model), (e: unknown) => e instanceof WeightProcessingError && /ln_final\.b is non-zero but unembed\.W_U has no bias .*unembed_bias: true/.test(e.message));
-    for (const [n, p] of model.namedParameters()) assertBitwiseEqual(p, params.get(n)!, `unchanged: ${n}`);
-    // With a zero ln_final.b (as after initWeights) there is nothing to fold, and it works.
-    model.ln_final!.b!.data.fill(0);
+    assert.equal(model.unembed.b_U, null);
     const before = logits(model, toks);
     processWeights(model);
+    assert.ok(model.unembed.b_U, "b_U added");
+    assert.equal(model.cfg.unembed_bias, true);
+    assert.ok(model.namedParameters().some(([n]) => n === "unembed.b_U"), "b_U is a registered parameter");
     assertClose(logits(model, toks).logSoftmax(-1), before.logSoftmax(-1), 1e-4, "log-probs");
   });
+
 
   test("no normalisation: foldLn and centerWritingWeights are refused, the rest applies", () => {
     const model = randomModel("gpt2", { seed: 4, cfg: { normalization_type: null } });

@@ -240,11 +240,16 @@ export class MLP extends Module {
 
 export class Unembed extends Module {
   readonly W_U: Tensor; // [d_model, d_vocab]
-  readonly b_U: Tensor | null;
-  constructor(cfg: ModelConfig) {
+  b_U: Tensor | null;
+  constructor(private readonly cfg: ModelConfig) {
     super();
     this.W_U = this.param("W_U", zeros([cfg.d_model, cfg.d_vocab], cfg.dtype));
     this.b_U = cfg.unembed_bias ? this.param("b_U", zeros([cfg.d_vocab], cfg.dtype)) : null;
+  }
+  /** Give the unembedding a zero bias (weight processing folds ln_final.b into it, as TransformerLens's GPT-2 has). */
+  addBias(): Tensor {
+    if (!this.b_U) { this.b_U = this.param("b_U", zeros([this.cfg.d_vocab], this.cfg.dtype)); this.cfg.unembed_bias = true; }
+    return this.b_U;
   }
   forward(x: Tensor): Tensor { return linear(x, this.W_U, this.b_U); }
 }

@@ -45,6 +45,7 @@ export function processWeights(model: HookedTransformer, opts: ProcessWeightsOpt
     centerUnembed: opts.centerUnembed ?? true,
     foldValueBiases: opts.foldValueBiases ?? true,
   };
+  if (want.foldLn) giveUnembedABias(model);
   if (want.foldLn) checkFoldLn(model);
   if (want.centerWritingWeights) checkCenterWriting(model);
   const steps: WeightProcessingStep[] = [];
@@ -76,6 +77,15 @@ function normReaders(model: HookedTransformer): NormReaders[] {
   return out;
 }
 
+/**
+ * A non-zero ln_final.b folds into b_U: a model without one (GPT-2 from Hugging Face) gets a zero b_U
+ * first, as TransformerLens gives GPT-2. That changes no output. The config then says unembed_bias.
+ */
+function giveUnembedABias(model: HookedTransformer): void {
+  const b = model.ln_final?.b;
+  if (b && !isZero(b) && !model.unembed.b_U) model.unembed.addBias();
+}
+
 function checkFoldLn(model: HookedTransformer): void {
   if (model.cfg.normalization_type === null) throw new WeightProcessingError("foldLn: the model has no normalisation layers to fold");
   for (const { norm, where, readers } of normReaders(model)) {
@@ -101,6 +111,7 @@ function checkCenterWriting(model: HookedTransformer): void {
  * with w = 1 and b = 0. RMSNorm has no bias and does not centre, so only w is folded there.
  */
 export function foldLayerNorm(model: HookedTransformer): void {
+  giveUnembedABias(model);
   checkFoldLn(model);
   const center = model.cfg.normalization_type === "LN";
   noGrad(() => {
