@@ -174,7 +174,10 @@ export function train(opts: TrainOptions): TrainResult {
   const metricsFile = out ? path.join(out, "metrics.jsonl") : null;
   let start = 0;
   let lastVal: number | undefined;
-  if (out) fs.mkdirSync(out, { recursive: true });
+  if (out) {
+    fs.mkdirSync(out, { recursive: true });
+    removeStaleTemps(out);
+  }
   if (opts.resume && ckptFile && fs.existsSync(ckptFile)) {
     const st = loadCheckpoint(ckptFile, flatParams, names, opt, cfg);
     sampler.setState(st.sampler);
@@ -223,6 +226,12 @@ export function train(opts: TrainOptions): TrainResult {
   if (out && metricsFile) writeCurve(metricsFile, path.join(out, "curve.svg"));
   const elapsedMs = performance.now() - t0;
   return { steps: step, resumedFrom: start, finalLoss: loss, finalValLoss: lastVal, elapsedMs, stepsPerSec: (step - start) / (elapsedMs / 1000), stopped };
+}
+
+/** Temporary files a killed run left mid-write (writeFileAtomic names them .<file>.<pid>.<random>.tmp). */
+function removeStaleTemps(dir: string): void {
+  for (const f of fs.readdirSync(dir))
+    if (/^\.(ckpt\.safetensors|ckpt\.json|metrics\.jsonl|curve\.svg)\..*\.tmp$/.test(f)) fs.rmSync(path.join(dir, f), { force: true });
 }
 
 const round = (x: number, d: number) => Math.round(x * 10 ** d) / 10 ** d;
