@@ -130,7 +130,28 @@ test("prepareCorpus: 90/10 split of the char ids, tokenizer saved, files reused"
   assert.equal(tok.decode(trainFile.read(0, trainFile.length)) + tok.decode(valFile.read(0, valFile.length)), text);
   const mtime = fs.statSync(data.trainFile).mtimeMs;
   prepareCorpus(path.join(dir, "corpus.txt"), path.join(dir, "data"));
-  assert.equal(fs.statSync(data.trainFile).mtimeMs, mtime);
+  assert.equal(fs.statSync(data.trainFile).mtimeMs, mtime); // reused
+  assert.equal(prepareCorpus(path.join(dir, "corpus.txt"), path.join(dir, "data"), { valFraction: 0.2 }).valTokens, text.length - Math.floor(text.length * 0.8));
+  fs.appendFileSync(path.join(dir, "corpus.txt"), "zq\n");
+  const again = prepareCorpus(path.join(dir, "corpus.txt"), path.join(dir, "data"));
+  assert.equal(again.trainTokens + again.valTokens, text.length + 3); // a changed corpus is re-tokenised
+  assert.equal(again.vocabSize, data.vocabSize + 2); // z and q are new
+});
+
+const tinyGpt2 = fileURLToPath(new URL("../../../shared/models/tiny-gpt2", import.meta.url));
+test("prepareCorpus with a Hugging Face BPE tokenizer", { skip: !fs.existsSync(path.join(tinyGpt2, "tokenizer.json")) && "no /work/shared/models/tiny-gpt2" }, async () => {
+  const { Tokenizer } = await import("../src/io/index.js");
+  const dir = tmp("bpe");
+  fs.writeFileSync(path.join(dir, "corpus.txt"), corpus());
+  const data = prepareCorpus(path.join(dir, "corpus.txt"), path.join(dir, "data"), { hfTokenizerFolder: tinyGpt2 });
+  const tok = Tokenizer.fromFolder(tinyGpt2)!;
+  const ids = tok.encode(corpus(), { addSpecialTokens: false });
+  assert.equal(data.tokenizer.kind, "hf");
+  assert.equal(data.vocabSize, tok.vocabSize);
+  assert.equal(data.trainTokens + data.valTokens, ids.length);
+  const tf = TokenFile.open(data.trainFile), vf = TokenFile.open(data.valFile);
+  assert.deepEqual([...tf.read(0, tf.length), ...vf.read(0, vf.length)], ids);
+  assert.ok(!fs.existsSync(path.join(dir, "data", "char_tokenizer.json")));
 });
 
 test("a tiny model's loss decreases", () => {
@@ -189,6 +210,9 @@ test("checkpoint/resume: stopping after 6 steps (last checkpoint at 4) and resum
   assert.match(fs.readFileSync(path.join(resumedDir, "curve.svg"), "utf8"), /^<svg[\s\S]*val loss[\s\S]*<\/svg>\n$/);
   assert.deepEqual(tempFiles(straightDir), []);
   assert.deepEqual(tempFiles(resumedDir), []);
+  // Resuming a finished run does nothing and reports the checkpoint's losses.
+  const done = train({ model: lmObjective(makeModel(5)), train: trainFile, val: valFile, config: tinyCfg({ iters: 12 }), outDir: resumedDir, resume: true });
+  assert.deepEqual([done.steps, done.resumedFrom, done.finalLoss, done.finalValLoss], [12, 12, a.finalLoss, a.finalValLoss]);
 
   // Resuming with different settings is refused rather than silently diverging.
   assert.throws(() => train({ model: lmObjective(makeModel(0)), train: trainFile, config: tinyCfg({ iters: 12, lr: 5e-3 }), outDir: resumedDir, resume: true }), /lr = 0.01/);

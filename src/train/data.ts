@@ -163,51 +163,76 @@ export interface PrepareOptions {
   hfTokenizerFolder?: string;
 }
 
+/** What a set of token files was made from; prepareCorpus reuses the files only when this matches. */
+interface TokensManifest {
+  version: 1;
+  corpus: string; // absolute path
+  corpusBytes: number;
+  corpusMtimeMs: number;
+  valFraction: number;
+  tokenizer: "char" | { hf: string };
+  vocabSize: number;
+  trainTokens: number;
+  valTokens: number;
+}
+
 /**
  * Tokenise corpusFile once into outDir/train.bin and outDir/val.bin (the last valFraction of the
- * tokens), saving outDir/char_tokenizer.json for a char vocabulary. If both token files exist and
- * are valid they are reused (so a resumed run does not re-tokenise).
+ * tokens, as nanoGPT), saving outDir/char_tokenizer.json for a char vocabulary and outDir/tokens.json
+ * describing what was tokenised. When tokens.json matches this corpus (path, size, mtime), split and
+ * tokenizer, and both token files are valid, they are reused (a resumed run does not re-tokenise).
+ * The whole corpus is read into memory once here; training then reads only the token files.
  */
 export function prepareCorpus(corpusFile: string, outDir: string, opts: PrepareOptions = {}): PreparedData {
   const valFraction = opts.valFraction ?? 0.1;
   if (!(valFraction > 0 && valFraction < 1)) throw new RangeError(`prepareCorpus: valFraction must be in (0, 1), got ${valFraction}`);
   fs.mkdirSync(outDir, { recursive: true });
   const trainFile = path.join(outDir, "train.bin"), valFile = path.join(outDir, "val.bin");
-  const charFile = path.join(outDir, "char_tokenizer.json");
-  let tok: CorpusTokenizer;
-  let text: string | null = null;
+  const charFile = path.join(outDir, "char_tokenizer.json"), manifestFile = path.join(outDir, "tokens.json");
+  const stat = fs.statSync(corpusFile);
+  const want = {
+    version: 1 as const, corpus: path.resolve(corpusFile), corpusBytes: stat.size, corpusMtimeMs: stat.mtimeMs, valFraction,
+    tokenizer: opts.hfTokenizerFolder ? { hf: path.resolve(opts.hfTokenizerFolder) } : ("char" as const),
+  };
+  let hf: Tokenizer | null = null;
   if (opts.hfTokenizerFolder) {
-    const t = Tokenizer.fromFolder(opts.hfTokenizerFolder);
-    if (!t) throw new Error(`${opts.hfTokenizerFolder}: no tokenizer.json`);
-    tok = { kind: "hf", tokenizer: t, folder: opts.hfTokenizerFolder };
-  } else if (fs.existsSync(charFile) && fs.existsSync(trainFile) && fs.existsSync(valFile)) {
-    tok = { kind: "char", tokenizer: CharTokenizer.load(charFile) };
-  } else {
-    text = fs.readFileSync(corpusFile, "utf8");
-    tok = { kind: "char", tokenizer: CharTokenizer.fromText(text) };
+    hf = Tokenizer.fromFolder(opts.hfTokenizerFolder);
+    if (!hf) throw new Error(`${opts.hfTokenizerFolder}: no tokenizer.json (needed to tokenise with a Hugging Face tokenizer)`);
   }
-  const vocabSize = tok.tokenizer.vocabSize;
-  const existing = reuse(trainFile, valFile, vocabSize);
-  if (existing) return { trainFile, valFile, ...existing, vocabSize, tokenizer: tok };
-  text ??= fs.readFileSync(corpusFile, "utf8");
-  const ids = tok.kind === "char" ? tok.tokenizer.encode(text) : Int32Array.from(tok.tokenizer.encode(text, { addSpecialTokens: false }));
+  const old = readManifest(manifestFile);
+  if (old && JSON.stringify({ ...old, vocabSize: 0, trainTokens: 0, valTokens: 0 }) === JSON.stringify({ ...want, vocabSize: 0, trainTokens: 0, valTokens: 0 })
+    && (hf || fs.existsSync(charFile)) && validFiles(trainFile, valFile, old)) {
+    const tokenizer: CorpusTokenizer = hf ? { kind: "hf", tokenizer: hf, folder: opts.hfTokenizerFolder! } : { kind: "char", tokenizer: CharTokenizer.load(charFile) };
+    return { trainFile, valFile, trainTokens: old.trainTokens, valTokens: old.valTokens, vocabSize: old.vocabSize, tokenizer };
+  }
+  // Invalidate first, so a crash part-way never leaves a manifest describing half-new files.
+  fs.rmSync(manifestFile, { force: true });
+  const text = fs.readFileSync(corpusFile, "utf8");
+  const tokenizer: CorpusTokenizer = hf ? { kind: "hf", tokenizer: hf, folder: opts.hfTokenizerFolder! } : { kind: "char", tokenizer: CharTokenizer.fromText(text) };
+  const vocabSize = tokenizer.tokenizer.vocabSize;
+  const ids = tokenizer.kind === "char" ? tokenizer.tokenizer.encode(text) : Int32Array.from(tokenizer.tokenizer.encode(text, { addSpecialTokens: false }));
   const nTrain = Math.floor(ids.length * (1 - valFraction));
+  if (nTrain < 1 || ids.length - nTrain < 1) throw new TokenDataError("too_short", corpusFile, `${ids.length} tokens cannot be split into train and validation (valFraction ${valFraction})`);
   writeTokenFile(trainFile, ids.subarray(0, nTrain), vocabSize);
   writeTokenFile(valFile, ids.subarray(nTrain), vocabSize);
-  // The tokenizer is written last: its presence marks the token files as complete.
-  if (tok.kind === "char") tok.tokenizer.save(charFile);
-  return { trainFile, valFile, trainTokens: nTrain, valTokens: ids.length - nTrain, vocabSize, tokenizer: tok };
+  if (tokenizer.kind === "char") tokenizer.tokenizer.save(charFile);
+  const manifest: TokensManifest = { ...want, vocabSize, trainTokens: nTrain, valTokens: ids.length - nTrain };
+  // Written last: its presence marks the token files as complete.
+  writeFileAtomic(manifestFile, (fd) => fs.writeFileSync(fd, JSON.stringify(manifest, null, 2) + "\n"));
+  return { trainFile, valFile, trainTokens: nTrain, valTokens: ids.length - nTrain, vocabSize, tokenizer };
 }
 
-function reuse(trainFile: string, valFile: string, vocabSize: number): { trainTokens: number; valTokens: number } | null {
-  if (!fs.existsSync(trainFile) || !fs.existsSync(valFile)) return null;
+function readManifest(file: string): TokensManifest | null {
+  try { return JSON.parse(fs.readFileSync(file, "utf8")) as TokensManifest; } catch { return null; }
+}
+
+function validFiles(trainFile: string, valFile: string, m: TokensManifest): boolean {
   try {
     const a = TokenFile.open(trainFile, { readWholeBytes: 0 }), b = TokenFile.open(valFile, { readWholeBytes: 0 });
     a.close(); b.close();
-    if (a.vocabSize !== vocabSize || b.vocabSize !== vocabSize) return null;
-    return { trainTokens: a.length, valTokens: b.length };
+    return a.vocabSize === m.vocabSize && b.vocabSize === m.vocabSize && a.length === m.trainTokens && b.length === m.valTokens;
   } catch {
-    return null; // a malformed leftover is simply rewritten
+    return false; // a malformed leftover is simply rewritten
   }
 }
 

@@ -115,7 +115,7 @@ export interface TrainOptions {
 export interface TrainResult {
   steps: number; // optimizer steps done in all
   resumedFrom: number; // 0 for a fresh run
-  finalLoss: number; // the last step's training loss (NaN if no step ran here)
+  finalLoss: number; // the last step's training loss (from the checkpoint if no step ran here; NaN if none)
   finalValLoss?: number; // the last evaluation's
   elapsedMs: number; // in this process
   stepsPerSec: number; // in this process, evaluation and checkpoints included
@@ -137,6 +137,7 @@ interface CheckpointState {
   sampler: SamplerState;
   parameterNames: string[] | null;
   optimizer: { kind: string; steps: number; groups: { hyper: AdamWHyper; size: number }[]; state: ({ step: number; buffers: string[] } | null)[] };
+  lastLoss?: number; // the training loss of step `step`
   lastValLoss?: number;
   meta?: Record<string, unknown>;
 }
@@ -172,7 +173,7 @@ export function train(opts: TrainOptions): TrainResult {
   const out = opts.outDir;
   const ckptFile = out ? path.join(out, CHECKPOINT_FILE) : null;
   const metricsFile = out ? path.join(out, "metrics.jsonl") : null;
-  let start = 0;
+  let start = 0, loss = NaN;
   let lastVal: number | undefined;
   if (out) {
     fs.mkdirSync(out, { recursive: true });
@@ -183,6 +184,7 @@ export function train(opts: TrainOptions): TrainResult {
     sampler.setState(st.sampler);
     start = st.step;
     lastVal = st.lastValLoss;
+    loss = st.lastLoss ?? NaN;
   }
   // A killed run may have logged steps after its last checkpoint; those will be redone.
   if (metricsFile) trimMetrics(metricsFile, start);
@@ -193,14 +195,14 @@ export function train(opts: TrainOptions): TrainResult {
   };
   const save = (step: number) => {
     if (!ckptFile) return;
-    saveCheckpoint(ckptFile, { step, cfg, sampler: sampler.state(), names, opt, flatParams, lastVal, meta: opts.meta });
+    saveCheckpoint(ckptFile, { step, cfg, sampler: sampler.state(), names, opt, flatParams, lastLoss: loss, lastVal, meta: opts.meta });
   };
 
   if (start === 0 && opts.val && cfg.evalEvery > 0) {
     lastVal = evaluate(opts.model, opts.val, cfg);
     log({ step: 0, val_loss: lastVal });
   }
-  let step = start, loss = NaN, stopped = false;
+  let step = start, stopped = false;
   while (step < cfg.iters) {
     if (opts.stopAfter !== undefined && step >= opts.stopAfter) { stopped = true; break; }
     const lr = schedule(step);
@@ -243,7 +245,7 @@ function nameInOrder(names: string[], params: Tensor[], flat: Tensor[]): string[
   return flat.map((p) => byParam.get(p)!);
 }
 
-function saveCheckpoint(file: string, s: { step: number; cfg: TrainConfig; sampler: SamplerState; names: string[] | null; opt: AdamW; flatParams: Tensor[]; lastVal?: number; meta?: Record<string, unknown> }): void {
+function saveCheckpoint(file: string, s: { step: number; cfg: TrainConfig; sampler: SamplerState; names: string[] | null; opt: AdamW; flatParams: Tensor[]; lastLoss: number; lastVal?: number; meta?: Record<string, unknown> }): void {
   const sd = s.opt.stateDict();
   const tensors = new Map<string, Tensor>();
   s.flatParams.forEach((p, i) => tensors.set(`param.${i}`, p));
@@ -254,6 +256,7 @@ function saveCheckpoint(file: string, s: { step: number; cfg: TrainConfig; sampl
   const state: CheckpointState = {
     version: CHECKPOINT_VERSION, step: s.step, config: s.cfg, sampler: s.sampler, parameterNames: s.names,
     optimizer: { kind: sd.kind, steps: sd.steps, groups: sd.groups, state: sd.state.map((st) => (st ? { step: st.step, buffers: Object.keys(st.buffers) } : null)) },
+    ...(Number.isFinite(s.lastLoss) ? { lastLoss: s.lastLoss } : {}),
     ...(s.lastVal !== undefined ? { lastValLoss: s.lastVal } : {}),
     ...(s.meta ? { meta: s.meta } : {}),
   };
