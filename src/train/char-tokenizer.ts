@@ -56,6 +56,22 @@ export class CharTokenizer {
 
   toJson(): CharTokenizerJson { return { type: "char", version: 1, vocab: [...this.vocab] }; }
 
+  /**
+   * The same tokenizer as a Hugging Face tokenizer.json (a WordLevel model over the characters, a
+   * pre-tokenizer that isolates every character, a Fuse decoder that joins them back), so a trained
+   * char model's snapshot folder opens with loadPretrained and `circuitscope run` like any other.
+   * No unk_token: an unknown character is an error there too.
+   */
+  toHFTokenizerJson(): Record<string, unknown> {
+    return {
+      version: "1.0", truncation: null, padding: null, added_tokens: [], normalizer: null,
+      pre_tokenizer: { type: "Split", pattern: { Regex: "[\\s\\S]" }, behavior: "Isolated", invert: false },
+      post_processor: null,
+      decoder: { type: "Fuse" },
+      model: { type: "WordLevel", vocab: Object.fromEntries(this.vocab.map((c, i) => [c, i])) },
+    };
+  }
+
   save(file: string): void {
     writeFileAtomic(file, (fd) => fs.writeFileSync(fd, JSON.stringify(this.toJson()) + "\n"));
   }

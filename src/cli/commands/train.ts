@@ -1,10 +1,13 @@
 // `circuitscope train-char <corpus.txt> --out <dir>`: train a character-level GPT on a text file with
 // nanoGPT's Shakespeare-char CPU recipe as defaults, writing the tokenizer, token files, checkpoints,
-// metrics.jsonl, curve.svg and finally the model as a Hugging Face snapshot folder (<dir>/model).
+// metrics.jsonl, curve.svg and finally the model as a Hugging Face snapshot folder (<dir>/model, with
+// the char vocabulary as char_tokenizer.json and as an equivalent tokenizer.json).
 // Progress goes to stderr; the summary to stdout (one JSON document with --json).
 import fs from "node:fs";
 import path from "node:path";
 import { saveHF } from "../../io/snapshot.js";
+import { writeFileAtomic } from "../../io/safetensors.js";
+import { CharTokenizer } from "../../train/char-tokenizer.js";
 import { HookedTransformer } from "../../model/transformer.js";
 import { makeConfig } from "../../model/config.js";
 import { prepareCorpus, TokenFile } from "../../train/data.js";
@@ -89,6 +92,8 @@ export const trainChar: Command = {
       modelDir = path.join(outDir, "model");
       saveHF(model, modelDir);
       fs.copyFileSync(path.join(outDir, "char_tokenizer.json"), path.join(modelDir, "char_tokenizer.json"));
+      const hfTok = JSON.stringify(CharTokenizer.load(path.join(outDir, "char_tokenizer.json")).toHFTokenizerJson()) + "\n";
+      writeFileAtomic(path.join(modelDir, "tokenizer.json"), (fd) => fs.writeFileSync(fd, hfTok));
     }
     const doc = {
       steps: result.steps, iters: cfg.iters, resumedFrom: result.resumedFrom, stopped: result.stopped,
