@@ -7,11 +7,12 @@ import type { Command } from "./command.js";
 import { info } from "./commands/info.js";
 import { demo } from "./commands/demo.js";
 import { run } from "./commands/run.js";
+import { fitScaling } from "./commands/fit-scaling.js";
 import { trainChar } from "./commands/train.js";
 import { useBackend } from "../backend/init.js";
 import type { BackendName } from "../backend/registry.js";
 
-const commands: Command[] = [demo, info, run, trainChar];
+const commands: Command[] = [demo, info, run, trainChar, fitScaling];
 
 function help(): string {
   return [
