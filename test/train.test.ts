@@ -267,12 +267,13 @@ test("train-char CLI: trains, writes every artefact and a model loadPretrained o
   const out = path.join(dir, "out");
   const args = [main, "train-char", path.join(dir, "corpus.txt"), "--out", out, "--layers", "1", "--heads", "2", "--d-model", "16", "--ctx", "8",
     "--batch", "4", "--iters", "20", "--eval-every", "10", "--eval-iters", "2", "--checkpoint-every", "10", "--json"];
-  const { code, stdout } = await new Promise<{ code: number | null; stdout: string }>((resolve) => {
-    const p = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "ignore"] });
+  const cli = (argv: string[]) => new Promise<{ code: number | null; stdout: string }>((resolve) => {
+    const p = spawn(process.execPath, argv, { stdio: ["ignore", "pipe", "ignore"] });
     let s = "";
     p.stdout.on("data", (d: Buffer) => { s += d.toString(); });
     p.on("exit", (c) => resolve({ code: c, stdout: s }));
   });
+  const { code, stdout } = await cli(args);
   assert.equal(code, 0);
   const doc = JSON.parse(stdout) as { steps: number; valLoss: number; stepsPerSec: number; modelDir: string };
   assert.equal(doc.steps, 20);
@@ -287,4 +288,8 @@ test("train-char CLI: trains, writes every artefact and a model loadPretrained o
   assert.throws(() => tokenizer!.encode("zq"), /no id/);
   assert.deepEqual([config.n_layers, config.n_heads, config.d_model, config.n_ctx], [1, 2, 16, 8]);
   assert.equal(model.cfg.d_vocab, chars.vocabSize);
+  // Running again into the same folder without --resume would overwrite the checkpoint: refused.
+  const again = await cli(args);
+  assert.equal(again.code, 2);
+  assert.match(again.stdout, /--resume/);
 });

@@ -68,6 +68,9 @@ export const trainChar: Command = {
     if (!outDir) throw new UsageError("train-char needs --out <dir>");
     if (dModel % heads !== 0) throw new UsageError(`--d-model (${dModel}) must be a multiple of --heads (${heads})`);
     if (!fs.existsSync(corpus)) throw new UsageError(`${corpus}: no such file`);
+    // Starting afresh would overwrite the checkpoint of a run that may have taken hours.
+    if (!resume && fs.existsSync(path.join(outDir, CHECKPOINT_FILE)))
+      throw new UsageError(`${outDir} already has a training checkpoint; pass --resume to continue it, or choose another --out`);
 
     const data = prepareCorpus(corpus, outDir, { valFraction });
     out.info(`data: ${data.trainTokens} train + ${data.valTokens} val tokens, vocabulary ${data.vocabSize} (${outDir})`);
