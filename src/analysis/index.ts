@@ -1,0 +1,11 @@
+// The analysis layer's public surface: interpretability techniques built on the model and engine.
+// Circuits of attention heads (factored QK/OV circuits, composition scores) and head detectors.
+export { FactoredMatrix, jacobiSvd, qr, eigenvaluesGeneral, type Mat, type SVD } from "./factored-matrix.js";
+export {
+  qkCircuit, ovCircuit, fullQKCircuit, fullOVCircuit, compositionScore, compositionScores, compositionScoresBetween,
+  allCompositionScores, compositionBaseline, COMPOSITION_KINDS, type CompositionKind, type CircuitInput, type CircuitModel,
+} from "./circuits.js";
+export {
+  detectHead, headDetectorScores, detectionPattern, scorePattern, repeatedRandomTokens, topHead, HEAD_KINDS,
+  type HeadKind, type HeadScores, type Detection, type DetectOptions, type ErrorMeasure,
+} from "./head-detectors.js";
