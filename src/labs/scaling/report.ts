@@ -117,7 +117,7 @@ export function scalingMarkdown(an: ScalingAnalysis, source: string): string {
     `## L(N, D) = E + A/N^α + B/D^β`,
     ``,
     `Hoffmann et al. 2022, Approach 3 (Appendix D.2): Huber (δ = 1e-3) on log L, L-BFGS from the ${an.fit.starts}-point initialisation grid; ` +
-      `${an.fit.startsAtBest} starts reached the best objective ${an.fit.objective.toExponential(6)} (final status: ${an.fit.status}).` +
+      `${an.fit.startsAtBest} starts were within 1e-6 (relative) of the best after a 40-iteration screen; the best few were polished to objective ${an.fit.objective.toExponential(6)} (final status: ${an.fit.status}).` +
       (an.bootstrap ? ` Intervals: ${lvl} percentile bootstrap, ${an.bootstrap.resamples} resamples, seed ${an.bootstrap.seed}.` : ""),
     ``,
     `| parameter | fit | ${lvl || "no"} interval | Hoffmann et al. 2022 | Besiroglu et al. 2024 |`,
