@@ -1,14 +1,23 @@
 // Circuits of attention heads: FactoredMatrix against materialised float64 products, composition
 // scores on hand-built matrices, head detectors on hand-built attention patterns, and the
 // acceptance check on a 2-layer attention-only model trained here to form an induction circuit.
-import { describe, it, before } from "node:test";
+import { describe, it, before, after } from "node:test";
 import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
 import * as cs from "../src/index.js";
 import {
   FactoredMatrix, jacobiSvd, qr, eigenvaluesGeneral, compositionScore, compositionScores, compositionScoresBetween,
   compositionBaseline, qkCircuit, ovCircuit, fullQKCircuit, fullOVCircuit, detectionPattern, scorePattern,
   repeatedRandomTokens, headDetectorScores, detectHead, topHead, type Mat,
 } from "../src/analysis/index.js";
+import { makeConfig } from "../src/model/config.js";
+import { HookedTransformer } from "../src/model/transformer.js";
+import { processWeights } from "../src/model/weight-processing.js";
+import { loadPretrained, saveHF } from "../src/io/snapshot.js";
 import { trainInductionModel, type InductionModel } from "./fixtures/induction-model.js";
 import { randn64, seeded } from "./helpers.js";
 
@@ -291,5 +300,51 @@ describe("circuits of a trained 2-layer attention-only model (induction)", () =>
     for (const { a, x } of all) if (a !== prevHead.head) assert.ok(kStar > 1.5 * x, `K(prev, induction) ${kStar} vs other pair ${x}`);
     assert.ok(kStar > base.mean + 8 * base.std && kStar > 1.6 * base.mean, `K(prev, induction) ${kStar} vs random baseline ${base.mean} ± ${base.std}`);
     assert.ok(kStar > Q[prevHead.head]![indHead.head]! && kStar > V[prevHead.head]![indHead.head]!, "the pair composes through keys, not queries or values");
+  });
+});
+
+describe("circuitscope circuits (CLI)", () => {
+  // This file runs as dist/test/circuits.test.js: the repository is two folders up.
+  const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "circuits-cli-"));
+  const folder = path.join(dir, "snapshot"), outDir = path.join(dir, "out");
+
+  before(() => {
+    // A random 2-layer GPT-2-shaped model: the CLI reads Hugging Face snapshots, which attention-only models have no layout for.
+    const model = new HookedTransformer(makeConfig({ architecture: "gpt2", d_model: 16, n_layers: 2, n_heads: 2, d_mlp: 32, d_vocab: 50, n_ctx: 32 })).initWeights(3);
+    cs.noGrad(() => {
+      const rng = seeded(4);
+      for (const p of model.parameters()) if (p.ndim === 2) { for (let i = 0; i < p.size; i++) p.data[i] = 0.3 * rng.normal(); p.version++; }
+    });
+    saveHF(model, folder);
+  });
+  after(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  it("--json: detector and composition scores match the library on the processed model; writes SVGs", () => {
+    const r = spawnSync(process.execPath, [path.join(repo, "dist/src/cli/main.js"), "circuits", folder, "--json", "--out", outDir, "--batch", "2"], { cwd: repo, encoding: "utf8", timeout: 60_000 });
+    assert.equal(r.status, 0, r.stderr);
+    const doc = JSON.parse(r.stdout) as {
+      heads: Record<string, number[][]>; composition: Record<"Q" | "K" | "V", { srcLayer: number; dstLayer: number; scores: number[][] }[]>;
+      baseline: { mean: number; std: number }; tokens: { seqLen: number }; files: string[];
+    };
+    const { model } = loadPretrained(folder);
+    processWeights(model);
+    assert.equal(doc.tokens.seqLen, 16, "min(20, n_ctx / 2)");
+    const want = headDetectorScores(model, repeatedRandomTokens({ seqLen: 16, batch: 2, dVocab: 50, seed: 0 }));
+    for (const k of ["previous_token_head", "duplicate_token_head", "induction_head"] as const) assertClose(doc.heads[k]!.flat(), want[k].flat(), 1e-9, k);
+    assert.equal(doc.composition.K.length, 1);
+    assertClose(doc.composition.K[0]!.scores.flat(), compositionScoresBetween(model, "K", 0, 1).flat(), 1e-12, "K-composition");
+    assert.ok(doc.baseline.mean > 0 && doc.baseline.mean < 1);
+    for (const f of ["heads-induction_head.svg", "k-composition-L0-L1.svg", "composition-V.svg", "circuits.json"]) {
+      assert.ok(doc.files.includes(path.join(outDir, f)), f);
+      assert.ok(fs.readFileSync(path.join(outDir, f), "utf8").length > 100, `${f} is written`);
+    }
+    assert.match(fs.readFileSync(path.join(outDir, "k-composition-L0-L1.svg"), "utf8"), /^<svg[\s\S]*K-composition[\s\S]*<\/svg>\s*$/);
+  });
+
+  it("rejects a sequence that does not fit n_ctx", () => {
+    const r = spawnSync(process.execPath, [path.join(repo, "dist/src/cli/main.js"), "circuits", folder, "--seq-len", "17"], { cwd: repo, encoding: "utf8", timeout: 60_000 });
+    assert.equal(r.status, 2);
+    assert.match(r.stderr, /--seq-len must be in \[2, 16\]/);
   });
 });

@@ -139,10 +139,10 @@ export function allCompositionScores(model: CircuitModel, kind: CompositionKind)
 export function compositionBaseline(dims: { d_model: number; d_head: number }, opts: { samples?: number; seed?: number } = {}): { mean: number; std: number } {
   const { d_model: d, d_head: k } = dims, samples = opts.samples ?? 32, rng = new Rng(opts.seed ?? 0);
   const r = (s: number[]) => randn(s, { rng, dtype: "float64" });
-  const left = new FactoredMatrix(r([samples, d, k]), r([samples, k, d]));
-  const right = new FactoredMatrix(r([samples, d, k]), r([samples, k, d]));
-  const all = compositionScores(left, right);
-  const xs = all.map((row, i) => row[i]!); // independent pairs only
+  const xs = Array.from({ length: samples }, () => {
+    const left = new FactoredMatrix(r([1, d, k]), r([1, k, d])), right = new FactoredMatrix(r([1, d, k]), r([1, k, d]));
+    return compositionScores(left, right)[0]![0]!;
+  });
   const mean = xs.reduce((a, b) => a + b, 0) / xs.length;
   const std = Math.sqrt(xs.reduce((a, b) => a + (b - mean) ** 2, 0) / Math.max(1, xs.length - 1));
   return { mean, std };

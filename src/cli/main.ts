@@ -7,13 +7,14 @@ import type { Command } from "./command.js";
 import { info } from "./commands/info.js";
 import { demo } from "./commands/demo.js";
 import { run } from "./commands/run.js";
+import { circuits } from "./commands/circuits.js";
 import { fitScaling } from "./commands/fit-scaling.js";
 import { lab } from "./commands/lab-superposition.js";
 import { trainChar } from "./commands/train.js";
 import { useBackend } from "../backend/init.js";
 import type { BackendName } from "../backend/registry.js";
 
-const commands: Command[] = [demo, info, run, lab, trainChar, fitScaling];
+const commands: Command[] = [demo, info, run, circuits, lab, trainChar, fitScaling];
 
 function help(): string {
   return [
