@@ -240,11 +240,54 @@ describe("head detectors on hand-built patterns", () => {
   });
 });
 
+/**
+ * The acceptance check: a previous-token head in layer 0, an induction head in layer 1, and the
+ * K-composition between them standing out from every other pair and from random matrices.
+ */
+function checkInductionCircuit(trained: InductionModel): void {
+  const m = trained.model;
+  const toks = repeatedRandomTokens({ seqLen: 10, batch: 8, dVocab: m.cfg.d_vocab, seed: 99 });
+  const s = headDetectorScores(m, toks);
+  const prevHead = topHead(s.previous_token_head), indHead = topHead(s.induction_head);
+  assert.equal(prevHead.layer, 0, `previous-token scores ${JSON.stringify(s.previous_token_head)}`);
+  assert.ok(prevHead.score > 0.35, `previous-token head L0H${prevHead.head} scores ${prevHead.score}`);
+  assert.equal(indHead.layer, 1, `induction scores ${JSON.stringify(s.induction_head)}`);
+  assert.ok(indHead.score > 0.6, `induction head L1H${indHead.head} scores ${indHead.score}`);
+  for (const x of s.induction_head[0]!) assert.ok(x < 0.2, "layer 0 cannot do induction");
+  // detectHead with an explicit pattern: the built-in one written out gives the same scores, and the
+  // ideal "copy offset" pattern (ignoring chance repeats in the first half) still finds the induction head.
+  const one = toks.slice(0, 0, 1);
+  const builtIn = detectionPattern("induction_head", one.toList());
+  const written = Array.from({ length: 20 }, (_, q) => Array.from(builtIn.subarray(q * 20, q * 20 + 20)));
+  assert.deepEqual(detectHead(m, one, written), detectHead(m, one, "induction_head"));
+  const ideal = Array.from({ length: 20 }, (_, q) => Array.from({ length: 20 }, (_, k) => (q >= 10 && k === q - 9 ? 1 : 0)));
+  const viaIdeal = detectHead(m, one, ideal), viaIdealAbs = detectHead(m, one, ideal, { errorMeasure: "abs" });
+  assert.equal(topHead(viaIdeal).layer, 1, `ideal-pattern scores ${JSON.stringify(viaIdeal)}`);
+  assert.ok(viaIdealAbs[1]![indHead.head]! > 0.5, `abs score of the induction head ${viaIdealAbs[1]![indHead.head]}`);
+
+  const K = compositionScoresBetween(m, "K", 0, 1), Q = compositionScoresBetween(m, "Q", 0, 1), V = compositionScoresBetween(m, "V", 0, 1);
+  const base = compositionBaseline({ d_model: m.cfg.d_model, d_head: m.cfg.d_head });
+  const kStar = K[prevHead.head]![indHead.head]!;
+  const all = K.flatMap((row, a) => row.map((x, b) => ({ a, b, x })));
+  const best = all.reduce((p, c) => (c.x > p.x ? c : p));
+  // Every layer-1 head becomes an induction head here (redundant heads; seed 3 shows it), so the
+  // prev-token head composes about equally with each, and which of them the detector ranks first is
+  // a near-tie: the maximum must be in the prev-token head's row and end on an induction head, and
+  // the detected pair must be within 10% of it.
+  assert.equal(best.a, prevHead.head, `largest K-composition ${JSON.stringify(best)} is not from the previous-token head; K = ${JSON.stringify(K)}`);
+  assert.ok(s.induction_head[1]![best.b]! > 0.6, "the largest K-composition ends on an induction head");
+  assert.ok(kStar >= 0.9 * best.x, `K(prev, induction) ${kStar} vs max ${best.x}`);
+  for (const { a, x } of all) if (a !== prevHead.head) assert.ok(kStar > 1.5 * x, `K(prev, induction) ${kStar} vs other pair ${x}`);
+  assert.ok(kStar > base.mean + 8 * base.std && kStar > 1.6 * base.mean, `K(prev, induction) ${kStar} vs random baseline ${base.mean} ± ${base.std}`);
+  assert.ok(kStar > Q[prevHead.head]![indHead.head]! && kStar > V[prevHead.head]![indHead.head]!, "the pair composes through keys, not queries or values");
+}
+
 describe("circuits of a trained 2-layer attention-only model (induction)", () => {
   let trained: InductionModel;
   before(() => { trained = trainInductionModel({ seed: 0 }); });
 
   it("trains through the induction phase change", () => {
+    assert.ok(trained.phaseChangeStep !== null, `no phase change in ${trained.steps} steps`);
     assert.ok(trained.firstLoss > 3 && trained.evalLoss < 1, `loss on copies ${trained.firstLoss.toFixed(3)} → eval ${trained.evalLoss.toFixed(3)}`);
   });
 
@@ -265,41 +308,14 @@ describe("circuits of a trained 2-layer attention-only model (induction)", () =>
     assert.deepEqual(fullQKCircuit(m, 0).shape, [2, 40, 40]);
   });
 
-  it("finds a previous-token head in layer 0, an induction head in layer 1, and their K-composition", () => {
-    const m = trained.model;
-    const toks = repeatedRandomTokens({ seqLen: 10, batch: 8, dVocab: m.cfg.d_vocab, seed: 99 });
-    const s = headDetectorScores(m, toks);
-    const prevHead = topHead(s.previous_token_head), indHead = topHead(s.induction_head);
-    assert.equal(prevHead.layer, 0, `previous-token scores ${JSON.stringify(s.previous_token_head)}`);
-    assert.ok(prevHead.score > 0.35, `previous-token head L0H${prevHead.head} scores ${prevHead.score}`);
-    assert.equal(indHead.layer, 1, `induction scores ${JSON.stringify(s.induction_head)}`);
-    assert.ok(indHead.score > 0.6, `induction head L1H${indHead.head} scores ${indHead.score}`);
-    for (const x of s.induction_head[0]!) assert.ok(x < 0.2, "layer 0 cannot do induction");
-    // detectHead with an explicit pattern: the built-in one written out gives the same scores, and the
-    // ideal "copy offset" pattern (ignoring chance repeats in the first half) still finds the induction head.
-    const one = toks.slice(0, 0, 1);
-    const builtIn = detectionPattern("induction_head", one.toList());
-    const written = Array.from({ length: 20 }, (_, q) => Array.from(builtIn.subarray(q * 20, q * 20 + 20)));
-    assert.deepEqual(detectHead(m, one, written), detectHead(m, one, "induction_head"));
-    const ideal = Array.from({ length: 20 }, (_, q) => Array.from({ length: 20 }, (_, k) => (q >= 10 && k === q - 9 ? 1 : 0)));
-    const viaIdeal = detectHead(m, one, ideal), viaIdealAbs = detectHead(m, one, ideal, { errorMeasure: "abs" });
-    assert.deepEqual(topHead(viaIdeal), { ...topHead(viaIdeal), layer: 1 });
-    assert.ok(viaIdealAbs[1]![indHead.head]! > 0.5, `abs score of the induction head ${viaIdealAbs[1]![indHead.head]}`);
+  it("finds a previous-token head in layer 0, an induction head in layer 1, and their K-composition", () => checkInductionCircuit(trained));
+});
 
-    const K = compositionScoresBetween(m, "K", 0, 1), Q = compositionScoresBetween(m, "Q", 0, 1), V = compositionScoresBetween(m, "V", 0, 1);
-    const base = compositionBaseline({ d_model: m.cfg.d_model, d_head: m.cfg.d_head });
-    const kStar = K[prevHead.head]![indHead.head]!;
-    const all = K.flatMap((row, a) => row.map((x, b) => ({ a, b, x })));
-    const best = all.reduce((p, c) => (c.x > p.x ? c : p));
-    // Every layer-1 head is an induction head here (redundant heads), so the prev-token head composes
-    // about equally with each: the maximum must be in the prev-token head's row, on an induction head,
-    // and the detected pair within 2% of it.
-    assert.equal(best.a, prevHead.head, `largest K-composition ${JSON.stringify(best)} is not from the previous-token head; K = ${JSON.stringify(K)}`);
-    assert.ok(s.induction_head[1]![best.b]! > 0.6, "the largest K-composition ends on an induction head");
-    assert.ok(kStar >= 0.98 * best.x, `K(prev, induction) ${kStar} vs max ${best.x}`);
-    for (const { a, x } of all) if (a !== prevHead.head) assert.ok(kStar > 1.5 * x, `K(prev, induction) ${kStar} vs other pair ${x}`);
-    assert.ok(kStar > base.mean + 8 * base.std && kStar > 1.6 * base.mean, `K(prev, induction) ${kStar} vs random baseline ${base.mean} ± ${base.std}`);
-    assert.ok(kStar > Q[prevHead.head]![indHead.head]! && kStar > V[prevHead.head]![indHead.head]!, "the pair composes through keys, not queries or values");
+describe("the induction circuit on another seed (every layer-1 head an induction head)", () => {
+  it("still finds it", () => {
+    const other = trainInductionModel({ seed: 3 });
+    assert.ok(other.phaseChangeStep !== null, `no phase change in ${other.steps} steps`);
+    checkInductionCircuit(other);
   });
 });
 
