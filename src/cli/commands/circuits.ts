@@ -89,11 +89,11 @@ export const circuits: Command = {
       const write = (name: string, text: string) => { const f = path.join(outDir, name); fs.writeFileSync(f, text); doc.files.push(f); };
       const headLabels = Array.from({ length: cfg.n_heads }, (_, h) => `H${h}`), layerLabels = Array.from({ length: cfg.n_layers }, (_, l) => `L${l}`);
       for (const k of HEAD_KINDS)
-        write(`heads-${k}.svg`, heatmap(heads[k], { title: `${k.replace(/_/g, " ")} score`, rowLabels: layerLabels, colLabels: headLabels, xLabel: "head", yLabel: "layer", scale: "sequential", min: 0, max: 1 }));
+        write(`heads-${k}.svg`, heatmap(heads[k], { title: k.replace(/_head$/, "").replace(/_/g, "-"), rowLabels: layerLabels, colLabels: headLabels, xLabel: "head", yLabel: "layer", scale: "sequential", min: 0, max: 1 }));
       const l01 = composition.K.find((p) => p.srcLayer === 0 && p.dstLayer === 1);
       if (l01) write("k-composition-L0-L1.svg", heatmap(l01.scores, {
-        title: `K-composition, layer 0 → layer 1 (random baseline ${baseline.mean.toFixed(3)})`,
-        rowLabels: headLabels.map((h) => `L0${h}`), colLabels: headLabels.map((h) => `L1${h}`), xLabel: "layer-1 head (keys)", yLabel: "layer-0 head (OV)", scale: "sequential", min: 0,
+        title: "K-composition L0 → L1",
+        rowLabels: headLabels.map((h) => `L0${h}`), colLabels: headLabels.map((h) => `L1${h}`), xLabel: `layer-1 head; random ${baseline.mean.toFixed(2)}`, yLabel: "layer-0 head", scale: "sequential", min: 0,
       }));
       const all = layerLabels.flatMap((l) => headLabels.map((h) => `${l}${h}`));
       for (const kind of COMPOSITION_KINDS) {
