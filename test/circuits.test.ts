@@ -10,7 +10,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import * as cs from "../src/index.js";
 import {
-  FactoredMatrix, jacobiSvd, qr, eigenvaluesGeneral, compositionScore, compositionScores, compositionScoresBetween,
+  FactoredMatrix, jacobiSvd, qr, eigenvaluesGeneral, compositionScore, compositionScores, compositionScoresBetween, allCompositionScores,
   compositionBaseline, qkCircuit, ovCircuit, fullQKCircuit, fullOVCircuit, detectionPattern, scorePattern,
   repeatedRandomTokens, headDetectorScores, detectHead, topHead, type Mat,
 } from "../src/analysis/index.js";
@@ -42,6 +42,11 @@ describe("small float64 linear algebra", () => {
     assertClose(qtq.toArray(), cs.eye(4, "float64").toArray(), 1e-12, "QᵀQ");
     for (let i = 0; i < 4; i++) for (let j = 0; j < i; j++) assert.equal(R.data[i * 4 + j], 0);
     assertClose(cs.tensor(Q.data, [9, 4], "float64").matmul(cs.tensor(R.data, [4, 4], "float64")).toArray(), a.data, 1e-12, "QR");
+    assert.deepEqual(qr(a, false).R.data, R.data, "R without Q");
+    // A rank-deficient matrix (a zero column) still gives orthonormal Q.
+    const z = { rows: 5, cols: 2, data: Float64Array.from([1, 0, 2, 0, 3, 0, 4, 0, 5, 0]) };
+    const zq = cs.tensor(qr(z).Q.data, [5, 2], "float64");
+    assertClose(zq.T.matmul(zq).toArray(), cs.eye(2, "float64").toArray(), 1e-12, "QᵀQ with a zero column");
   });
 
   it("jacobiSvd reconstructs wide and tall matrices with descending singular values", () => {
@@ -296,16 +301,25 @@ describe("circuits of a trained 2-layer attention-only model (induction)", () =>
     const qk = qkCircuit(m, 1), ov = ovCircuit(m, 0);
     assert.deepEqual(qk.shape, [2, 32, 32]);
     const Wq = m.blocks.at(1).attn.W_Q.select(0, 1).cast("float64"), Wk = m.blocks.at(1).attn.W_K.select(0, 1).cast("float64");
-    assertClose(qk.AB.select(0, 1).contiguous().toArray(), Wq.matmul(Wk.T).toArray(), 1e-12, "QK head 1");
+    assertClose(qk.AB.select(0, 1).contiguous().toArray(), Wq.matmul(Wk.T).toArray(), 1e-5, "QK head 1"); // float32 circuits vs a float64 reference
     const WE = m.embed.W_E.cast("float64"), WU = m.unembed.W_U.cast("float64"), Wpos = m.pos_embed!.W_pos.cast("float64");
     const Wv = m.blocks.at(0).attn.W_V.select(0, 0).cast("float64"), Wo = m.blocks.at(0).attn.W_O.select(0, 0).cast("float64");
-    assertClose(ov.AB.select(0, 0).contiguous().toArray(), Wv.matmul(Wo).toArray(), 1e-12, "OV head 0");
+    assertClose(ov.AB.select(0, 0).contiguous().toArray(), Wv.matmul(Wo).toArray(), 1e-5, "OV head 0");
     assert.deepEqual(fullOVCircuit(m, 0).shape, [2, 40, 40]);
-    assertClose(fullOVCircuit(m, 0).AB.select(0, 0).contiguous().toArray(), WE.matmul(Wv).matmul(Wo).matmul(WU).toArray(), 1e-10, "full OV");
+    assertClose(fullOVCircuit(m, 0).AB.select(0, 0).contiguous().toArray(), WE.matmul(Wv).matmul(Wo).matmul(WU).toArray(), 1e-4, "full OV");
     const posQK = fullQKCircuit(m, 1, { query: "pos", key: "pos" });
     assert.deepEqual(posQK.shape, [2, 24, 24]);
-    assertClose(posQK.AB.select(0, 1).contiguous().toArray(), Wpos.matmul(Wq).matmul(Wk.T).matmul(Wpos.T).toArray(), 1e-10, "positional QK");
+    assertClose(posQK.AB.select(0, 1).contiguous().toArray(), Wpos.matmul(Wq).matmul(Wk.T).matmul(Wpos.T).toArray(), 1e-4, "positional QK");
     assert.deepEqual(fullQKCircuit(m, 0).shape, [2, 40, 40]);
+    // Composition of float32 circuits (one float32 product of the reduced factors) vs float64 ones.
+    const f64 = (fm: FactoredMatrix) => new FactoredMatrix(fm.A.cast("float64"), fm.B.cast("float64"));
+    const k32 = compositionScoresBetween(m, "K", 0, 1), k64 = compositionScores(f64(ov), f64(qk.T));
+    assertClose(k32.flat(), k64.flat(), 1e-5, "K-composition float32 vs float64");
+    assertClose(allCompositionScores(m, "K")[0]!.scores.flat(), k32.flat(), 0, "allCompositionScores");
+    for (let a = 0; a < 2; a++) for (let b = 0; b < 2; b++) {
+      const one = (fm: FactoredMatrix, h: number) => new FactoredMatrix(fm.A.select(0, h).cast("float64"), fm.B.select(0, h).cast("float64"));
+      assert.ok(Math.abs(compositionScore(one(ov, a), one(qk.T, b)) - k64[a]![b]!) < 1e-12, "compositionScore agrees with compositionScores");
+    }
   });
 
   it("finds a previous-token head in layer 0, an induction head in layer 1, and their K-composition", () => checkInductionCircuit(trained));

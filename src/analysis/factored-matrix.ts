@@ -170,48 +170,50 @@ export function traceProduct(x: Mat, y: Mat): number {
   return s;
 }
 
-/** Thin Householder QR of a [m, k] matrix with m >= k: Q [m, k] orthonormal columns, R [k, k] upper triangular. */
-export function qr(a: Mat): { Q: Mat; R: Mat } {
+/**
+ * Thin Householder QR of a [m, k] matrix with m >= k: Q [m, k] with orthonormal columns (skipped
+ * when wantQ is false), R [k, k] upper triangular, A = QR.
+ */
+export function qr(a: Mat, wantQ?: true): { Q: Mat; R: Mat };
+export function qr(a: Mat, wantQ: false): { R: Mat };
+export function qr(a: Mat, wantQ = true): { Q?: Mat; R: Mat } {
   const m = a.rows, k = a.cols;
   if (m < k) throw new ShapeError(`qr: needs rows >= cols, got [${m}, ${k}]`);
-  const R = Float64Array.from(a.data); // reduced in place to upper triangular
-  const vs: Float64Array[] = [];
+  // Work on columns stored contiguously (Aᵀ, [k, m]): every inner loop then walks memory in order.
+  const C = transposeMat(a).data;
+  const vs: Float64Array[] = [], vvs: number[] = [];
   for (let j = 0; j < k; j++) {
-    const v = new Float64Array(m);
+    const v = new Float64Array(m - j); // the reflector acts on rows j..m-1
     let norm = 0;
-    for (let i = j; i < m; i++) { v[i] = R[i * k + j]!; norm += v[i]! * v[i]!; }
+    for (let i = j; i < m; i++) { v[i - j] = C[j * m + i]!; norm += v[i - j]! * v[i - j]!; }
     norm = Math.sqrt(norm);
     // Reflect onto −sign(x₀)‖x‖ e₀ so v never cancels.
-    v[j] = v[j]! + (v[j]! >= 0 ? norm : -norm);
+    v[0] = v[0]! + (v[0]! >= 0 ? norm : -norm);
     let vv = 0;
-    for (let i = j; i < m; i++) vv += v[i]! * v[i]!;
-    vs.push(v);
+    for (let i = 0; i < v.length; i++) vv += v[i]! * v[i]!;
+    vs.push(v); vvs.push(vv);
     if (vv === 0) continue; // a zero column: nothing to reflect
-    for (let c = j; c < k; c++) {
-      let d = 0;
-      for (let i = j; i < m; i++) d += v[i]! * R[i * k + c]!;
-      const f = (2 * d) / vv;
-      for (let i = j; i < m; i++) R[i * k + c] = R[i * k + c]! - f * v[i]!;
-    }
+    for (let c = j; c < k; c++) reflect(C, c * m + j, v, vv);
   }
-  // Q = H_0 H_1 … H_{k-1} applied to the first k columns of the identity.
-  const Q = new Float64Array(m * k);
-  for (let i = 0; i < k; i++) Q[i * k + i] = 1;
+  const R = new Float64Array(k * k);
+  for (let i = 0; i < k; i++) for (let j = i; j < k; j++) R[i * k + j] = C[j * m + i]!;
+  if (!wantQ) return { R: { rows: k, cols: k, data: R } };
+  // Q = H_0 H_1 … H_{k-1} applied to the first k columns of the identity (columns stored contiguously).
+  const Qt = new Float64Array(k * m);
+  for (let i = 0; i < k; i++) Qt[i * m + i] = 1;
   for (let j = k - 1; j >= 0; j--) {
-    const v = vs[j]!;
-    let vv = 0;
-    for (let i = j; i < m; i++) vv += v[i]! * v[i]!;
-    if (vv === 0) continue;
-    for (let c = 0; c < k; c++) {
-      let d = 0;
-      for (let i = j; i < m; i++) d += v[i]! * Q[i * k + c]!;
-      const f = (2 * d) / vv;
-      for (let i = j; i < m; i++) Q[i * k + c] = Q[i * k + c]! - f * v[i]!;
-    }
+    if (vvs[j] === 0) continue;
+    for (let c = 0; c < k; c++) reflect(Qt, c * m + j, vs[j]!, vvs[j]!);
   }
-  const Rk = new Float64Array(k * k);
-  for (let i = 0; i < k; i++) for (let j = i; j < k; j++) Rk[i * k + j] = R[i * k + j]!;
-  return { Q: { rows: m, cols: k, data: Q }, R: { rows: k, cols: k, data: Rk } };
+  return { Q: transposeMat({ rows: k, cols: m, data: Qt }), R: { rows: k, cols: k, data: R } };
+}
+
+/** x ← (I − 2 v vᵀ / vᵀv) x for the slice x = data[off .. off + v.length). */
+function reflect(data: Float64Array, off: number, v: Float64Array, vv: number): void {
+  let d = 0;
+  for (let i = 0; i < v.length; i++) d += v[i]! * data[off + i]!;
+  const f = (2 * d) / vv;
+  for (let i = 0; i < v.length; i++) data[off + i] = data[off + i]! - f * v[i]!;
 }
 
 /**
