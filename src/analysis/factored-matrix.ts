@@ -110,8 +110,8 @@ export class FactoredMatrix {
   singularValues(): Tensor { return this.svd().S; }
 
   /**
-   * Eigenvalues of BA per batch element (the nonzero eigenvalues of AB, padded with AB's zero ones
-   * dropped), as { re, im } [..., mdim], ordered by decreasing magnitude. Needs ldim = rdim.
+   * Eigenvalues of BA per batch element, { re, im } [..., mdim] by decreasing magnitude: the same
+   * nonzero eigenvalues as AB (whose other ldim − mdim are 0), from an mdim × mdim matrix. Needs ldim = rdim.
    */
   eigenvalues(): { re: Tensor; im: Tensor } {
     if (this.ldim !== this.rdim) throw new ShapeError(`FactoredMatrix.eigenvalues: needs a square AB, got ${fmt(this.shape)}`);

@@ -20,7 +20,8 @@ export const HEAD_KINDS: readonly HeadKind[] = ["previous_token_head", "duplicat
  * those rows: 1 = a perfect head of that kind, 0 = never looks there.
  * "abs": 1 − the mean over the same rows of the total-variation distance ½ Σ_k |pattern − detection|
  * (detection rows normalised to sum 1): also 1 for a perfect match, but penalises attention spread
- * elsewhere as much as attention missing from the target.
+ * elsewhere as much as attention missing from the target. Excluded keys (excludeBos,
+ * excludeCurrentToken) are left out of both measures without renormalising the pattern.
  */
 export type ErrorMeasure = "mul" | "abs";
 
@@ -99,7 +100,7 @@ function patterns(model: HookedTransformer, tokens: Tokens): { tokens: Tensor; p
   return { tokens: toks, perLayer: names.map((n) => cache.get(n)) };
 }
 
-/** A detection pattern: a built-in kind, or an explicit [query_pos, key_pos] matrix shared by the batch. */
+/** A detection pattern: a built-in kind, or an explicit [query_pos, key_pos] matrix of non-negative weights shared by the batch. */
 export type Detection = HeadKind | readonly (readonly number[])[] | Tensor;
 
 /** Mean score per [layer][head] over every row of every sequence in the batch. */
@@ -128,6 +129,7 @@ function detectionsFor(detection: Detection, toks: Tensor): Float64Array[] {
   const t = detection instanceof Tensor ? detection : new Tensor(Float64Array.from(detection.flat()), [detection.length, detection[0]?.length ?? 0]);
   if (t.ndim !== 2 || t.shape[0] !== T || t.shape[1] !== T) throw new ShapeError(`detectHead: detection pattern must be [query_pos, key_pos] = [${T}, ${T}], got ${fmt(t.shape)}`);
   const fixed = Float64Array.from(t.contiguous().toArray());
+  if (fixed.some((v) => !(v >= 0))) throw new RangeError("detectHead: detection pattern values must be finite and >= 0 (weights of where the head should attend)");
   return Array.from({ length: B }, () => fixed);
 }
 
