@@ -20,6 +20,7 @@ import { processWeights } from "../src/model/weight-processing.js";
 import { loadPretrained, saveHF } from "../src/io/snapshot.js";
 import { trainInductionModel, type InductionModel } from "./fixtures/induction-model.js";
 import { randn64, seeded } from "./helpers.js";
+import { randomModel } from "./model-fixtures.js";
 
 type Tensor = cs.Tensor;
 
@@ -178,6 +179,21 @@ describe("composition scores", () => {
     const narrow = compositionBaseline({ d_model: 32, d_head: 4 }), wide = compositionBaseline({ d_model: 32, d_head: 16 });
     assert.ok(narrow.mean < wide.mean && wide.mean < 0.5, `${narrow.mean} < ${wide.mean} < 0.5`);
     assert.ok(narrow.std > 0);
+  });
+});
+
+describe("circuits under grouped-query attention", () => {
+  it("each query head pairs with its key/value head", () => {
+    // llama fixture: 4 query heads on 2 key/value heads, so heads 2 and 3 share W_K[1] and W_V[1].
+    const m = randomModel("llama", { dtype: "float64" });
+    const attn = m.blocks.at(1).attn;
+    const qk = qkCircuit(m, 1), ov = ovCircuit(m, 1);
+    assert.deepEqual(qk.shape, [4, 16, 16]);
+    assertClose(qk.AB.select(0, 3).contiguous().toArray(), attn.W_Q.select(0, 3).matmul(attn.W_K.select(0, 1).T).toArray(), 1e-12, "QK head 3");
+    assertClose(ov.AB.select(0, 2).contiguous().toArray(), attn.W_V.select(0, 1).matmul(attn.W_O.select(0, 2)).toArray(), 1e-12, "OV head 2");
+    assert.equal(compositionScoresBetween(m, "V", 0, 1).length, 4);
+    assert.throws(() => compositionScoresBetween(m, "K", 1, 1), /must come before/);
+    assert.throws(() => qkCircuit(m, 2), /outside \[0, n_layers = 2\)/);
   });
 });
 
