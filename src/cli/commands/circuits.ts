@@ -14,7 +14,7 @@ import type { Command } from "../command.js";
 
 const USAGE = `circuitscope circuits <snapshot-folder> [--out dir] [--seq-len N] [--batch B] [--seed S] [--no-process] [--json]
   --out dir       write heatmaps (heads-<kind>.svg, k-composition-L0-L1.svg, composition-<Q|K|V>.svg) and circuits.json there
-  --seq-len N     length of the random sequence that is repeated once (default min(20, (n_ctx - 1) / 2))
+  --seq-len N     length of the random sequence that is repeated once (default 20, less if twice it and BOS exceed n_ctx)
   --batch B       how many repeated sequences the detectors average over (default 8)
   --seed S        seed of the random tokens and of the baseline matrices (default 0)
   --no-process    skip TransformerLens's weight processing (folding LayerNorm into the circuits)`;
