@@ -9,3 +9,8 @@ export {
   detectHead, headDetectorScores, detectionPattern, scorePattern, repeatedRandomTokens, topHead, HEAD_KINDS,
   type HeadKind, type HeadScores, type Detection, type DetectOptions, type ErrorMeasure,
 } from "./head-detectors.js";
+export { logitDiffMetric, tokenProbMetric, lossMetric, normalizedMetric, type Metric, type AnswerPairs } from "./patching-metrics.js";
+export {
+  patchByPos, patchByHead, patchByLayer, attributionPatch, attributionAgreement, pearson,
+  type PatchResult, type PatchOptions, type LabelledAxis, type ResidSite, type HeadSite, type Direction,
+} from "./patching.js";

@@ -145,8 +145,26 @@ export class HookedTransformer extends Module {
     const [B, T] = toks.shape as [number, number];
     if (T === 0) throw new ShapeError("forward: empty token sequence");
     const ctx = this.context(B, T, opts);
-    let resid = this.embedTokens(toks, ctx);
-    for (const block of this.blocks) resid = block.forward(resid, ctx);
+    return this.runFrom(0, this.embedTokens(toks, ctx), ctx, opts);
+  }
+
+  /**
+   * Logits from the residual stream entering block `layer` (resid [batch, pos, d_model], as cached at
+   * `blocks.{layer}.hook_resid_pre`; layer = n_layers means after the last block): runs only
+   * blocks[layer..], ln_final and the unembedding, so activation patching skips the blocks a patch
+   * cannot change. Hooks from block `layer` on fire as in forward; embedding and earlier ones do not.
+   */
+  forwardFrom(layer: number, resid: Tensor, opts: ForwardOptions = {}): Tensor {
+    const L = this.cfg.n_layers;
+    if (!Number.isInteger(layer) || layer < 0 || layer > L) throw new RangeError(`forwardFrom: layer ${layer} is outside [0, ${L}]`);
+    if (resid.ndim !== 3 || resid.shape[2] !== this.cfg.d_model) throw new ShapeError(`forwardFrom: resid must be [batch, pos, d_model = ${this.cfg.d_model}], got ${fmt(resid.shape)}`);
+    const [B, T] = resid.shape as [number, number, number];
+    return this.runFrom(layer, resid, this.context(B, T, opts), opts);
+  }
+
+  private runFrom(layer: number, resid: Tensor, ctx: ForwardContext, opts: ForwardOptions): Tensor {
+    const T = resid.shape[1]!;
+    for (let l = layer; l < this.cfg.n_layers; l++) resid = this.blocks.items[l]!.forward(resid, ctx);
     if (this.ln_final) resid = this.ln_final.forward(resid);
     // After ln_final, so its hooks still see every position.
     if (opts.lastPositionOnly) resid = slice(resid, 1, T - 1, T); // [batch, 1, d_model]

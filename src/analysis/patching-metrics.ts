@@ -1,0 +1,96 @@
+// Metrics for activation patching: functions of logits giving one number (a scalar tensor, so
+// attribution patching can differentiate them), composable via normalizedMetric. Each states which
+// positions it reads, so patching can unembed only the last position when that is all it needs.
+import { crossEntropy, logSoftmax } from "../tensor/ops/nn.js";
+import { slice } from "../tensor/ops/movement.js";
+import { Tensor } from "../tensor/tensor.js";
+import { fmt, ShapeError } from "../tensor/shape.js";
+
+export interface Metric {
+  name: string;
+  /** "last": reads logits[:, -1] only (patching may then pass logits [batch, 1, d_vocab]); "all": every position. */
+  positions: "last" | "all";
+  /** logits [batch, pos, d_vocab] → a scalar tensor (averaged over the batch). */
+  compute(logits: Tensor): Tensor;
+}
+
+/** An answer pair [correct, incorrect] for every prompt, or one per prompt. */
+export type AnswerPairs = readonly [number, number] | readonly (readonly [number, number])[];
+
+const lastLogits = (logits: Tensor): Tensor => {
+  if (logits.ndim !== 3) throw new ShapeError(`metric: logits must be [batch, pos, d_vocab], got ${fmt(logits.shape)}`);
+  const T = logits.shape[1]!;
+  return slice(logits, 1, T - 1, T).reshape([logits.shape[0]!, logits.shape[2]!]); // [batch, d_vocab]
+};
+
+/** A [batch, d_vocab] weighting with +w at each prompt's token(s): a dot product picks logits and stays differentiable. */
+function selector(batch: number, d_vocab: number, picks: readonly (readonly (readonly [number, number])[])[], dtype: Tensor["dtype"]): Tensor {
+  const sel = new (dtype === "float64" ? Float64Array : Float32Array)(batch * d_vocab);
+  for (let b = 0; b < batch; b++) {
+    for (const [tok, w] of picks[b % picks.length]!) {
+      if (!Number.isInteger(tok) || tok < 0 || tok >= d_vocab) throw new RangeError(`metric: token ${tok} is outside [0, ${d_vocab})`);
+      sel[b * d_vocab + tok]! += w;
+    }
+  }
+  return new Tensor(sel, [batch, d_vocab]);
+}
+
+const asPairs = (a: AnswerPairs): readonly (readonly [number, number])[] =>
+  typeof a[0] === "number" ? [a as readonly [number, number]] : (a as readonly (readonly [number, number])[]);
+
+/**
+ * Mean over the batch of logit[correct] − logit[incorrect] at the last position. With one pair per
+ * prompt, prompt b uses pair b; a batched patching run repeats the prompts, and so the pairs, in order.
+ */
+export function logitDiffMetric(answers: AnswerPairs): Metric {
+  const pairs = asPairs(answers);
+  return {
+    name: "logit difference",
+    positions: "last",
+    compute(logits) {
+      const last = lastLogits(logits);
+      const [B, V] = last.shape as [number, number];
+      if (pairs.length !== 1 && B % pairs.length !== 0) throw new ShapeError(`logitDiffMetric: ${pairs.length} answer pairs for batch ${B}`);
+      const sel = selector(B, V, pairs.map(([c, i]) => [[c, 1], [i, -1]] as const), last.dtype);
+      return last.mul(sel).sum().div(B);
+    },
+  };
+}
+
+/** Mean over the batch of the probability of `token` (one, or one per prompt) at the last position. */
+export function tokenProbMetric(token: number | readonly number[]): Metric {
+  const toks = typeof token === "number" ? [token] : token;
+  return {
+    name: "probability",
+    positions: "last",
+    compute(logits) {
+      const last = lastLogits(logits);
+      const [B, V] = last.shape as [number, number];
+      const sel = selector(B, V, toks.map((t) => [[t, 1]] as const), last.dtype);
+      return logSoftmax(last, -1).exp().mul(sel).sum().div(B);
+    },
+  };
+}
+
+/** Mean next-token cross-entropy on `tokens` [batch, pos] (the prompts the patched run sees; repeated to fill a larger batch). */
+export function lossMetric(tokens: readonly (readonly number[])[]): Metric {
+  return {
+    name: "loss",
+    positions: "all",
+    compute(logits) {
+      const [B, T] = logits.shape as [number, number, number];
+      const rows = tokens.length;
+      if (B % rows !== 0 || tokens[0]!.length !== T) throw new ShapeError(`lossMetric: logits ${fmt(logits.shape)} do not match ${rows} prompts of ${tokens[0]!.length} tokens`);
+      const tgt = new Int32Array(B * (T - 1));
+      for (let b = 0; b < B; b++) for (let t = 1; t < T; t++) tgt[b * (T - 1) + t - 1] = tokens[b % rows]![t]!;
+      return crossEntropy(slice(logits, 1, 0, T - 1), new Tensor(tgt, [B, T - 1]));
+    },
+  };
+}
+
+/** (m − corrupted) / (clean − corrupted): 0 at the corrupted baseline, 1 at the clean one. */
+export function normalizedMetric(metric: Metric, clean: number, corrupted: number): Metric {
+  const span = clean - corrupted;
+  if (span === 0) throw new RangeError("normalizedMetric: clean and corrupted baselines are equal, so there is nothing to normalise by");
+  return { name: `normalized ${metric.name}`, positions: metric.positions, compute: (logits) => metric.compute(logits).sub(corrupted).div(span) };
+}
