@@ -14,3 +14,10 @@ export {
   patchByPos, patchByHead, patchByLayer, attributionPatch, attributionAgreement, pearson,
   type PatchResult, type PatchOptions, type LabelledAxis, type ResidSite, type HeadSite, type Direction,
 } from "./patching.js";
+export {
+  integratedGradients, saliency, inputXGradient, layerIntegratedGradients, tokenAttribution, activationAt,
+  gaussLegendre, integrationPoints, completeness, logitOf, logitDiffOf, INTEGRATION_METHODS,
+  type IntegrationMethod, type Completeness, type Attribution, type ScoreFn, type Baseline, type IGOptions,
+  type LogitScore, type LayerBaseline, type LayerIGOptions, type LayerAttribution, type GradientMethod,
+} from "./attribution.js";
+export { lrp, transformerLRP, lrpEpsilon, lrpIdentity, lrpUniform, type Conservation, type TransformerLRP, type TransformerLRPOptions } from "./lrp.js";
