@@ -1,12 +1,13 @@
 // `circuitscope lab <name>`: the labs that reproduce a paper's result end to end. One `lab` command
 // with a subcommand per lab, so grokking, induction, scaling and emergence each add one entry to
-// `labs` below (and the command list stays short). Today: `lab superposition`.
+// `labs` below (and the command list stays short). Today: `lab superposition`, `lab grokking`.
 import { mkdirSync, renameSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { UsageError, type Flags } from "../args.js";
 import type { Command } from "../command.js";
 import { progress, type Output } from "../io.js";
 import { renderReport, runSuperpositionLab } from "../../labs/superposition/index.js";
+import { renderReport as renderGrokkingReport, runGrokkingLab, type GrokTrainOptions } from "../../labs/grokking/index.js";
 
 interface Lab { summary: string; usage: string; run(flags: Flags, out: Output): void | Promise<void> }
 
@@ -47,7 +48,63 @@ const superposition: Lab = {
   },
 };
 
-const labs: Record<string, Lab> = { superposition };
+const grokking: Lab = {
+  summary: "grokking modular addition (Nanda et al. 2023): the real checkpoint's Fourier circuit, progress measures, training",
+  usage: "circuitscope lab grokking [--checkpoint ../shared/models/grokking-mod113] [--train] [--paper] [--p 53] [--d-model 64] [--heads 4] [--d-mlp 256] [--frac 0.4] [--epochs 5000] [--lr 0.001] [--wd 1] [--seed 0] [--log-every 10] [--eval-every 100] [--out grokking-report] [--json]",
+  run(flags, out) {
+    const int = (name: string, def: number) => {
+      const v = flags.num(name, def);
+      if (!(Number.isInteger(v) && v > 0)) throw new UsageError(`--${name} must be a positive integer, got ${v}`);
+      return v;
+    };
+    const checkpoint = flags.str("checkpoint");
+    // --paper: the paper's run (p = 113, d_model 128, 30% train); 40k epochs is where its test loss has fallen.
+    const paper = flags.bool("paper"), doTrain = flags.bool("train") || paper;
+    const dModel = int("d-model", paper ? 128 : 64), epochs = int("epochs", paper ? 40000 : 5000);
+    const train: GrokTrainOptions = {
+      p: int("p", paper ? 113 : 53), dModel, nHeads: int("heads", 4), dMlp: int("d-mlp", 4 * dModel), fracTrain: flags.num("frac", paper ? 0.3 : 0.4),
+      epochs, lr: flags.num("lr", 1e-3), weightDecay: flags.num("wd", 1), seed: flags.num("seed", 0),
+      logEvery: int("log-every", 10), evalEvery: int("eval-every", Math.max(10, Math.round(epochs / 50))),
+    };
+    const dir = flags.str("out", "grokking-report");
+    flags.checkUnknown();
+    if (!checkpoint && !doTrain) throw new UsageError("lab grokking: give --checkpoint <folder> (e.g. ../shared/models/grokking-mod113), --train, or both");
+    if (train.p % 2 === 0 || train.p < 3) throw new UsageError(`--p must be an odd number ≥ 3 (a prime for a field), got ${train.p}`);
+    if (!(train.fracTrain > 0 && train.fracTrain < 1)) throw new UsageError(`--frac must be in (0, 1), got ${train.fracTrain}`);
+    if (dModel % train.nHeads !== 0) throw new UsageError(`--d-model (${dModel}) must be a multiple of --heads (${train.nHeads})`);
+    const bar = doTrain ? progress("training", train.epochs) : null;
+    const result = runGrokkingLab({
+      checkpoint,
+      train: doTrain ? { ...train, onEpoch: (_e, tr, te) => bar!.tick(train.logEvery, `train ${tr.toExponential(2)} test ${te.toExponential(2)}`) } : undefined,
+    });
+    bar?.done();
+    const files = renderGrokkingReport(result);
+    mkdirSync(dir, { recursive: true });
+    for (const [name, text] of Object.entries(files)) { const p = join(dir, name); writeFileSync(p + ".tmp", text); renameSync(p + ".tmp", p); }
+    out.info(`wrote ${Object.keys(files).length} files to ${dir}/`);
+    const brief = (a: NonNullable<typeof result.checkpoint>["analysis"]) => {
+      const { logitSpectrum: _s, embedNorms: _n, logitVarianceByFrequency: _v, ...rest } = a;
+      return rest;
+    };
+    const t = result.training;
+    out.result({
+      out: dir, seconds: result.seconds,
+      checkpoint: result.checkpoint ? { dir: result.checkpoint.dir, ...brief(result.checkpoint.analysis) } : null,
+      training: t ? { options: t.options, seconds: t.seconds, final: brief(t.final), measures: t.measures, epochs: t.epochs, trainLoss: t.trainLoss, testLoss: t.testLoss } : null,
+    }, () => {
+      const lines = [`grokking lab: ${result.seconds.toFixed(1)} s, report in ${join(dir, "report.md")}`];
+      const say = (name: string, a: NonNullable<typeof result.checkpoint>["analysis"]) => lines.push(
+        `${name}: accuracy ${(100 * a.accuracy.all).toFixed(2)}% (test ${(100 * a.accuracy.test).toFixed(2)}%), key frequencies ${a.keyFrequencies.join(", ")}, ` +
+        `‖W_E‖² share ${(100 * a.embedKeyFraction).toFixed(1)}%, logit variance ${(100 * a.logitVarianceExplained).toFixed(1)}%, ` +
+        `restricted loss ${a.progress.restrictedLoss.toExponential(2)}, excluded loss ${a.progress.excludedLoss.toFixed(3)}`);
+      if (result.checkpoint) say("checkpoint", result.checkpoint.analysis);
+      if (t) say(`trained p=${t.options.p}`, t.final);
+      return lines.join("\n");
+    });
+  },
+};
+
+const labs: Record<string, Lab> = { superposition, grokking };
 
 export const lab: Command = {
   name: "lab",

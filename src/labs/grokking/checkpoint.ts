@@ -1,0 +1,106 @@
+// Loads the grokked 1-layer modular-addition transformer of Nanda et al. 2023 (progress-measures-paper,
+// saved_runs/wd_10-1_mod_addition_loss_curve.pth, converted to safetensors) into a HookedTransformer.
+// The original stores every matrix [d_out, d_in] with heads in a leading axis; circuitscope stores
+// [d_in, d_out] with heads side by side, so each weight is permuted here and every name and shape is
+// checked. Also reads the training split and the stored loss curves. Not the analysis (fourier.ts).
+import { existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { loadSafetensors } from "../../io/safetensors.js";
+import { makeConfig, type ModelConfig } from "../../model/config.js";
+import { HookedTransformer } from "../../model/transformer.js";
+import { noGrad } from "../../tensor/autodiff.js";
+import { Tensor } from "../../tensor/tensor.js";
+
+export class GrokkingCheckpointError extends Error {
+  override name = "GrokkingCheckpointError";
+}
+
+/** The paper's architecture (§3, Appendix A): 1 layer, no LayerNorm, ReLU MLP, no attention biases. */
+export function grokkingConfig(p: number, d_model = 128, n_heads = 4, d_mlp = 4 * d_model): ModelConfig {
+  return makeConfig({
+    architecture: "gpt2", d_model, n_layers: 1, n_heads, d_head: d_model / n_heads, d_mlp,
+    d_vocab: p + 1, // residues 0..p-1 and "=" (token p)
+    n_ctx: 3, act_fn: "relu", normalization_type: null, positional_embedding_type: "standard",
+    attn_bias: false, mlp_bias: true, unembed_bias: false, tie_word_embeddings: false,
+  });
+}
+
+export interface LossCurves { epochsPerPoint: number; train: number[]; test: number[] }
+
+export interface GrokkingCheckpoint {
+  model: HookedTransformer;
+  p: number;
+  /** Training pairs (a, b) as a set of a * p + b. */
+  trainSet: Set<number>;
+  curves: LossCurves | null;
+  /** The checkpoint's config.json as read (training settings, provenance). */
+  meta: Record<string, unknown>;
+}
+
+/** Original name → [expected original shape, map to our layout]. */
+function plan(cfg: ModelConfig): [string, number[], string, (t: Tensor) => Tensor][] {
+  const { d_model: D, n_heads: H, d_head: dh, d_mlp: M, d_vocab: V, n_ctx: C } = cfg;
+  // [n_heads, d_head, d_model] → [d_model, n_heads * d_head]: q[h] = W_Q[h] @ x becomes x @ W[:, h*dh:(h+1)*dh].
+  const heads = (t: Tensor) => t.permute([2, 0, 1]).contiguous().reshape([D, H * dh]);
+  const T = (t: Tensor) => t.transpose(0, 1).contiguous();
+  const id = (t: Tensor) => t.contiguous();
+  return [
+    ["embed.W_E", [D, V], "embed.W_E", T], // column t is token t's embedding → row t
+    ["pos_embed.W_pos", [C, D], "pos_embed.W_pos", id],
+    ["blocks.0.attn.W_Q", [H, dh, D], "blocks.0.attn.W_Q", heads],
+    ["blocks.0.attn.W_K", [H, dh, D], "blocks.0.attn.W_K", heads],
+    ["blocks.0.attn.W_V", [H, dh, D], "blocks.0.attn.W_V", heads],
+    ["blocks.0.attn.W_O", [D, H * dh], "blocks.0.attn.W_O", T], // out = W_O @ concat_h z[h]
+    ["blocks.0.mlp.W_in", [M, D], "blocks.0.mlp.W_in", T],
+    ["blocks.0.mlp.b_in", [M], "blocks.0.mlp.b_in", id],
+    ["blocks.0.mlp.W_out", [D, M], "blocks.0.mlp.W_out", T],
+    ["blocks.0.mlp.b_out", [D], "blocks.0.mlp.b_out", id],
+    ["unembed.W_U", [D, V], "unembed.W_U", id], // logits = x @ W_U already
+  ];
+}
+
+/** Map a state dict in the original layout to a HookedTransformer; every name and shape is checked. */
+export function modelFromOriginal(weights: Map<string, Tensor>, p: number): HookedTransformer {
+  const D = weights.get("embed.W_E")?.shape[0];
+  if (D === undefined) throw new GrokkingCheckpointError("missing embed.W_E");
+  const cfg = grokkingConfig(p, D, weights.get("blocks.0.attn.W_Q")?.shape[0] ?? 4, weights.get("blocks.0.mlp.W_in")?.shape[0] ?? 4 * D);
+  const ours = new Map<string, Tensor>();
+  const issues: string[] = [];
+  const steps = plan(cfg);
+  for (const [name, shape, to, map] of steps) {
+    const t = weights.get(name);
+    if (!t) { issues.push(`missing ${name}`); continue; }
+    if (t.shape.join(",") !== shape.join(",")) { issues.push(`${name}: expected [${shape}], got [${t.shape}]`); continue; }
+    ours.set(to, map(t.cast("float32")));
+  }
+  for (const k of weights.keys()) if (!steps.some(([n]) => n === k)) issues.push(`unexpected ${k}`);
+  if (issues.length) throw new GrokkingCheckpointError(`grokking checkpoint: ${issues.join("; ")}`);
+  const model = new HookedTransformer(cfg);
+  noGrad(() => model.loadStateDict(ours));
+  return model;
+}
+
+/** Load `dir` = a folder with model.safetensors, config.json and (optionally) train_pairs.json, loss_curves.json. */
+export function loadGrokkingCheckpoint(dir: string): GrokkingCheckpoint {
+  const file = join(dir, "model.safetensors");
+  if (!existsSync(file)) throw new GrokkingCheckpointError(`no model.safetensors in ${dir}`);
+  const meta = existsSync(join(dir, "config.json")) ? JSON.parse(readFileSync(join(dir, "config.json"), "utf8")) as Record<string, unknown> : {};
+  const tc = meta["training_config"] as { p?: number } | undefined;
+  const weights = loadSafetensors(file);
+  const p = tc?.p ?? weights.get("embed.W_E")!.shape[1]! - 1;
+  const model = modelFromOriginal(weights, p);
+  const trainSet = new Set<number>();
+  const pairsFile = join(dir, "train_pairs.json");
+  if (existsSync(pairsFile)) {
+    const tp = JSON.parse(readFileSync(pairsFile, "utf8")) as { p: number; train_pairs: [number, number][] };
+    if (tp.p !== p) throw new GrokkingCheckpointError(`train_pairs.json is for p = ${tp.p}, the model for p = ${p}`);
+    for (const [a, b] of tp.train_pairs) trainSet.add(a * p + b);
+  }
+  let curves: LossCurves | null = null;
+  const lc = join(dir, "loss_curves.json");
+  if (existsSync(lc)) {
+    const j = JSON.parse(readFileSync(lc, "utf8")) as { epochs_per_point: number; train_loss: number[]; test_loss: number[] };
+    curves = { epochsPerPoint: j.epochs_per_point, train: j.train_loss, test: j.test_loss };
+  }
+  return { model, p, trainSet, curves, meta };
+}

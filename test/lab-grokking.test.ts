@@ -1,0 +1,133 @@
+// The grokking lab (Nanda et al. 2023): the Fourier basis is orthonormal, a synthetic embedding and
+// synthetic logits built from known frequencies are recovered exactly, the original→circuitscope
+// weight mapping matches a hand-written forward pass of the original layout, and on the real grokked
+// checkpoint (skipped when ../shared is absent) the paper's acceptance criteria hold.
+import { test, describe } from "node:test";
+import assert from "node:assert/strict";
+import { existsSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import { useBackend } from "../src/backend/init.js";
+import { Tensor } from "../src/tensor/tensor.js";
+import { Rng } from "../src/tensor/rng.js";
+import {
+  fourierBasis, frequencyNorms, keyFrequencies, normFraction, fitLogits, progressMeasures, omega, modelFromOriginal,
+  evaluateAllPairs, loadGrokkingCheckpoint, analyseModel, splitPairs, trainGrokking,
+} from "../src/labs/grokking/index.js";
+
+useBackend();
+
+describe("Fourier basis", () => {
+  for (const p of [7, 113]) test(`orthonormal for p = ${p}`, () => {
+    const { matrix: F } = fourierBasis(p);
+    let worst = 0;
+    for (let i = 0; i < p; i++) for (let j = 0; j < p; j++) {
+      let s = 0;
+      for (let x = 0; x < p; x++) s += F[i * p + x]! * F[j * p + x]!;
+      worst = Math.max(worst, Math.abs(s - (i === j ? 1 : 0)));
+    }
+    assert.ok(worst < 1e-10, `max |F Fᵀ − I| = ${worst}`);
+  });
+  test("rejects even p", () => assert.throws(() => fourierBasis(10), RangeError));
+});
+
+describe("recovering known frequencies", () => {
+  const p = 31, D = 16, rng = new Rng(1);
+  test("an embedding built from frequencies 3, 7, 12 plus small noise", () => {
+    const E = new Float64Array(p * D), keys = [3, 7, 12];
+    for (let j = 0; j < D; j++) {
+      const amp = keys.map(() => [rng.normal(), rng.normal()]);
+      for (let x = 0; x < p; x++) {
+        let v = 0.01 * rng.normal();
+        keys.forEach((k, i) => { v += amp[i]![0]! * Math.cos(omega(k, p) * x) + amp[i]![1]! * Math.sin(omega(k, p) * x); });
+        E[x * D + j] = v;
+      }
+    }
+    const norms = frequencyNorms(fourierBasis(p), E, D);
+    assert.deepEqual(keyFrequencies(norms), keys);
+    assert.ok(normFraction(norms, keys) > 0.99, `fraction ${normFraction(norms, keys)}`);
+    // Parseval: the basis is orthonormal, so the norms sum to ‖E‖².
+    assert.ok(Math.abs(norms.reduce((s, v) => s + v, 0) - E.reduce((s, v) => s + v * v, 0)) < 1e-8);
+  });
+  test("logits Σ α_k cos(w_k(a+b−c)) + per-row offset: α recovered, variance 100%, progress measures", () => {
+    const alpha = new Map([[2, 5], [9, 3]]);
+    const L = new Float64Array(p ** 3);
+    for (let a = 0; a < p; a++) for (let b = 0; b < p; b++) for (let c = 0; c < p; c++) {
+      let v = a - b; // a per-(a, b) offset that softmax ignores and the fit must too
+      for (const [k, al] of alpha) v += al * Math.cos(omega(k, p) * (a + b - c));
+      L[(a * p + b) * p + c] = v;
+    }
+    const fit = fitLogits(L, p, [2, 9]);
+    for (const [k, al] of alpha) assert.ok(Math.abs(fit.alpha.get(k)! - al) < 1e-9, `α_${k} = ${fit.alpha.get(k)}`);
+    assert.ok(Math.abs(fit.varianceExplained - 1) < 1e-9, `explained ${fit.varianceExplained}`);
+    assert.ok(fitLogits(L, p, [2]).varianceExplained < 0.8); // one of the two terms is not enough
+    const train = splitPairs(p, 0.3, 0);
+    const pm = progressMeasures(L, p, [2, 9], train);
+    // Removing both frequencies leaves only the offset: uniform over c, so exactly chance.
+    assert.ok(Math.abs(pm.excludedLoss - Math.log(p)) < 1e-9, `excluded ${pm.excludedLoss}`);
+    assert.ok(pm.restrictedLoss < Math.log(p) - 1, `restricted ${pm.restrictedLoss}`);
+  });
+});
+
+test("original layouts map onto HookedTransformer: matches a hand-written forward of the original", () => {
+  const p = 5, D = 8, H = 2, dh = 4, M = 12, V = p + 1, rng = new Rng(3);
+  const r = (shape: number[]) => { const n = shape.reduce((a, b) => a * b, 1); return new Tensor(Float32Array.from({ length: n }, () => 0.5 * rng.normal()), shape); };
+  const w = new Map<string, Tensor>([
+    ["embed.W_E", r([D, V])], ["pos_embed.W_pos", r([3, D])], ["blocks.0.attn.W_Q", r([H, dh, D])], ["blocks.0.attn.W_K", r([H, dh, D])],
+    ["blocks.0.attn.W_V", r([H, dh, D])], ["blocks.0.attn.W_O", r([D, H * dh])], ["blocks.0.mlp.W_in", r([M, D])], ["blocks.0.mlp.b_in", r([M])],
+    ["blocks.0.mlp.W_out", r([D, M])], ["blocks.0.mlp.b_out", r([D])], ["unembed.W_U", r([D, V])],
+  ]);
+  const g = (n: string) => Array.from(w.get(n)!.toArray());
+  const [WE, Wp, WQ, WK, WV, WO, Win, bin, Wout, bout, WU] = ["embed.W_E", "pos_embed.W_pos", "blocks.0.attn.W_Q", "blocks.0.attn.W_K", "blocks.0.attn.W_V", "blocks.0.attn.W_O", "blocks.0.mlp.W_in", "blocks.0.mlp.b_in", "blocks.0.mlp.W_out", "blocks.0.mlp.b_out", "unembed.W_U"].map(g) as number[][];
+  // The original model (progress-measures-paper transformers.py), written out: x0 = W_E[:, t] + W_pos[pos].
+  const ref = (toks: number[]) => {
+    const x = toks.map((t, i) => Array.from({ length: D }, (_, d) => WE![d * V + t]! + Wp![i * D + d]!));
+    const proj = (W: number[], h: number, v: number[]) => Array.from({ length: dh }, (_, j) => v.reduce((s, xv, d) => s + W[(h * dh + j) * D + d]! * xv, 0));
+    const z = new Array<number>(H * dh).fill(0), q = 2;
+    for (let h = 0; h < H; h++) {
+      const qv = proj(WQ!, h, x[q]!), sc = [0, 1, 2].map((k) => proj(WK!, h, x[k]!).reduce((s, kv, j) => s + kv * qv[j]!, 0) / Math.sqrt(dh));
+      const mx = Math.max(...sc), e = sc.map((s) => Math.exp(s - mx)), Z = e.reduce((a, b) => a + b, 0);
+      for (let k = 0; k < 3; k++) proj(WV!, h, x[k]!).forEach((v, j) => { z[h * dh + j]! += (e[k]! / Z) * v; });
+    }
+    const x1 = x[q]!.map((v, d) => v + z.reduce((s, zv, i) => s + WO![d * H * dh + i]! * zv, 0));
+    const hid = Array.from({ length: M }, (_, m) => Math.max(0, bin![m]! + x1.reduce((s, v, d) => s + Win![m * D + d]! * v, 0)));
+    const x2 = x1.map((v, d) => v + bout![d]! + hid.reduce((s, hv, m) => s + Wout![d * M + m]! * hv, 0));
+    return Array.from({ length: V }, (_, c) => x2.reduce((s, v, d) => s + v * WU![d * V + c]!, 0));
+  };
+  const model = modelFromOriginal(w, p);
+  const ev = evaluateAllPairs(model, p);
+  let worst = 0;
+  for (const [a, b] of [[0, 0], [1, 3], [4, 2], [3, 4]] as const) {
+    const want = ref([a, b, p]);
+    for (let c = 0; c < p; c++) worst = Math.max(worst, Math.abs(ev.logits[(a * p + b) * p + c]! - want[c]!));
+  }
+  assert.ok(worst < 1e-4, `max |logit difference| = ${worst}`);
+  w.set("blocks.0.attn.W_O", r([D, D + 1]));
+  assert.throws(() => modelFromOriginal(w, p), /blocks\.0\.attn\.W_O: expected \[8,8\], got \[8,9\]/);
+});
+
+test("training runs, records losses, and memorises the training pairs", () => {
+  const r = trainGrokking({ p: 7, dModel: 16, nHeads: 2, dMlp: 32, fracTrain: 0.6, epochs: 300, lr: 1e-2, weightDecay: 0.1, seed: 0, logEvery: 10, evalEvery: 100 });
+  assert.equal(r.epochs.length, 30);
+  assert.deepEqual(r.snapshots.map((s) => s.epoch), [100, 200, 300]);
+  assert.ok(r.trainLoss.at(-1)! < 0.1 * r.trainLoss[0]!, `train loss ${r.trainLoss[0]} → ${r.trainLoss.at(-1)}`);
+  assert.equal(r.trainSet.size, Math.round(0.6 * 49));
+});
+
+const ckDir = fileURLToPath(new URL("../../../shared/models/grokking-mod113", import.meta.url));
+describe("the real grokked checkpoint (Nanda et al. 2023, p = 113)", { skip: existsSync(ckDir) ? false : `${ckDir} absent` }, () => {
+  test("acceptance criteria: accuracy, key frequencies, logit variance, progress measures", () => {
+    const ck = loadGrokkingCheckpoint(ckDir);
+    assert.equal(ck.trainSet.size, 3830);
+    const a = analyseModel(ck.model, ck.p, ck.trainSet);
+    assert.ok(a.accuracy.all >= 0.99, `accuracy ${a.accuracy.all}`);
+    // The stored final losses (config.json) are reproduced, which pins the weight mapping.
+    assert.ok(Math.abs(Math.log(a.loss.train / 9.20252816696153e-9)) < 0.05, `train loss ${a.loss.train}`);
+    assert.ok(Math.abs(Math.log(a.loss.test / 4.991517682242705e-7)) < 0.05, `test loss ${a.loss.test}`);
+    assert.ok(a.keyFrequencies.length <= 6, `key frequencies ${a.keyFrequencies}`);
+    assert.ok(a.embedKeyFraction >= 0.8, `‖W_E‖² share ${a.embedKeyFraction}`);
+    assert.ok(a.logitVarianceExplained >= 0.9, `logit variance explained ${a.logitVarianceExplained}`);
+    // §5.1: keeping only the key frequencies keeps the loss low; removing them breaks the model.
+    assert.ok(a.progress.restrictedLoss < 0.01, `restricted ${a.progress.restrictedLoss}`);
+    assert.ok(a.progress.excludedLoss > Math.log(ck.p), `excluded ${a.progress.excludedLoss}`);
+  });
+});
