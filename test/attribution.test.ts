@@ -18,6 +18,12 @@ import { scope } from "../src/tensor/memory.js";
 import { crossEntropy } from "../src/tensor/ops/nn.js";
 import { Rng } from "../src/tensor/rng.js";
 import { Tensor } from "../src/tensor/tensor.js";
+import { tokenAttributionHtml, tokenAttributionSvg } from "../src/cli/commands/attribute.js";
+import { spawnSync } from "node:child_process";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
 
 const close = (got: readonly number[], want: readonly number[], tol: number, what: string) => {
   assert.equal(got.length, want.length, `${what}: length`);
@@ -264,5 +270,44 @@ describe("attribution on a trained transformer", () => {
     const lost = attn.conservationWithBiases;
     assert.ok(lost.relativeGap > 0.05 && lost.relativeGap < 0.75, `AttnLRP: ${JSON.stringify(lost)}`);
     assert.ok(lost.inputSum < cp.conservationWithBiases.inputSum, "what the softmax drops is missing from the input");
+  });
+});
+
+describe("the attribute command", () => {
+  it("renders one box per token, red for the most positive and blue for the most negative", () => {
+    const svg = tokenAttributionSvg(["The", " cat", "<s>"], [2, -1, 0], { title: "t" });
+    assert.equal(svg.match(/<rect /g)?.length, 3);
+    assert.ok(svg.includes('fill="rgb(178,24,43)"'), "max positive → the red end");
+    assert.ok(svg.includes("&lt;s&gt;") && svg.includes("·cat"), "escaped, spaces shown");
+    const html = tokenAttributionHtml(["a", "b"], [-3, 1]);
+    assert.ok(html.includes("background:rgb(33,102,172)"), "max negative → the blue end");
+    assert.throws(() => tokenAttributionSvg(["a"], [1, 2]), /1 tokens but 2 values/);
+  });
+
+  const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
+  const snapshot = path.resolve(repo, "../shared/models/tiny-gpt2");
+  const skip = fs.existsSync(snapshot) ? false : `no snapshot at ${snapshot}`;
+  it("explains a logit on the tiny-gpt2 snapshot and writes SVG, HTML and JSON", { skip }, () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "attribute-"));
+    try {
+      const cli = (...args: string[]) => spawnSync(process.execPath, [path.join(repo, "dist/src/cli/main.js"), "attribute", snapshot, "The capital of France is", ...args], { encoding: "utf8", timeout: 60_000 });
+      const r = cli("--target", " Paris", "--steps", "32", "--out", dir, "--json");
+      assert.equal(r.status, 0, r.stderr);
+      const doc = JSON.parse(r.stdout) as { tokens: { str: string; attribution: number }[]; completeness: { sum: number; relativeGap: number }; files: string[]; target: { str: string } };
+      assert.equal(doc.target.str, " Paris");
+      assert.deepEqual(doc.tokens.map((t) => t.str), ["<|endoftext|>", "The", " capital", " of", " France", " is"]);
+      assert.ok(doc.completeness.relativeGap < 0.01, JSON.stringify(doc.completeness));
+      assert.ok(Math.abs(doc.tokens.reduce((a, t) => a + t.attribution, 0) - doc.completeness.sum) < 1e-6);
+      assert.deepEqual(doc.files.map((f) => path.basename(f)), ["attribution.svg", "attribution.html", "attribution.json"]);
+      for (const f of doc.files) assert.ok(fs.statSync(f).size > 0, f);
+      const lrpRun = cli("--method", "lrp", "--json");
+      assert.equal(lrpRun.status, 0, lrpRun.stderr);
+      assert.ok("conservation" in (JSON.parse(lrpRun.stdout) as object));
+      const bad = cli("--method", "shap");
+      assert.equal(bad.status, 2, bad.stderr);
+      assert.match(bad.stderr, /--method must be one of ig, saliency, ixg, lrp/);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

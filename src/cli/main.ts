@@ -11,10 +11,11 @@ import { circuits } from "./commands/circuits.js";
 import { fitScaling } from "./commands/fit-scaling.js";
 import { lab } from "./commands/lab-superposition.js";
 import { trainChar } from "./commands/train.js";
+import { attribute } from "./commands/attribute.js";
 import { useBackend } from "../backend/init.js";
 import type { BackendName } from "../backend/registry.js";
 
-const commands: Command[] = [demo, info, run, circuits, lab, trainChar, fitScaling];
+const commands: Command[] = [demo, info, run, circuits, lab, trainChar, fitScaling, attribute];
 
 function help(): string {
   return [
