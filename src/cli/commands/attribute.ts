@@ -17,12 +17,13 @@ import type { Command } from "../command.js";
 const METHODS = ["ig", "saliency", "ixg", "lrp"] as const;
 type Method = (typeof METHODS)[number];
 
-const USAGE = `circuitscope attribute <snapshot-folder> "<prompt>" [--target " Paris"] [--method ig|saliency|ixg|lrp] [--steps 64] [--rule gausslegendre] [--baseline zeros|pad] [--out dir] [--no-bos] [--json]
+const USAGE = `circuitscope attribute <snapshot-folder> "<prompt>" [--target " Paris"] [--method ig|saliency|ixg|lrp] [--steps 64] [--rule gausslegendre] [--baseline zeros|pad] [--batch K] [--out dir] [--no-bos] [--json]
   --target T    the token whose last-position logit is explained (one token; default: the model's top prediction)
   --method M    ig (integrated gradients, default), saliency (|gradient|, L2 over d_model), ixg (input × gradient), lrp (AttnLRP)
   --steps N     integration points for ig (default 64)
   --rule R      ${INTEGRATION_METHODS.join(" | ")} (default gausslegendre)
   --baseline B  zeros (default) or pad: every token's embedding replaced by the pad (else EOS) token's
+  --batch K     integration points per forward/backward for ig (default: all at once; lower it to save memory)
   --out dir     write attribution.svg, attribution.html and attribution.json there
   --no-bos      do not put the tokenizer's BOS token before the prompt`;
 
@@ -72,6 +73,7 @@ export const attribute: Command = {
     const steps = flags.num("steps", 64);
     const rule = flags.str("rule", "gausslegendre") as IntegrationMethod;
     const baselineKind = flags.str("baseline", "zeros");
+    const batch = flags.num("batch", 0);
     const outDir = flags.str("out");
     const noBos = flags.bool("no-bos");
     flags.checkUnknown();
@@ -81,6 +83,7 @@ export const attribute: Command = {
     if (!METHODS.includes(method)) throw new UsageError(`--method must be one of ${METHODS.join(", ")}, got ${method}`);
     if (!INTEGRATION_METHODS.includes(rule)) throw new UsageError(`--rule must be one of ${INTEGRATION_METHODS.join(", ")}, got ${rule}`);
     if (!Number.isInteger(steps) || steps < 2) throw new UsageError(`--steps must be an integer >= 2, got ${steps}`);
+    if (!Number.isInteger(batch) || batch < 0) throw new UsageError(`--batch must be a positive integer, got ${batch}`);
     if (baselineKind !== "zeros" && baselineKind !== "pad") throw new UsageError(`--baseline must be zeros or pad, got ${baselineKind}`);
 
     const { model, tokenizer, config: cfg } = loadPretrained(folder);
@@ -102,7 +105,7 @@ export const attribute: Command = {
       check = { ...r.conservation, inputPlusBiases: r.conservationWithBiases.inputSum };
     } else {
       const r = tokenAttribution(model, ids, score, {
-        attribution: method, steps, method: rule,
+        attribution: method, steps, method: rule, ...(batch > 0 ? { internalBatchSize: batch } : {}),
         ...(baselineKind === "pad" ? { baseline: { tokens: ids.map(() => padId) } } : {}),
       });
       values = r.perPosition;
