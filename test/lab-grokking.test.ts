@@ -4,7 +4,10 @@
 // checkpoint (skipped when ../shared is absent) the paper's acceptance criteria hold.
 import { test, describe } from "node:test";
 import assert from "node:assert/strict";
-import { existsSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { spawnSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { useBackend } from "../src/backend/init.js";
 import { Tensor } from "../src/tensor/tensor.js";
@@ -130,4 +133,24 @@ describe("the real grokked checkpoint (Nanda et al. 2023, p = 113)", { skip: exi
     assert.ok(a.progress.restrictedLoss < 0.01, `restricted ${a.progress.restrictedLoss}`);
     assert.ok(a.progress.excludedLoss > Math.log(ck.p), `excluded ${a.progress.excludedLoss}`);
   });
+
+  test("circuitscope lab grokking --checkpoint writes the report and one JSON document", () => {
+    const main = fileURLToPath(new URL("../src/cli/main.js", import.meta.url));
+    const out = mkdtempSync(join(tmpdir(), "grokking-lab-"));
+    try {
+      const r = spawnSync(process.execPath, [main, "lab", "grokking", "--checkpoint", ckDir, "--out", out, "--json"], { encoding: "utf8", timeout: 60_000 });
+      assert.equal(r.status, 0, r.stderr);
+      const doc = JSON.parse(r.stdout) as { checkpoint: { keyFrequencies: number[]; accuracy: { all: number } } };
+      assert.ok(doc.checkpoint.accuracy.all >= 0.99);
+      for (const f of ["report.md", "embedding-fourier-norms.svg", "logit-fourier.svg", "loss-curves.svg"]) assert.ok(existsSync(join(out, f)), f);
+      assert.match(readFileSync(join(out, "report.md"), "utf8"), new RegExp(`key frequencies \\(§4\\.1\\) \\| ${doc.checkpoint.keyFrequencies.join(", ")}`));
+    } finally { rmSync(out, { recursive: true, force: true }); }
+  });
+});
+
+test("circuitscope lab grokking without --checkpoint or --train is a usage error", () => {
+  const main = fileURLToPath(new URL("../src/cli/main.js", import.meta.url));
+  const r = spawnSync(process.execPath, [main, "lab", "grokking"], { encoding: "utf8", timeout: 60_000 });
+  assert.notEqual(r.status, 0);
+  assert.match(r.stderr, /give --checkpoint/);
 });

@@ -50,7 +50,7 @@ const superposition: Lab = {
 
 const grokking: Lab = {
   summary: "grokking modular addition (Nanda et al. 2023): the real checkpoint's Fourier circuit, progress measures, training",
-  usage: "circuitscope lab grokking [--checkpoint ../shared/models/grokking-mod113] [--train] [--paper] [--p 53] [--d-model 64] [--heads 4] [--d-mlp 256] [--frac 0.4] [--epochs 5000] [--lr 0.001] [--wd 1] [--seed 0] [--log-every 10] [--eval-every 100] [--out grokking-report] [--json]",
+  usage: "circuitscope lab grokking [--checkpoint ../shared/models/grokking-mod113] [--train] [--paper] [--p 53] [--d-model 64] [--heads 4] [--d-mlp 256] [--frac 0.4] [--epochs 6000] [--lr 0.001] [--wd 1] [--seed 0] [--log-every 10] [--eval-every 100] [--out grokking-report] [--json]",
   run(flags, out) {
     const int = (name: string, def: number) => {
       const v = flags.num(name, def);
@@ -60,7 +60,7 @@ const grokking: Lab = {
     const checkpoint = flags.str("checkpoint");
     // --paper: the paper's run (p = 113, d_model 128, 30% train); 40k epochs is where its test loss has fallen.
     const paper = flags.bool("paper"), doTrain = flags.bool("train") || paper;
-    const dModel = int("d-model", paper ? 128 : 64), epochs = int("epochs", paper ? 40000 : 5000);
+    const dModel = int("d-model", paper ? 128 : 64), epochs = int("epochs", paper ? 40000 : 6000);
     const train: GrokTrainOptions = {
       p: int("p", paper ? 113 : 53), dModel, nHeads: int("heads", 4), dMlp: int("d-mlp", 4 * dModel), fracTrain: flags.num("frac", paper ? 0.3 : 0.4),
       epochs, lr: flags.num("lr", 1e-3), weightDecay: flags.num("wd", 1), seed: flags.num("seed", 0),

@@ -28,7 +28,8 @@ export interface ModelAnalysis {
   /** Per frequency k (index k ≥ 1): fraction of logit variance its cos(w_k(a+b−c)) term explains. */
   logitVarianceByFrequency: number[];
   progress: ProgressMeasures;
-  neurons?: { clustered: number; total: number; perFrequency: Record<number, number>; dead: number };
+  /** Live neurons ≥ the threshold, per best frequency; meanFraction averages the best frequency's share over live neurons. */
+  neurons?: { clustered: number; total: number; perFrequency: Record<number, number>; dead: number; meanFraction: number };
   /** [p, p] row-major: ‖2D Fourier coefficient‖ of the centred logits over outputs (rows: a basis, cols: b basis). */
   logitSpectrum?: Float64Array;
 }
@@ -58,15 +59,16 @@ export function analyseAllPairs(ev: AllPairs, dModel: number, dMlp: number, trai
   if (opts.full) {
     const nc = neuronFrequencies(F, ev.neurons, dMlp);
     const perFrequency: Record<number, number> = {};
-    let clustered = 0, dead = 0;
+    let clustered = 0, dead = 0, sum = 0;
     for (let n = 0; n < dMlp; n++) {
       let mx = 0;
       for (let r = 0; r < p * p; r++) mx = Math.max(mx, Math.abs(ev.neurons[r * dMlp + n]!));
       // A neuron that never fires (ReLU output 0 everywhere) has no frequency to speak of.
       if (mx === 0) { dead++; continue; }
+      sum += nc.fraction[n]!;
       if (nc.fraction[n]! >= NEURON_CLUSTER_THRESHOLD) { clustered++; perFrequency[nc.freq[n]!] = (perFrequency[nc.freq[n]!] ?? 0) + 1; }
     }
-    out.neurons = { clustered, total: dMlp, perFrequency, dead };
+    out.neurons = { clustered, total: dMlp, perFrequency, dead, meanFraction: sum / Math.max(1, dMlp - dead) };
     out.logitSpectrum = logitFourierNorms(F, ev.logits);
   }
   return out;

@@ -51,7 +51,7 @@ function analysisTable(a: ModelAnalysis, paper: boolean): string[] {
   ];
   if (a.neurons) {
     const live = a.neurons.total - a.neurons.dead;
-    rows.push(`| MLP neurons ≥ 85% explained by one frequency (§4.3) | ${a.neurons.clustered} of ${live} live (${pct(a.neurons.clustered / live)}); ${Object.entries(a.neurons.perFrequency).map(([k, n]) => `k=${k}: ${n}`).join(", ")} | most neurons; clusters per key frequency |`);
+    rows.push(`| MLP neurons ≥ 85% explained by one frequency (§4.3) | ${a.neurons.clustered} of ${live} live (${pct(a.neurons.clustered / live)}; mean share of the best frequency ${pct(a.neurons.meanFraction)}); ${Object.entries(a.neurons.perFrequency).map(([k, n]) => `k=${k}: ${n}`).join(", ")} | most neurons; clusters per key frequency |`);
   }
   rows.push("", `α_k per key frequency (§4.2): ${a.alpha.map(([k, v]) => `k=${k}: ${v.toFixed(2)}`).join(", ")}.`);
   return rows;
