@@ -244,9 +244,9 @@ function layerBaseline(model: HookedTransformer, b: LayerBaseline | undefined, a
   return resolveBaseline(b, actual);
 }
 
-function perPosition(attr: Tensor): number[] {
-  // attr is [pos, ...] for hook points shaped [batch, pos, ...].
-  if (attr.ndim < 2) return [];
+function perPosition(attr: Tensor, hook: HookName): number[] {
+  // attr is [pos, ...] for hook points shaped [batch, pos, ...]; the pattern and scores are [batch, head_index, query_pos, key_pos].
+  if (attr.ndim < 2 || hook.endsWith(".attn.hook_pattern") || hook.endsWith(".attn.hook_attn_scores")) return [];
   const flat = attr.reshape([attr.shape[0]!, attr.size / attr.shape[0]!]).sum(1);
   return flat.toList();
 }
@@ -264,7 +264,7 @@ export function layerIntegratedGradients(model: HookedTransformer, tokens: reado
   const b = layerBaseline(model, opts.baseline, actual, hook);
   const f: ScoreFn = (xs) => patchedScores(model, tokens, hook, xs.reshape([xs.shape[0]!, ...actual.shape.slice(1)]), score);
   const res = integratedGradients(f, actual.squeeze(0), { ...opts, baseline: b.squeeze(0) });
-  return { ...res, hook, perPosition: perPosition(res.attributions) };
+  return { ...res, hook, perPosition: perPosition(res.attributions, hook) };
 }
 
 export type GradientMethod = "ig" | "saliency" | "ixg";
@@ -283,6 +283,6 @@ export function tokenAttribution(model: HookedTransformer, tokens: readonly numb
   const res = method === "saliency" ? saliency(f, actual) : inputXGradient(f, actual);
   const per = method === "saliency"
     ? Array.from({ length: actual.shape[0]! }, (_, p) => Math.sqrt(sumOf(noGrad(() => res.attributions.select(0, p).square()))))
-    : perPosition(res.attributions);
+    : perPosition(res.attributions, hook);
   return { ...res, hook, perPosition: per };
 }
