@@ -3,7 +3,7 @@
 // experiment (lab.ts) nor the measurements (analysis.ts).
 import { heatmap, lineChart, type Series } from "../../plot/index.js";
 import type { ModelAnalysis } from "./analysis.js";
-import type { GrokkingLabResult, TrainingRecord } from "./lab.js";
+import type { GrokkingLabResult, TrainingMeasure, TrainingRecord } from "./lab.js";
 
 const pct = (v: number) => `${(100 * v).toFixed(2)}%`;
 const e3 = (v: number) => v.toExponential(3);
@@ -71,11 +71,13 @@ function trainingSection(t: TrainingRecord, files: Record<string, string>): stri
   ], { title: "Fourier structure over training", xLabel: "epoch", yLabel: "fraction" });
   const first = (ys: number[]) => { const i = ys.findIndex((v) => v < 0.01); return i < 0 ? "never" : String(ep[i]); };
   const o = t.options;
+  const firstMeasure = (pred: (m: TrainingMeasure) => boolean) => t.measures.find(pred)?.epoch ?? "never";
   return [
     `## Training from scratch`, "",
     `p = ${o.p}, d_model ${o.dModel}, ${o.nHeads} heads, d_mlp ${o.dMlp}, ${pct(o.fracTrain)} of pairs for training, full-batch AdamW (lr ${o.lr}, weight decay ${o.weightDecay}, betas 0.9/0.98), ${o.epochs} epochs, seed ${o.seed}: ${t.seconds.toFixed(0)} s.`, "",
-    `- train loss < 0.01 first at epoch ${first(t.trainLoss)}; test loss < 0.01 first at epoch ${first(t.testLoss)} (the gap is grokking)`,
-    `- final train / test loss ${e3(t.trainLoss.at(-1)!)} / ${e3(t.testLoss.at(-1)!)}`, "",
+    `- train loss < 0.01 first at epoch ${first(t.trainLoss)}; test loss < 0.01 first at epoch ${first(t.testLoss)} (a long gap between the two is grokking)`,
+    `- restricted loss < 0.01 first at snapshot epoch ${firstMeasure((m) => m.restrictedLoss < 0.01)}, excluded (train) loss > ln p first at ${firstMeasure((m) => m.excludedLoss > Math.log(o.p))} (§5.2 expects both before the test loss falls)`,
+    `- last logged train / test loss (epoch ${ep.at(-1)}, before its update) ${e3(t.trainLoss.at(-1)!)} / ${e3(t.testLoss.at(-1)!)}; the table below is after the last update`, "",
     ...analysisTable(t.final, false), "",
     `![training losses](training-loss.svg)`, "", `![Fourier structure over training](training-key-fraction.svg)`, "",
     "Progress measures over training (key frequencies of the final model, as §5.1):", "",
