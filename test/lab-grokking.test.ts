@@ -14,7 +14,7 @@ import { Tensor } from "../src/tensor/tensor.js";
 import { Rng } from "../src/tensor/rng.js";
 import {
   fourierBasis, frequencyNorms, keyFrequencies, normFraction, fitLogits, progressMeasures, omega, modelFromOriginal,
-  evaluateAllPairs, loadGrokkingCheckpoint, analyseModel, splitPairs, trainGrokking,
+  evaluateAllPairs, loadGrokkingCheckpoint, analyseModel, splitPairs, trainGrokking, saveGrokkingCheckpoint, toOriginal,
 } from "../src/labs/grokking/index.js";
 
 useBackend();
@@ -108,12 +108,22 @@ test("original layouts map onto HookedTransformer: matches a hand-written forwar
   assert.throws(() => modelFromOriginal(w, p), /blocks\.0\.attn\.W_O: expected \[8,8\], got \[8,9\]/);
 });
 
-test("training runs, records losses, and memorises the training pairs", () => {
+test("training runs, records losses, memorises the training pairs, and saves a checkpoint that loads back", () => {
   const r = trainGrokking({ p: 7, dModel: 16, nHeads: 2, dMlp: 32, fracTrain: 0.6, epochs: 300, lr: 1e-2, weightDecay: 0.1, seed: 0, logEvery: 10, evalEvery: 100 });
   assert.equal(r.epochs.length, 30);
   assert.deepEqual(r.snapshots.map((s) => s.epoch), [100, 200, 300]);
   assert.ok(r.trainLoss.at(-1)! < 0.1 * r.trainLoss[0]!, `train loss ${r.trainLoss[0]} → ${r.trainLoss.at(-1)}`);
   assert.equal(r.trainSet.size, Math.round(0.6 * 49));
+  assert.deepEqual([...toOriginal(r.model).get("blocks.0.attn.W_Q")!.shape], [2, 8, 16]); // [n_heads, d_head, d_model]
+  const dir = mkdtempSync(join(tmpdir(), "grokking-ck-"));
+  try {
+    saveGrokkingCheckpoint(dir, r.model, 7, r.trainSet, { epochsPerPoint: 10, train: r.trainLoss, test: r.testLoss }, { lr: 1e-2 });
+    const back = loadGrokkingCheckpoint(dir);
+    assert.deepEqual([...back.trainSet].sort((a, b) => a - b), [...r.trainSet].sort((a, b) => a - b));
+    assert.equal(back.curves?.train.length, 30);
+    const [x, y] = [evaluateAllPairs(r.model, 7).logits, evaluateAllPairs(back.model, 7).logits];
+    assert.ok(x.every((v, i) => Math.abs(v - y[i]!) < 1e-5), "saved and reloaded logits differ");
+  } finally { rmSync(dir, { recursive: true, force: true }); }
 });
 
 const ckDir = fileURLToPath(new URL("../../../shared/models/grokking-mod113", import.meta.url));

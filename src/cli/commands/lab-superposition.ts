@@ -7,7 +7,7 @@ import { UsageError, type Flags } from "../args.js";
 import type { Command } from "../command.js";
 import { progress, type Output } from "../io.js";
 import { renderReport, runSuperpositionLab } from "../../labs/superposition/index.js";
-import { renderReport as renderGrokkingReport, runGrokkingLab, type GrokTrainOptions } from "../../labs/grokking/index.js";
+import { renderReport as renderGrokkingReport, runGrokkingLab, saveGrokkingCheckpoint, type GrokTrainOptions } from "../../labs/grokking/index.js";
 
 interface Lab { summary: string; usage: string; run(flags: Flags, out: Output): void | Promise<void> }
 
@@ -50,7 +50,7 @@ const superposition: Lab = {
 
 const grokking: Lab = {
   summary: "grokking modular addition (Nanda et al. 2023): the real checkpoint's Fourier circuit, progress measures, training",
-  usage: "circuitscope lab grokking [--checkpoint ../shared/models/grokking-mod113] [--train] [--paper] [--p 53] [--d-model 64] [--heads 4] [--d-mlp 256] [--frac 0.4] [--epochs 6000] [--lr 0.001] [--wd 1] [--seed 0] [--log-every 10] [--eval-every 100] [--out grokking-report] [--json]",
+  usage: "circuitscope lab grokking [--checkpoint ../shared/models/grokking-mod113] [--train] [--paper] [--p 53] [--d-model 64] [--heads 4] [--d-mlp 256] [--frac 0.4] [--epochs 6000] [--lr 0.001] [--wd 1] [--seed 0] [--log-every 10] [--eval-every <epochs/50>] [--out grokking-report] [--json]",
   run(flags, out) {
     const int = (name: string, def: number) => {
       const v = flags.num(name, def);
@@ -82,11 +82,17 @@ const grokking: Lab = {
     mkdirSync(dir, { recursive: true });
     for (const [name, text] of Object.entries(files)) { const p = join(dir, name); writeFileSync(p + ".tmp", text); renameSync(p + ".tmp", p); }
     out.info(`wrote ${Object.keys(files).length} files to ${dir}/`);
+    const t = result.training;
+    if (t) {
+      // The trained model as a checkpoint folder, so `lab grokking --checkpoint <out>/trained` re-analyses it.
+      const { epochs, ...cfg } = t.options;
+      saveGrokkingCheckpoint(join(dir, "trained"), t.model, t.options.p, t.trainSet, { epochsPerPoint: t.options.logEvery, train: t.trainLoss, test: t.testLoss }, { ...cfg, num_epochs: epochs });
+      out.info(`wrote the trained model to ${join(dir, "trained")}/`);
+    }
     const brief = (a: NonNullable<typeof result.checkpoint>["analysis"]) => {
       const { logitSpectrum: _s, embedNorms: _n, logitVarianceByFrequency: _v, ...rest } = a;
       return rest;
     };
-    const t = result.training;
     out.result({
       out: dir, seconds: result.seconds,
       checkpoint: result.checkpoint ? { dir: result.checkpoint.dir, ...brief(result.checkpoint.analysis) } : null,

@@ -2,10 +2,11 @@
 // saved_runs/wd_10-1_mod_addition_loss_curve.pth, converted to safetensors) into a HookedTransformer.
 // The original stores every matrix [d_out, d_in] with heads in a leading axis; circuitscope stores
 // [d_in, d_out] with heads side by side, so each weight is permuted here and every name and shape is
-// checked. Also reads the training split and the stored loss curves. Not the analysis (fourier.ts).
-import { existsSync, readFileSync } from "node:fs";
+// checked. Also reads the training split and the stored loss curves, and writes a trained model back
+// in the same folder layout so `--checkpoint` can analyse it. Not the analysis (fourier.ts).
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { loadSafetensors } from "../../io/safetensors.js";
+import { loadSafetensors, saveSafetensors } from "../../io/safetensors.js";
 import { makeConfig, type ModelConfig } from "../../model/config.js";
 import { HookedTransformer } from "../../model/transformer.js";
 import { noGrad } from "../../tensor/autodiff.js";
@@ -103,4 +104,40 @@ export function loadGrokkingCheckpoint(dir: string): GrokkingCheckpoint {
     curves = { epochsPerPoint: j.epochs_per_point, train: j.train_loss, test: j.test_loss };
   }
   return { model, p, trainSet, curves, meta };
+}
+
+/** The inverse of modelFromOriginal: our [d_in, d_out] weights back to the original names and layouts. */
+export function toOriginal(model: HookedTransformer): Map<string, Tensor> {
+  const { d_model: D, n_heads: H, d_head: dh } = model.cfg;
+  const sd = new Map(model.namedParameters().map(([n, t]) => [n, t as Tensor]));
+  const get = (n: string) => { const t = sd.get(n); if (!t) throw new GrokkingCheckpointError(`toOriginal: the model has no ${n}`); return t; };
+  // [d_model, n_heads * d_head] → [n_heads, d_head, d_model]
+  const heads = (t: Tensor) => t.reshape([D, H, dh]).permute([1, 2, 0]).contiguous();
+  const T = (t: Tensor) => t.transpose(0, 1).contiguous();
+  return new Map<string, Tensor>([
+    ["embed.W_E", T(get("embed.W_E"))], ["pos_embed.W_pos", get("pos_embed.W_pos").contiguous()],
+    ["blocks.0.attn.W_Q", heads(get("blocks.0.attn.W_Q"))], ["blocks.0.attn.W_K", heads(get("blocks.0.attn.W_K"))], ["blocks.0.attn.W_V", heads(get("blocks.0.attn.W_V"))],
+    ["blocks.0.attn.W_O", T(get("blocks.0.attn.W_O"))], ["blocks.0.mlp.W_in", T(get("blocks.0.mlp.W_in"))], ["blocks.0.mlp.b_in", get("blocks.0.mlp.b_in").contiguous()],
+    ["blocks.0.mlp.W_out", T(get("blocks.0.mlp.W_out"))], ["blocks.0.mlp.b_out", get("blocks.0.mlp.b_out").contiguous()], ["unembed.W_U", get("unembed.W_U").contiguous()],
+  ]);
+}
+
+/**
+ * Write a model as a checkpoint folder loadGrokkingCheckpoint reads: model.safetensors (original
+ * layouts), config.json, train_pairs.json and, when given, loss_curves.json. Each file is written to a
+ * temporary name and renamed, so a folder never holds a half-written file.
+ */
+export function saveGrokkingCheckpoint(dir: string, model: HookedTransformer, p: number, trainSet: ReadonlySet<number>, curves: LossCurves | null, trainingConfig: Record<string, unknown>): void {
+  mkdirSync(dir, { recursive: true });
+  const json = (name: string, v: unknown) => { const f = join(dir, name); writeFileSync(f + ".tmp", JSON.stringify(v)); renameSync(f + ".tmp", f); };
+  noGrad(() => saveSafetensors(join(dir, "model.safetensors"), toOriginal(model), { source: "circuitscope lab grokking --train" }));
+  const c = model.cfg;
+  json("config.json", {
+    description: `1-layer transformer trained on (a + b) mod ${p} by circuitscope lab grokking`,
+    training_config: { ...trainingConfig, p },
+    architecture: { n_layers: 1, d_model: c.d_model, n_heads: c.n_heads, d_head: c.d_head, d_mlp: c.d_mlp, d_vocab: c.d_vocab, n_ctx: c.n_ctx, act_fn: c.act_fn, normalization: null },
+  });
+  const pairs = [...trainSet].sort((a, b) => a - b).map((r) => [Math.floor(r / p), r % p]);
+  json("train_pairs.json", { p, n_train: pairs.length, train_pairs: pairs });
+  if (curves) json("loss_curves.json", { epochs_per_point: curves.epochsPerPoint, train_loss: curves.train, test_loss: curves.test });
 }

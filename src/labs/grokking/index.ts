@@ -1,6 +1,6 @@
 // The grokking lab's public surface (Nanda et al. 2023): checkpoint loading, evaluation on all pairs,
 // the Fourier analysis and progress measures, training from scratch, the experiment and its report.
-export { loadGrokkingCheckpoint, modelFromOriginal, grokkingConfig, GrokkingCheckpointError, type GrokkingCheckpoint, type LossCurves } from "./checkpoint.js";
+export { loadGrokkingCheckpoint, saveGrokkingCheckpoint, modelFromOriginal, toOriginal, grokkingConfig, GrokkingCheckpointError, type GrokkingCheckpoint, type LossCurves } from "./checkpoint.js";
 export { evaluateAllPairs, allPairTokens, accuracyOn, type AllPairs } from "./evaluate.js";
 export {
   omega, fourierBasis, fourierTransform, frequencyNorms, keyFrequencies, normFraction, centreRows, fitLogits, sumDirectionComponents,

@@ -3,6 +3,7 @@
 // report.ts renders it and the CLI writes it. Never prints.
 import { analyseAllPairs, analyseModel, type ModelAnalysis } from "./analysis.js";
 import { loadGrokkingCheckpoint, type LossCurves } from "./checkpoint.js";
+import type { HookedTransformer } from "../../model/transformer.js";
 import { trainGrokking, type GrokTrainOptions } from "./train.js";
 
 export interface GrokkingLabOptions {
@@ -30,6 +31,9 @@ export interface TrainingRecord {
   measures: TrainingMeasure[];
   final: ModelAnalysis;
   seconds: number;
+  /** The trained model and its split (saveGrokkingCheckpoint writes them). */
+  model: HookedTransformer;
+  trainSet: Set<number>;
 }
 
 export interface GrokkingLabResult {
@@ -61,7 +65,7 @@ export function runGrokkingLab(o: GrokkingLabOptions): GrokkingLabResult {
         embedKeyFraction: a.embedKeyFraction, logitVarianceExplained: a.logitVarianceExplained,
       };
     });
-    res.training = { options, epochs: r.epochs, trainLoss: r.trainLoss, testLoss: r.testLoss, measures, final, seconds: r.seconds };
+    res.training = { options, epochs: r.epochs, trainLoss: r.trainLoss, testLoss: r.testLoss, measures, final, seconds: r.seconds, model: r.model, trainSet: r.trainSet };
   }
   res.seconds = (performance.now() - t0) / 1000;
   return res;
