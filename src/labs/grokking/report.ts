@@ -54,6 +54,8 @@ function analysisTable(a: ModelAnalysis, paper: boolean): string[] {
     rows.push(`| MLP neurons ≥ 85% explained by one frequency (§4.3) | ${a.neurons.clustered} of ${live} live (${pct(a.neurons.clustered / live)}; mean share of the best frequency ${pct(a.neurons.meanFraction)}); ${Object.entries(a.neurons.perFrequency).map(([k, n]) => `k=${k}: ${n}`).join(", ")} | most neurons; clusters per key frequency |`);
   }
   rows.push("", `α_k per key frequency (§4.2): ${a.alpha.map(([k, v]) => `k=${k}: ${v.toFixed(2)}`).join(", ")}.`);
+  const top = a.logitVarianceByFrequency.map((v, k) => [k, v] as const).filter(([k]) => k > 0).sort((x, y) => y[1] - x[1]).slice(0, 8);
+  rows.push("", `Largest single cos(w_k(a+b−c)) terms, share of logit variance: ${top.map(([k, v]) => `k=${k}: ${pct(v)}`).join(", ")}.`);
   return rows;
 }
 
@@ -92,7 +94,7 @@ export function renderReport(r: GrokkingLabResult): Record<string, string> {
   if (r.checkpoint) {
     const { analysis: a, curves, dir, meta } = r.checkpoint;
     md.push(`## The grokked checkpoint (p = ${a.p})`, "", `Loaded from \`${dir}\`${meta ? ` (${meta})` : ""}. Weights mapped from the original [d_out, d_in] layouts to circuitscope's; the model's own losses are reproduced below.`, "");
-    md.push(...analysisTable(a, true), "");
+    md.push(...analysisTable(a, a.p === 113), ""); // the paper's frequencies are for p = 113 only
     files["embedding-fourier-norms.svg"] = normStems(a.embedNorms, a.keyFrequencies, `embedding norm per frequency, p = ${a.p} (§4.1, Fig. 3)`);
     md.push("![embedding Fourier norms](embedding-fourier-norms.svg)", "");
     if (a.logitSpectrum) {
