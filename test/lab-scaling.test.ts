@@ -1,21 +1,22 @@
 // Scaling-law fitter: analytic gradient vs finite differences, L-BFGS on Rosenbrock and a quadratic,
 // recovery of a known law inside its bootstrap intervals, the real Chinchilla points against the
 // published fits (Hoffmann et al. 2022; Besiroglu et al. 2024), Kaplan power laws, and CSV errors.
+import { Rng } from "../src/tensor/rng.js";
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { existsSync, readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import {
   allocation, bootstrapParametric, coarseGrid, excludeHighestLoss, fitParametric, fitPowerLaw, lbfgs, makeObjective,
-  mulberry32, parseCsv, predictLoss, runsFromCsv, thetaFromLaw, frontierFits, PUBLISHED, CsvError, type ScalingLaw,
+  parseCsv, predictLoss, runsFromCsv, thetaFromLaw, frontierFits, PUBLISHED, CsvError, type ScalingLaw,
 } from "../src/labs/scaling/index.js";
 
 const TRUE: ScalingLaw = { E: 1.69, A: 406.4, B: 410.7, alpha: 0.34, beta: 0.28 };
 
 /** A Chinchilla-like sweep: 8 compute budgets × 12 model sizes, loss × exp(σ·z) with z ~ N(0, 1). */
 function synthetic(law: ScalingLaw, sigma: number, seed: number) {
-  const rand = mulberry32(seed);
-  const gauss = () => Math.sqrt(-2 * Math.log(1 - rand())) * Math.cos(2 * Math.PI * rand());
+  const rng = new Rng(seed);
+  const gauss = () => rng.normal();
   const N: number[] = [], D: number[] = [], L: number[] = [], C: number[] = [];
   for (let c = 18; c <= 22; c += 0.5) {
     const Cv = 10 ** c, Nc = allocation(law).Nopt(Cv);

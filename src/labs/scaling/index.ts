@@ -3,7 +3,7 @@
 export { lbfgs, type Objective, type LbfgsOptions, type LbfgsResult, type LbfgsStatus } from "./lbfgs.js";
 export {
   fitParametric, bootstrapParametric, makeObjective, hoffmannGrid, coarseGrid, allocation, predictLoss, huber,
-  excludeHighestLoss, lawFromTheta, thetaFromLaw, mulberry32, quantile, HUBER_DELTA,
+  excludeHighestLoss, lawFromTheta, thetaFromLaw, quantile, HUBER_DELTA,
   type ScalingData, type ScalingLaw, type Theta, type FitOptions, type ParametricFit, type Allocation,
   type BootstrapOptions, type BootstrapResult, type Interval,
 } from "./parametric.js";

@@ -5,6 +5,7 @@
 // keeping the best. Also the compute-optimal allocation (Appendix D.2, eq. 4) and percentile
 // bootstrap intervals (as Besiroglu et al. 2024, "Chinchilla Scaling: A replication attempt").
 // Plain float64: five parameters and a few hundred points need no tensor engine.
+import { Rng } from "../../tensor/rng.js";
 import { lbfgs, type LbfgsOptions, type LbfgsStatus } from "./lbfgs.js";
 
 /** Training runs: parameters N, tokens D, final loss L (all > 0). */
@@ -161,18 +162,6 @@ export function allocation(l: ScalingLaw): Allocation {
   return { G, a, b, Nopt, Dopt, Lopt: (C) => predictLoss(l, Nopt(C), Dopt(C)) };
 }
 
-/** A seeded 32-bit PRNG (mulberry32): uniform in [0, 1). Enough for resampling indices. */
-export function mulberry32(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 export interface Interval { estimate: number; lo: number; hi: number }
 
 export interface BootstrapOptions {
@@ -216,12 +205,12 @@ export function coarseGrid(): Theta[] {
  */
 export function bootstrapParametric(data: ScalingData, full: ParametricFit, opts: BootstrapOptions = {}, idx?: readonly number[]): BootstrapResult {
   const R = opts.resamples ?? 200, seed = opts.seed ?? 0, level = opts.level ?? 0.95;
-  const rand = mulberry32(seed);
+  const rng = new Rng(seed); // the engine's seeded generator, so runs repeat exactly
   const pool = idx ?? data.L.map((_, i) => i), n = pool.length;
   const inits = [full.theta, ...(opts.inits ?? coarseGrid())];
   const laws: ScalingLaw[] = [];
   for (let r = 0; r < R; r++) {
-    const sample = Array.from({ length: n }, () => pool[Math.floor(rand() * n)]!);
+    const sample = Array.from({ length: n }, () => pool[rng.int(0, n)]!);
     laws.push(fitParametric(data, { inits, delta: opts.delta, polish: 2 }, sample).law);
     opts.onProgress?.(r + 1, R);
   }
