@@ -5,6 +5,7 @@
 // Gradients are only ever read, never written: backward can hand two leaves the same gradient
 // tensor (the rule for a + b returns g for both), so an in-place write to one .grad could change
 // another. clipGradNorm therefore replaces .grad with a scaled copy.
+import { scope } from "../tensor/memory.js";
 import { Tensor } from "../tensor/tensor.js";
 import { noGrad } from "../tensor/autodiff.js";
 import { fmt } from "../tensor/shape.js";
@@ -230,6 +231,8 @@ export function clipGradNorm(params: Iterable<Tensor>, maxNorm: number, normType
   const ps = [...params].filter((p) => p.grad);
   let acc = 0;
   for (const p of ps) {
+    // The L2 case (the common one) runs as backend kernels; other norms loop in JS.
+    if (normType === 2) { acc += noGrad(() => scope(() => p.grad!.square().sum().item())); continue; }
     const g = noGrad(() => p.grad!.contiguous()).toArray();
     if (normType === Infinity) for (let i = 0; i < g.length; i++) acc = Math.max(acc, Math.abs(g[i]!));
     else for (let i = 0; i < g.length; i++) acc += Math.pow(Math.abs(g[i]!), normType);
