@@ -21,3 +21,7 @@ export {
   type LogitScore, type LayerBaseline, type LayerIGOptions, type LayerAttribution, type GradientMethod,
 } from "./attribution.js";
 export { lrp, transformerLRP, lrpEpsilon, lrpIdentity, lrpUniform, type Conservation, type TransformerLRP, type TransformerLRPOptions } from "./lrp.js";
+export {
+  logitLens, logitLensSvg, headLogitAttribution, mlpLogitAttribution, neuronLogitAttribution, fullLogitAttribution,
+  type LogitLensOptions, type LogitLensResult, type DlaTarget,
+} from "./residual.js";
