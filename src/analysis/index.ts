@@ -25,3 +25,4 @@ export {
   logitLens, logitLensSvg, headLogitAttribution, mlpLogitAttribution, neuronLogitAttribution, fullLogitAttribution,
   type LogitLensOptions, type LogitLensResult, type DlaTarget,
 } from "./residual.js";
+export { ablate, ablationHook, ablationSweep, type AblationKind, type AblationTarget, type AblationOptions, type AblationSweep } from "./ablation.js";
