@@ -3,6 +3,7 @@
 //   overhead cost of a tiny op ([16,768] + [16,768]) through the Tensor API
 //   gpt2     a GPT-2-small-shaped model (random weights): forward at T=128 and 1024, forward+backward at 128
 //   patching activation patching's 12-layer × 20-position resid_pre sweep on that model
+//   grokking one full-batch AdamW training step of the grokking lab's 1-layer model (p = 113), beside PyTorch
 // Flags: --json (one JSON document on stdout), --quick (fewer shapes and repetitions), --only a,b
 // (sections), --no-peer (skip PyTorch), --out file.json (also save the JSON). Progress goes to stderr.
 import { spawnSync } from "node:child_process";
@@ -13,6 +14,11 @@ import * as cs from "../src/index.js";
 import { linear } from "../src/tensor/ops/linalg.js";
 import { HookedTransformer } from "../src/model/transformer.js";
 import { gpt2SmallConfig } from "../src/model/config.js";
+import { grokkingConfig } from "../src/labs/grokking/checkpoint.js";
+import { splitPairs } from "../src/labs/grokking/train.js";
+import { AdamW } from "../src/nn/optim.js";
+import { crossEntropy } from "../src/tensor/ops/nn.js";
+import { slice } from "../src/tensor/ops/movement.js";
 import { generate } from "../src/model/generate.js";
 import { backendStatus, setBackend, getBackend, type BackendName } from "../src/backend/registry.js";
 import { measurePeak } from "./peak.js";
@@ -39,6 +45,7 @@ function timeIt(fn: () => void, minTime = quick ? 0.2 : 0.6, minReps = 3, maxRep
   return times[Math.floor(times.length / 2)]!;
 }
 
+const GROK_P = 113; // grokking: Nanda et al.'s modular addition, full-batch step on 30% of the p² pairs
 const GEN_PROMPT = 10, GEN_NEW = 20; // generation: new tokens after a short prompt, greedy, KV cache
 const SHAPES: [number, number][] = [[768, 2304], [768, 3072], [3072, 768], [768, 50257]];
 const TS = quick ? [16, 128] : [16, 128, 1024];
@@ -58,7 +65,8 @@ if (peak) log(`peak: ${peak.gflops1.toFixed(1)} GFLOP/s on 1 core, ${peak.gflops
 // 2. Peer: PyTorch and NumPy on the same shapes, in a child process (never required).
 let peer: Record<string, any> | null = null;
 if (!flag("no-peer")) {
-  const spec = { matmul: TS.flatMap((T) => SHAPES.map(([K, N]) => [T, K, N])), gpt2: want("gpt2") ? { forward: quick ? [128] : [128, 1024], backward: [128], generate: [GEN_PROMPT, GEN_NEW] } : null };
+  const spec = { matmul: TS.flatMap((T) => SHAPES.map(([K, N]) => [T, K, N])), gpt2: want("gpt2") ? { forward: quick ? [128] : [128, 1024], backward: [128], generate: [GEN_PROMPT, GEN_NEW] } : null,
+    grokking: want("grokking") ? { p: GROK_P, frac_train: 0.3, d_model: 128, n_heads: 4, d_mlp: 512, lr: 1e-3, weight_decay: 1.0, betas: [0.9, 0.98], steps: quick ? 5 : 10 } : null };
   const py = fileURLToPath(new URL("../../bench/torch_ref.py", import.meta.url));
   for (const exe of ["/usr/bin/python3", "python3"]) {
     log(`peer: running PyTorch reference with ${exe} …`);
@@ -173,6 +181,35 @@ if (want("patching")) {
   results.patching = { backend: best, cells, seconds, msPerPatchedForward: (seconds / cells) * 1000, transformerLensQuotedSeconds: TL_QUOTED_S, speedupVsQuoted: TL_QUOTED_S / seconds, loadavg: os.loadavg()[0] };
 }
 
+if (want("grokking")) {
+  // One full-batch training step of the grokking lab's 1-layer model (Nanda et al. 2023): forward on
+  // all 3,830 training pairs [a, b, =], cross-entropy at "=" over the p residues, backward, AdamW
+  // (lr 1e-3, wd 1, betas 0.9/0.98), all inside one scope, as trainGrokking runs it.
+  const best = (["native", "wasm", "ts"] as BackendName[]).find((b) => available.includes(b))!;
+  setBackend(best);
+  const p = GROK_P;
+  const model = new HookedTransformer(grokkingConfig(p, 128, 4, 512)).initWeights(0);
+  const trainSet = splitPairs(p, 0.3, 0);
+  const pairs = Array.from({ length: p * p }, (_, i) => i).filter((r) => trainSet.has(r));
+  const t = new Int32Array(pairs.length * 3), l = new Int32Array(pairs.length);
+  pairs.forEach((r, i) => { const a = Math.floor(r / p), b = r % p; t.set([a, b, p], i * 3); l[i] = (a + b) % p; });
+  const tokens = new cs.Tensor(t, [pairs.length, 3]), labels = new cs.Tensor(l, [pairs.length, 1]);
+  const opt = new AdamW(model.parameters(), { lr: 1e-3, weightDecay: 1, beta1: 0.9, beta2: 0.98 });
+  let lastLoss = NaN;
+  const step = () => cs.scope(() => {
+    const logits = model.forward(tokens, { lastPositionOnly: true }); // [batch, 1, p+1]
+    const loss = crossEntropy(slice(logits, 2, 0, p).contiguous(), labels);
+    opt.zeroGrad();
+    cs.backward(loss);
+    opt.step();
+    lastLoss = loss.item();
+  });
+  step(); // extra warm-up (timeIt adds one more)
+  const seconds = timeIt(step, quick ? 1 : 3, quick ? 5 : 10, 50);
+  log(`grokking full-batch step (p=${p}, ${pairs.length} pairs) on ${best}: ${(seconds * 1000).toFixed(1)} ms (loss ${lastLoss.toFixed(3)})`);
+  results.grokking = { backend: best, p, batch: pairs.length, secondsPerStep: seconds, loss: lastLoss, peerSecondsPerStep: (peer?.grokking?.seconds_per_step as number | undefined) ?? null };
+}
+
 // Report.
 const outFile = optVal("out");
 if (outFile) writeFileSync(outFile, JSON.stringify(results, null, 2) + "\n");
@@ -215,6 +252,12 @@ if (json) {
     lines.push("", "| activation patching, resid_pre 12×20 (GPT-2-small shape) | circuitscope | TransformerLens (quoted, not measured) | ratio |", "|---|---|---|---|");
     lines.push(`| full sweep, s | ${p.seconds.toFixed(2)} | ${p.transformerLensQuotedSeconds} | ${p.speedupVsQuoted.toFixed(1)}x |`);
     lines.push(`| ms per patched forward | ${p.msPerPatchedForward.toFixed(1)} | 111 | ${(111 / p.msPerPatchedForward).toFixed(1)}x |`, "", `load average during the run: ${p.loadavg.toFixed(2)}`);
+  }
+  if (results.grokking) {
+    const g = results.grokking as { backend: string; secondsPerStep: number; peerSecondsPerStep: number | null; batch: number };
+    const pt = g.peerSecondsPerStep;
+    lines.push("", `| grokking (${g.backend}, batch ${g.batch}) | circuitscope s | PyTorch s | ratio |`, "|---|---|---|---|");
+    lines.push(`| grokking full-batch step (p=113) | ${g.secondsPerStep.toFixed(4)} | ${fmt(pt, 4)} | ${pt ? (pt / g.secondsPerStep).toFixed(2) + "x" : "—"} |`);
   }
   process.stdout.write(lines.join("\n") + "\n");
 }

@@ -84,6 +84,64 @@ def gpt2_model(torch, d_model=768, n_layers=12, n_heads=12, d_mlp=3072, d_vocab=
     return GPT()
 
 
+def grokking_step_seconds(torch, g):
+    """Nanda et al.'s 1-layer modular-addition transformer written directly in torch: embedding,
+    learned positions, causal multi-head attention without biases, ReLU MLP (with biases), unembed
+    without bias, no LayerNorm; one full-batch AdamW step on the training pairs, loss at "=" over
+    the p residues. Median seconds per step after warm-up."""
+    nn = torch.nn
+    F = torch.nn.functional
+    p, D, H, M = g["p"], g["d_model"], g["n_heads"], g["d_mlp"]
+    V, C, dh = p + 1, 3, D // H
+
+    class Grok(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.W_E = nn.Parameter(torch.randn(V, D) / math.sqrt(D))
+            self.W_pos = nn.Parameter(torch.randn(C, D) / math.sqrt(D))
+            self.W_Q = nn.Parameter(torch.randn(D, D) / math.sqrt(D))
+            self.W_K = nn.Parameter(torch.randn(D, D) / math.sqrt(D))
+            self.W_V = nn.Parameter(torch.randn(D, D) / math.sqrt(D))
+            self.W_O = nn.Parameter(torch.randn(D, D) / math.sqrt(D))
+            self.W_in = nn.Parameter(torch.randn(D, M) / math.sqrt(D))
+            self.b_in = nn.Parameter(torch.zeros(M))
+            self.W_out = nn.Parameter(torch.randn(M, D) / math.sqrt(D))
+            self.b_out = nn.Parameter(torch.zeros(D))
+            self.W_U = nn.Parameter(torch.randn(D, V) / math.sqrt(V))
+            self.register_buffer("mask", torch.ones(C, C, dtype=torch.bool).tril())
+
+        def forward(self, idx):
+            B, T = idx.shape
+            x = self.W_E[idx] + self.W_pos[:T]
+            q = (x @ self.W_Q).view(B, T, H, dh).transpose(1, 2)
+            k = (x @ self.W_K).view(B, T, H, dh).transpose(1, 2)
+            v = (x @ self.W_V).view(B, T, H, dh).transpose(1, 2)
+            att = (q @ k.transpose(-2, -1)) / math.sqrt(dh)
+            att = att.masked_fill(~self.mask[:T, :T], float("-inf")).softmax(dim=-1)
+            z = (att @ v).transpose(1, 2).reshape(B, T, D)
+            x = x + z @ self.W_O
+            x = x + F.relu(x @ self.W_in + self.b_in) @ self.W_out + self.b_out
+            return x[:, -1] @ self.W_U  # [B, V]: logits at "="
+
+    gen = torch.Generator().manual_seed(0)
+    perm = torch.randperm(p * p, generator=gen)[: round(g["frac_train"] * p * p)]
+    a, b = perm // p, perm % p
+    idx = torch.stack([a, b, torch.full_like(a, p)], dim=1)
+    labels = (a + b) % p
+    model = Grok()
+    opt = torch.optim.AdamW(model.parameters(), lr=g["lr"], weight_decay=g["weight_decay"], betas=tuple(g["betas"]))
+
+    def step():
+        opt.zero_grad(set_to_none=True)
+        loss = F.cross_entropy(model(idx)[:, :p], labels)
+        loss.backward()
+        opt.step()
+
+    step()  # extra warm-up (best_of adds one more)
+    steps = g.get("steps", 10)
+    return best_of(step, min_time=1.0, min_reps=steps, max_reps=max(steps, 50)), int(idx.shape[0])
+
+
 def main():
     spec = json.loads(sys.argv[1])
     out = {"matmul": [], "add16x768_us": None, "gpt2": {}, "numpy_matmul": []}
@@ -146,6 +204,9 @@ def main():
             idx = torch.randint(0, 50257, (1, P))
             with torch.no_grad():
                 out["gpt2"]["generate_ms_per_token"] = best_of(lambda: model.generate(idx, N), min_time=1.0, min_reps=2, max_reps=5) / N * 1000
+    if spec.get("grokking"):
+        secs, batch = grokking_step_seconds(torch, spec["grokking"])
+        out["grokking"] = {"seconds_per_step": secs, "batch": batch, "p": spec["grokking"]["p"]}
     print(json.dumps(out))
 
 
