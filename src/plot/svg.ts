@@ -23,9 +23,11 @@ const esc = (s: string) => s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replac
 export function niceTicks(lo: number, hi: number, n = 5): number[] {
   if (!(hi > lo)) return [lo];
   const step0 = (hi - lo) / n, mag = Math.pow(10, Math.floor(Math.log10(step0)));
-  const step = [1, 2, 5, 10].map((m) => m * mag).find((s) => s >= step0) ?? 10 * mag;
+  // The 1-2-5 step nearest (in ratio) to the ideal one.
+  const step = [1, 2, 5, 10].map((m) => m * mag).reduce((a, b) => (Math.abs(Math.log(b / step0)) < Math.abs(Math.log(a / step0)) ? b : a));
   const out: number[] = [];
-  for (let v = Math.ceil(lo / step) * step; v <= hi + step * 1e-9; v += step) out.push(Math.abs(v) < step * 1e-9 ? 0 : v);
+  // Ticks as k * step (not repeated addition), rounded, so 0.6 is not 0.6000000000000001.
+  for (let k = Math.ceil(lo / step - 1e-9); k * step <= hi + step * 1e-9; k++) out.push(Number((k * step).toPrecision(12)));
   return out;
 }
 
@@ -42,13 +44,14 @@ function frame(w: number, h: number, body: string, title?: string): string {
     body + "</svg>\n";
 }
 
-/** A line chart of one or more series, with axes, ticks, a legend and optional log scales. */
-export function lineChart(series: readonly Series[], axes: Axes = {}): string {
-  const W = axes.width ?? 640, H = axes.height ?? 400;
-  const m = { l: 70, r: 20 + (series.length > 1 ? 140 : 0), t: axes.title ? 36 : 16, b: 50 };
+interface Plot { body: string; X: (v: number) => number; Y: (v: number) => number; tx: (v: number) => number; ty: (v: number) => number; W: number; H: number }
+
+/** Axes, grid, ticks and labels for the points' range; returns the scales that map data to pixels. */
+function plotArea(xs: readonly number[], ys: readonly number[], axes: Axes, legendWidth: number, W: number, H: number): Plot | null {
+  const m = { l: 70, r: 20 + legendWidth, t: axes.title ? 36 : 16, b: 50 };
   const tx = (v: number) => (axes.xLog ? Math.log10(v) : v), ty = (v: number) => (axes.yLog ? Math.log10(v) : v);
-  const pts = series.flatMap((s) => s.x.map((x, i) => [tx(x), ty(s.y[i]!)] as const)).filter(([a, b]) => Number.isFinite(a) && Number.isFinite(b));
-  if (pts.length === 0) return frame(W, H, `<text x="${W / 2}" y="${H / 2}" text-anchor="middle">no data</text>`, axes.title);
+  const pts = xs.map((x, i) => [tx(x), ty(ys[i]!)] as const).filter(([a, b]) => Number.isFinite(a) && Number.isFinite(b));
+  if (pts.length === 0) return null;
   let [x0, x1] = [Math.min(...pts.map((p) => p[0])), Math.max(...pts.map((p) => p[0]))];
   let [y0, y1] = [Math.min(...pts.map((p) => p[1])), Math.max(...pts.map((p) => p[1]))];
   if (x0 === x1) { x0 -= 1; x1 += 1; }
@@ -63,14 +66,24 @@ export function lineChart(series: readonly Series[], axes: Axes = {}): string {
   for (const [v, label] of yt) body += `<line x1="${m.l}" x2="${W - m.r}" y1="${Y(v)}" y2="${Y(v)}" stroke="#eee"/><text x="${m.l - 6}" y="${Y(v) + 4}" text-anchor="end">${label}</text>`;
   if (axes.xLabel) body += `<text x="${(m.l + W - m.r) / 2}" y="${H - 12}" text-anchor="middle">${esc(axes.xLabel)}</text>`;
   if (axes.yLabel) body += `<text transform="translate(16 ${(m.t + H - m.b) / 2}) rotate(-90)" text-anchor="middle">${esc(axes.yLabel)}</text>`;
+  return { body, X, Y, tx, ty, W, H };
+}
+
+/** A line chart of one or more series, with axes, ticks, a legend and optional log scales. */
+export function lineChart(series: readonly Series[], axes: Axes = {}): string {
+  const W = axes.width ?? 640, H = axes.height ?? 400;
+  const legend = series.length > 1 ? 140 : 0;
+  const p = plotArea(series.flatMap((s) => s.x), series.flatMap((s) => s.y), axes, legend, W, H);
+  if (!p) return frame(W, H, `<text x="${W / 2}" y="${H / 2}" text-anchor="middle">no data</text>`, axes.title);
+  let body = p.body;
   series.forEach((s, k) => {
     const c = s.color ?? PALETTE[k % PALETTE.length]!;
-    const d = s.x.map((x, i) => [tx(x), ty(s.y[i]!)] as const).filter(([a, b]) => Number.isFinite(a) && Number.isFinite(b))
-      .map(([a, b], i) => `${i ? "L" : "M"}${X(a).toFixed(1)},${Y(b).toFixed(1)}`).join("");
+    const d = s.x.map((x, i) => [p.tx(x), p.ty(s.y[i]!)] as const).filter(([a, b]) => Number.isFinite(a) && Number.isFinite(b))
+      .map(([a, b], i) => `${i ? "L" : "M"}${p.X(a).toFixed(1)},${p.Y(b).toFixed(1)}`).join("");
     body += `<path d="${d}" fill="none" stroke="${c}" stroke-width="1.8"${s.dashed ? ' stroke-dasharray="6 4"' : ""}/>`;
-    if (series.length > 1) {
-      const ly = m.t + 14 + k * 18;
-      body += `<line x1="${W - m.r + 12}" x2="${W - m.r + 36}" y1="${ly - 4}" y2="${ly - 4}" stroke="${c}" stroke-width="2"${s.dashed ? ' stroke-dasharray="6 4"' : ""}/><text x="${W - m.r + 42}" y="${ly}">${esc(s.name)}</text>`;
+    if (legend) {
+      const ly = (axes.title ? 36 : 16) + 14 + k * 18, lx = W - 20 - legend;
+      body += `<line x1="${lx + 12}" x2="${lx + 36}" y1="${ly - 4}" y2="${ly - 4}" stroke="${c}" stroke-width="2"${s.dashed ? ' stroke-dasharray="6 4"' : ""}/><text x="${lx + 42}" y="${ly}">${esc(s.name)}</text>`;
     }
   });
   return frame(W, H, body, axes.title);
@@ -156,18 +169,9 @@ export interface ScatterPoint { x: number; y: number; label?: string; color?: st
 /** A scatter plot (e.g. fitted vs observed loss). */
 export function scatter(points: readonly ScatterPoint[], axes: Axes = {}): string {
   const W = axes.width ?? 560, H = axes.height ?? 420;
-  const line = lineChart([{ name: "", x: points.map((p) => p.x), y: points.map((p) => p.y), color: "none" }], axes);
-  // Reuse the chart's frame and scales by re-deriving them (same arithmetic as lineChart).
-  const m = { l: 70, r: 20, t: axes.title ? 36 : 16, b: 50 };
-  const tx = (v: number) => (axes.xLog ? Math.log10(v) : v), ty = (v: number) => (axes.yLog ? Math.log10(v) : v);
-  const xs = points.map((p) => tx(p.x)).filter(Number.isFinite), ys = points.map((p) => ty(p.y)).filter(Number.isFinite);
-  if (xs.length === 0) return line;
-  let x0 = Math.min(...xs), x1 = Math.max(...xs), y0 = Math.min(...ys), y1 = Math.max(...ys);
-  if (x0 === x1) { x0 -= 1; x1 += 1; }
-  if (y0 === y1) { y0 -= 1; y1 += 1; }
-  const pad = (y1 - y0) * 0.05; y0 -= pad; y1 += pad;
-  const X = (v: number) => m.l + ((v - x0) / (x1 - x0)) * (W - m.l - m.r);
-  const Y = (v: number) => H - m.b - ((v - y0) / (y1 - y0)) * (H - m.t - m.b);
-  const dots = points.map((p) => `<circle cx="${X(tx(p.x)).toFixed(1)}" cy="${Y(ty(p.y)).toFixed(1)}" r="3" fill="${p.color ?? PALETTE[0]}" fill-opacity="0.75">${p.label ? `<title>${esc(p.label)}</title>` : ""}</circle>`).join("");
-  return line.replace("</svg>", dots + "</svg>");
+  const p = plotArea(points.map((q) => q.x), points.map((q) => q.y), axes, 0, W, H);
+  if (!p) return frame(W, H, `<text x="${W / 2}" y="${H / 2}" text-anchor="middle">no data</text>`, axes.title);
+  const dots = points.filter((q) => Number.isFinite(p.tx(q.x)) && Number.isFinite(p.ty(q.y)))
+    .map((q) => `<circle cx="${p.X(p.tx(q.x)).toFixed(1)}" cy="${p.Y(p.ty(q.y)).toFixed(1)}" r="3" fill="${q.color ?? PALETTE[0]}" fill-opacity="0.75">${q.label ? `<title>${esc(q.label)}</title>` : ""}</circle>`).join("");
+  return frame(W, H, p.body + dots, axes.title);
 }
