@@ -12,10 +12,13 @@ import { fitScaling } from "./commands/fit-scaling.js";
 import { lab } from "./commands/lab-superposition.js";
 import { trainChar } from "./commands/train.js";
 import { attribute } from "./commands/attribute.js";
+import { patch } from "./commands/patch.js";
+import { lens } from "./commands/lens.js";
+import { ablateCmd } from "./commands/ablate.js";
 import { useBackend } from "../backend/init.js";
 import type { BackendName } from "../backend/registry.js";
 
-const commands: Command[] = [demo, info, run, circuits, lab, trainChar, fitScaling, attribute];
+const commands: Command[] = [demo, info, run, circuits, lab, trainChar, fitScaling, attribute, patch, lens, ablateCmd];
 
 function help(): string {
   return [
