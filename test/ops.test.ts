@@ -562,3 +562,13 @@ describe("float32 vs float64 agreement on the reference backend", () => {
     });
   }
 });
+
+test("Rng state()/setState() resumes the exact sequence, normals included", () => {
+  const a = new cs.Rng(42);
+  for (let i = 0; i < 7; i++) a.normal(); // leaves a spare normal pending
+  const st = a.state();
+  const expected = [a.normal(), a.uniform(), a.nextU32(), a.int(0, 100)];
+  const b = new cs.Rng(0).setState(st);
+  assert.deepEqual([b.normal(), b.uniform(), b.nextU32(), b.int(0, 100)], expected);
+  assert.throws(() => new cs.Rng(0).setState({ s: [0, 0, 0, 0], spare: null }), /not all zero/);
+});

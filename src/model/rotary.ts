@@ -32,6 +32,20 @@ export class RotaryTables {
     this.cos = cos; this.sin = sin; this.len = n;
   }
 
+  /** Exact float64 tables for float64 models (reference checks), computed directly. */
+  private tables64(positions: Int32Array, B: number, T: number): { cosT: Tensor; sinT: Tensor } {
+    const half = this.rotaryDim / 2;
+    const c = new Float64Array(B * T * half), s = new Float64Array(B * T * half);
+    for (let r = 0; r < B * T; r++) {
+      for (let i = 0; i < half; i++) {
+        const angle = (positions[r]! / this.scaling) / Math.pow(this.base, (2 * i) / this.rotaryDim);
+        c[r * half + i] = Math.cos(angle);
+        s[r * half + i] = Math.sin(angle);
+      }
+    }
+    return { cosT: new Tensor(c, [B, T, 1, half]), sinT: new Tensor(s, [B, T, 1, half]) };
+  }
+
   /**
    * Rotate x [batch, pos, head_index, d_head] whose positions are given per row (positions
    * [batch, pos], e.g. offset by a KV cache or by left padding).
@@ -50,7 +64,7 @@ export class RotaryTables {
     }
     // Tables broadcast over heads: [batch, pos, 1, rotary_dim/2].
     let cosT = new Tensor(c, [B, T, 1, half]), sinT = new Tensor(s, [B, T, 1, half]);
-    if (x.dtype !== "float32") { cosT = cosT.cast(x.dtype); sinT = sinT.cast(x.dtype); }
+    if (x.dtype === "float64") ({ cosT, sinT } = this.tables64(positions, B, T));
     const x1 = slice(x, -1, 0, half), x2 = slice(x, -1, half, this.rotaryDim);
     const r1 = x1.mul(cosT).sub(x2.mul(sinT));
     const r2 = x2.mul(cosT).add(x1.mul(sinT));

@@ -34,6 +34,19 @@ export class Rng {
     return r >>> 0;
   }
 
+  /** The generator's full state (to checkpoint a run and resume it exactly). */
+  state(): { s: [number, number, number, number]; spare: number | null } {
+    return { s: [this.s[0]!, this.s[1]!, this.s[2]!, this.s[3]!], spare: this.spare ?? null };
+  }
+
+  /** Restore a state from state(); the next draws repeat what followed it. */
+  setState(st: { s: readonly number[]; spare: number | null }): this {
+    if (st.s.length !== 4 || st.s.every((v) => v === 0)) throw new RangeError("Rng.setState: need four 32-bit words, not all zero");
+    for (let i = 0; i < 4; i++) this.s[i] = st.s[i]! | 0;
+    this.spare = st.spare ?? undefined;
+    return this;
+  }
+
   /** Uniform in [0, 1) with 53 random bits. */
   uniform(): number {
     const hi = this.nextU32() >>> 5, lo = this.nextU32() >>> 6;
