@@ -207,7 +207,7 @@ if (want("grokking")) {
   step(); // extra warm-up (timeIt adds one more)
   const seconds = timeIt(step, quick ? 1 : 3, quick ? 5 : 10, 50);
   log(`grokking full-batch step (p=${p}, ${pairs.length} pairs) on ${best}: ${(seconds * 1000).toFixed(1)} ms (loss ${lastLoss.toFixed(3)})`);
-  results.grokking = { backend: best, p, batch: pairs.length, secondsPerStep: seconds, loss: lastLoss, peerSecondsPerStep: (peer?.grokking?.seconds_per_step as number | undefined) ?? null };
+  results.grokking = { backend: best, p, batch: pairs.length, secondsPerStep: seconds, loss: lastLoss, peerSecondsPerStep: (peer?.grokking?.seconds_per_step as number | undefined) ?? null, loadavg: os.loadavg()[0] };
 }
 
 // Report.
@@ -254,10 +254,10 @@ if (json) {
     lines.push(`| ms per patched forward | ${p.msPerPatchedForward.toFixed(1)} | 111 | ${(111 / p.msPerPatchedForward).toFixed(1)}x |`, "", `load average during the run: ${p.loadavg.toFixed(2)}`);
   }
   if (results.grokking) {
-    const g = results.grokking as { backend: string; secondsPerStep: number; peerSecondsPerStep: number | null; batch: number };
+    const g = results.grokking as { backend: string; secondsPerStep: number; peerSecondsPerStep: number | null; batch: number; loadavg: number };
     const pt = g.peerSecondsPerStep;
     lines.push("", `| grokking (${g.backend}, batch ${g.batch}) | circuitscope s | PyTorch s | ratio |`, "|---|---|---|---|");
-    lines.push(`| grokking full-batch step (p=113) | ${g.secondsPerStep.toFixed(4)} | ${fmt(pt, 4)} | ${pt ? (pt / g.secondsPerStep).toFixed(2) + "x" : "—"} |`);
+    lines.push(`| grokking full-batch step (p=113) | ${g.secondsPerStep.toFixed(4)} | ${fmt(pt, 4)} | ${pt ? (pt / g.secondsPerStep).toFixed(2) + "x" : "—"} |`, "", `load average during the grokking run: ${g.loadavg.toFixed(2)}`);
   }
   process.stdout.write(lines.join("\n") + "\n");
 }
