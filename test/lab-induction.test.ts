@@ -24,7 +24,7 @@ describe("induction lab: data and phase-change detection", () => {
     for (let r = 0; r < 4; r++) {
       const row = toks.slice(r * T, r * T + T);
       assert.equal(row[0], 10);
-      const L = rep.slice(r * (T - 1), r * (T - 1) + T - 1).findIndex((v) => v !== -1); // first predictable position p: token p + 1 is a copy
+      const L = rep.slice(r * (T - 1), r * (T - 1) + T - 1).findIndex((v) => v !== -1) - 1; // first predictable position p = L + 1 (after BOS): its token is the first copy
       assert.ok(L >= 4 && L <= half, `segment length ${L}`);
       for (let i = L + 1; i < T; i++) assert.equal(row[i], row[i - L]);
       for (let p = 0; p < T - 1; p++) {

@@ -52,9 +52,10 @@ export function inductionBatch(rng: Rng, batch: number, half: number, dVocab: nu
     const L = rng.int(4, half + 1);
     if (bos) data[b * T] = dVocab;
     for (let i = 0; i < 2 * half; i++) data[b * T + o + i] = i < L ? rng.int(0, dVocab) : data[b * T + o + i - L]!;
-    // Position p predicts token p + 1, copyable once that token is in a copy (segment index p + 1 - o >= L).
+    // Position p predicts token p + 1: predictable once p's own token is a copy (segment index p - o >= L),
+    // so the induction head has a previous occurrence to look up; the first copied token is not.
     for (let p = 0; p < T - 1; p++) {
-      const next = data[b * T + p + 1]!, k = b * (T - 1) + p, copy = p + 1 - o >= L;
+      const next = data[b * T + p + 1]!, k = b * (T - 1) + p, copy = p - o >= L;
       all[k] = next; rep[k] = copy ? next : -1; first[k] = copy ? -1 : next;
     }
   }
