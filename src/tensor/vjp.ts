@@ -150,7 +150,8 @@ export const vjpRules: { [P in Prim]: Rule<P> } = {
     const K = W!.shape[0]!, N = W!.shape[1]!;
     const g2 = g.reshape([g.size / N, N]);
     return [
-      needs(x) ? g.matmul(W!.transpose(0, 1)) : null,
+      // One [rows, N] x [N, K] product, not one tiny product per leading index of g.
+      needs(x) ? g2.matmul(W!.transpose(0, 1)).reshape(x!.shape) : null,
       needs(W) ? x!.reshape([x!.size / K, K]).transpose(0, 1).matmul(g2) : null,
       needs(b) ? g2.sum(0) : null,
     ];
