@@ -157,7 +157,10 @@ export class Attention extends Module {
       k = expand(k.reshape([B, Tk, Hkv, 1, dh]), [B, Tk, Hkv, g, dh]).reshape([B, Tk, H, dh]);
       v = expand(v.reshape([B, Tk, Hkv, 1, dh]), [B, Tk, Hkv, g, dh]).reshape([B, Tk, H, dh]);
     }
-    let scores = matmul(q.permute(0, 2, 1, 3), k.permute(0, 2, 3, 1)); // [batch, head_index, query_pos, key_pos]
+    // With several prompts, [batch, head_index] views do not collapse to one matrix stride, so lay them out
+    // contiguously first: one kernel call over batch*heads instead of one per prompt.
+    const heads = (t: Tensor) => (B > 1 ? t.contiguous() : t);
+    let scores = matmul(heads(q.permute(0, 2, 1, 3)), heads(k.permute(0, 2, 3, 1))); // [batch, head_index, query_pos, key_pos]
     if (ctx.keyMask) scores = scores.add(ctx.keyMask);
     let pattern: Tensor;
     if (rt.wants(nm.attn_scores)) {
@@ -168,7 +171,7 @@ export class Attention extends Module {
       pattern = causalSoftmax(scores, 1 / this.cfg.attn_scale);
     }
     pattern = rt.point(nm.pattern, pattern, L); // [batch, head_index, query_pos, key_pos]
-    const z = rt.point(nm.z, matmul(pattern, v.permute(0, 2, 1, 3)).permute(0, 2, 1, 3), L); // [batch, pos, head_index, d_head]
+    const z = rt.point(nm.z, matmul(pattern, heads(v.permute(0, 2, 1, 3))).permute(0, 2, 1, 3), L); // [batch, pos, head_index, d_head]
     if (rt.wants(nm.result)) {
       const result = rt.point(nm.result, einsum("bphd,hdm->bphm", z, this.W_O), L); // [batch, pos, head_index, d_model]
       const out = result.sum(2);
