@@ -9,7 +9,7 @@ import { demo } from "./commands/demo.js";
 import { run } from "./commands/run.js";
 import { circuits } from "./commands/circuits.js";
 import { fitScaling } from "./commands/fit-scaling.js";
-import { lab } from "./commands/lab-superposition.js";
+import { lab } from "./commands/lab.js";
 import { trainChar } from "./commands/train.js";
 import { attribute } from "./commands/attribute.js";
 import { patch } from "./commands/patch.js";

@@ -1,6 +1,6 @@
 // `circuitscope lab <name>`: the labs that reproduce a paper's result end to end. One `lab` command
 // with a subcommand per lab, so grokking, induction, scaling and emergence each add one entry to
-// `labs` below (and the command list stays short). Today: `lab superposition`, `lab grokking`.
+// `labs` below (and the command list stays short). Today: `lab superposition`, `lab grokking`, `lab induction`.
 import { mkdirSync, renameSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { UsageError, type Flags } from "../args.js";
