@@ -37,7 +37,9 @@ const fmtTick = (v: number) => {
   return String(Number(v.toPrecision(4)));
 };
 
-function frame(w: number, h: number, body: string, title?: string): string {
+function frame(w0: number, h: number, body: string, title?: string): string {
+  // Never narrower than the title (about 8.5 px per character at 15 px bold).
+  const w = Math.max(w0, title ? Math.ceil(8.5 * title.length) + 20 : 0);
   return `<svg xmlns="http://www.w3.org/2000/svg" width="${w}" height="${h}" viewBox="0 0 ${w} ${h}" font-family="Helvetica, Arial, sans-serif" font-size="12">` +
     `<rect width="${w}" height="${h}" fill="white"/>` +
     (title ? `<text x="${w / 2}" y="20" text-anchor="middle" font-size="15" font-weight="bold">${esc(title)}</text>` : "") +
@@ -71,8 +73,9 @@ function plotArea(xs: readonly number[], ys: readonly number[], axes: Axes, lege
 
 /** A line chart of one or more series, with axes, ticks, a legend and optional log scales. */
 export function lineChart(series: readonly Series[], axes: Axes = {}): string {
-  const W = axes.width ?? 640, H = axes.height ?? 400;
-  const legend = series.length > 1 ? 140 : 0;
+  // Legend wide enough for the longest name (about 6.5 px per character at 12 px); the chart widens for it.
+  const legend = series.length > 1 ? 50 + Math.ceil(6.5 * Math.max(...series.map((x) => x.name.length))) : 0;
+  const W = (axes.width ?? 640) + Math.max(0, legend - 140), H = axes.height ?? 400;
   const p = plotArea(series.flatMap((s) => s.x), series.flatMap((s) => s.y), axes, legend, W, H);
   if (!p) return frame(W, H, `<text x="${W / 2}" y="${H / 2}" text-anchor="middle">no data</text>`, axes.title);
   let body = p.body;
