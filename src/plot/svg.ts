@@ -95,7 +95,8 @@ export function lineChart(series: readonly Series[], axes: Axes = {}): string {
 function logTicks(lo: number, hi: number): (readonly [number, string])[] {
   const out: (readonly [number, string])[] = [];
   for (let e = Math.ceil(lo); e <= Math.floor(hi); e++) out.push([e, e >= -2 && e <= 4 ? String(10 ** e) : `1e${e}`]);
-  return out.length >= 2 ? out : niceTicks(lo, hi).map((v) => [v, fmtTick(10 ** v)] as const);
+  // Less than two decades: round values in data space, placed on the log axis.
+  return out.length >= 2 ? out : niceTicks(10 ** lo, 10 ** hi).filter((v) => v > 0).map((v) => [Math.log10(v), fmtTick(v)] as const);
 }
 
 /** Viridis, sampled at 9 stops and interpolated: t in [0, 1]. */
