@@ -26,3 +26,7 @@ export {
   type LogitLensOptions, type LogitLensResult, type DlaTarget,
 } from "./residual.js";
 export { ablate, ablationHook, ablationSweep, type AblationKind, type AblationTarget, type AblationOptions, type AblationSweep } from "./ablation.js";
+export {
+  pathPatch, pathPatchSweep,
+  type HeadRef, type ReceiverRef, type PathPatchOptions, type PathPatchResult, type PathPatchSweep,
+} from "./path-patching.js";
