@@ -19,9 +19,9 @@ import type { HookName } from "../model/hooks.js";
 import type { HookedTransformer } from "../model/transformer.js";
 
 /** A batch of token ids: an int tensor [batch, pos] or nested arrays (all rows the same length). */
-export type TokenBatch = Tensor | readonly (readonly number[])[];
+export type NeuronTokenBatch = Tensor | readonly (readonly number[])[];
 /** A corpus for the two-pass histogram: re-iterable, or a factory returning a fresh iterable. */
-export type Corpus = Iterable<TokenBatch> | (() => Iterable<TokenBatch>);
+export type Corpus = Iterable<NeuronTokenBatch> | (() => Iterable<NeuronTokenBatch>);
 
 export interface NeuronScanOptions {
   layer: number;
@@ -107,7 +107,7 @@ class TopK {
   }
 }
 
-function tokenData(b: TokenBatch): { ids: Int32Array; rows: number; len: number } {
+function tokenData(b: NeuronTokenBatch): { ids: Int32Array; rows: number; len: number } {
   if (b instanceof Tensor) {
     if (b.ndim !== 2) throw new RangeError(`neurons: token batch must be [batch, pos], got [${b.shape.join(", ")}]`);
     return { ids: Int32Array.from(b.toArray() as ArrayLike<number>), rows: b.shape[0]!, len: b.shape[1]! };
@@ -125,7 +125,7 @@ function tokenData(b: TokenBatch): { ids: Int32Array; rows: number; len: number 
  * Run the model on one batch (no grad, inside a scope) and hand the hook's activation to `visit` as a
  * flat row-major copy [rows, len, d]. Nothing tensor-valued survives the call.
  */
-function withActivations(model: HookedTransformer, tokens: TokenBatch, hook: HookName, visit: (acts: ArrayLike<number>, d: number) => void): void {
+function withActivations(model: HookedTransformer, tokens: NeuronTokenBatch, hook: HookName, visit: (acts: ArrayLike<number>, d: number) => void): void {
   scope(() => noGrad(() => {
     let seen = false;
     model.runWithHooks(tokens as Tensor, {
@@ -155,7 +155,7 @@ function neuronList(o: NeuronScanOptions, d: number): number[] {
  * Top-k activating examples per neuron, streamed over the corpus one batch at a time. Memory is
  * O(neurons · k · window) plus one batch's activations. NaN activations are skipped.
  */
-export function maxActivatingExamples(model: HookedTransformer, batches: Iterable<TokenBatch>, opts: MaxActOptions): NeuronExamples[] {
+export function maxActivatingExamples(model: HookedTransformer, batches: Iterable<NeuronTokenBatch>, opts: MaxActOptions): NeuronExamples[] {
   const hook = hookOf(model, opts);
   const k = opts.k, before = opts.contextBefore ?? 0, after = opts.contextAfter ?? 0;
   if (!Number.isInteger(k) || k < 0) throw new RangeError(`maxActivatingExamples: k must be a non-negative integer, got ${k}`);
@@ -213,7 +213,7 @@ export interface NeuronHistogram {
   fractionPositive: number;
 }
 
-function freshIterable(corpus: Corpus, pass: number): Iterable<TokenBatch> {
+function freshIterable(corpus: Corpus, pass: number): Iterable<NeuronTokenBatch> {
   if (typeof corpus === "function") return corpus();
   const it = corpus[Symbol.iterator]();
   if (pass === 0 && (it as unknown) === corpus) {
