@@ -27,6 +27,10 @@ export {
 } from "./residual.js";
 export { ablate, ablationHook, ablationSweep, type AblationKind, type AblationTarget, type AblationOptions, type AblationSweep } from "./ablation.js";
 export {
+  pathPatch, pathPatchSweep,
+  type HeadRef, type ReceiverRef, type PathPatchOptions, type PathPatchResult, type PathPatchSweep,
+} from "./path-patching.js";
+export {
   maxActivatingExamples, activationHistogram, polysemanticity, ranksBefore,
   type NeuronTokenBatch, type Corpus, type NeuronScanOptions, type MaxActOptions, type ActivatingExample, type NeuronExamples,
   type HistogramOptions, type NeuronHistogram, type TokenCluster, type Polysemanticity, type PolysemanticityOptions,
