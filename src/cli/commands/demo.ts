@@ -1,5 +1,6 @@
-// `circuitscope demo`: a one-minute tour of the engine on this machine: which backend runs, how fast
-// its matrix product is, and a small network trained from scratch with autodiff.
+// `circuitscope demo`: a one-minute tour on this machine: which backend runs, how fast its matrix
+// product is, a small network trained from scratch with autodiff, and then the workbench's purpose in
+// miniature: a 2-layer transformer trained until an induction head forms, found again with hooks.
 import { getBackend } from "../../backend/registry.js";
 import { Rng } from "../../tensor/rng.js";
 import { randn, tensor, zeros } from "../../tensor/create.js";
@@ -9,6 +10,7 @@ import { crossEntropy } from "../../tensor/ops/nn.js";
 import type { Tensor } from "../../tensor/tensor.js";
 import type { Command } from "../command.js";
 import { progress } from "../io.js";
+import { runInductionLab } from "../../labs/induction/index.js";
 
 /** Two interleaved spirals: a classic task a linear model cannot solve. */
 function spirals(n: number, rng: Rng): { x: Tensor; y: Tensor } {
@@ -30,10 +32,10 @@ const sparkline = (v: number[]) => {
 
 export const demo: Command = {
   name: "demo",
-  summary: "measure this machine's matmul speed and train a small network with autodiff",
-  usage: "circuitscope demo [--steps 400] [--seed 0] [--json]",
+  summary: "a one-minute tour: matmul speed, autodiff training, and an induction head found in a trained transformer",
+  usage: "circuitscope demo [--steps 400] [--induction-steps 400] [--seed 0] [--json]",
   run(_pos, flags, out) {
-    const steps = flags.num("steps", 400), seed = flags.num("seed", 0);
+    const steps = flags.num("steps", 400), seed = flags.num("seed", 0), indSteps = flags.num("induction-steps", 400);
     flags.checkUnknown();
     const rng = new Rng(seed);
 
@@ -80,13 +82,30 @@ export const demo: Command = {
     for (let i = 0; i < y.size; i++) if (pred.data[i] === y.data[i]) correct++;
     const accuracy = correct / y.size;
     const curve = losses.filter((_, i) => i % Math.max(1, Math.floor(steps / 60)) === 0);
+
+    // 3. Induction heads (Olsson et al. 2022): train, watch the phase change, find the heads with hooks.
+    const indBar = progress("induction heads", indSteps);
+    const ind = runInductionLab({ steps: indSteps, seed, onStep: (_s, loss) => indBar.tick(1, `loss ${loss.toFixed(3)}`) });
+    indBar.done();
+    const ia = ind.analysis, pc = ia.phaseChange;
+    const induction = {
+      seconds: ind.seconds, phaseChangeStep: pc.step, repeatedLossBefore: pc.repeatedBefore, repeatedLossAfter: pc.repeatedAfter,
+      previousTokenHead: ia.previousTokenHead, inductionHead: ia.inductionHead, kComposition: ia.kPair, baseline: ia.baseline,
+    };
     out.result(
-      { backend: getBackend().name, matmulGflops: gflops, steps, finalLoss: losses[losses.length - 1], accuracy, lossCurve: curve },
+      { backend: getBackend().name, matmulGflops: gflops, steps, finalLoss: losses[losses.length - 1], accuracy, lossCurve: curve, induction },
       () => [
         `backend: ${getBackend().description}`,
         `matmul [128,768]x[768,3072]: ${gflops.toFixed(1)} GFLOP/s`,
         `MLP on two spirals, ${steps} Adam steps: loss ${losses[0]!.toFixed(3)} → ${losses[losses.length - 1]!.toFixed(4)}, accuracy ${(accuracy * 100).toFixed(1)}%`,
         `loss curve: ${sparkline(curve)}`,
+        ``,
+        `2-layer attention-only transformer on repeated random tokens (${ind.seconds.toFixed(1)} s):`,
+        `  phase change at step ${pc.step}: loss on repeated tokens ${pc.repeatedBefore.toFixed(2)} → ${pc.repeatedAfter.toFixed(2)} nats`,
+        `  previous-token head L${ia.previousTokenHead.layer}H${ia.previousTokenHead.head} (score ${ia.previousTokenHead.score.toFixed(2)}), ` +
+          `induction head L${ia.inductionHead.layer}H${ia.inductionHead.head} (score ${ia.inductionHead.score.toFixed(2)})`,
+        `  K-composition between them ${ia.kPair.toFixed(3)} vs random ${ia.baseline.mean.toFixed(3)} ± ${ia.baseline.std.toFixed(3)}`,
+        `  (full report with figures: circuitscope lab induction --out induction-report)`,
       ].join("\n"),
     );
   },
