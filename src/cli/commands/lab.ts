@@ -1,6 +1,6 @@
 // `circuitscope lab <name>`: the labs that reproduce a paper's result end to end. One `lab` command
 // with a subcommand per lab, so grokking, induction, scaling and emergence each add one entry to
-// `labs` below (and the command list stays short). Today: `lab superposition`, `lab grokking`, `lab induction`.
+// `labs` below (and the command list stays short). Today: `lab superposition`, `lab grokking`, `lab induction`, `lab emergence`.
 import { mkdirSync, renameSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { UsageError, type Flags } from "../args.js";
@@ -8,6 +8,7 @@ import type { Command } from "../command.js";
 import { progress, type Output } from "../io.js";
 import { renderReport, runSuperpositionLab } from "../../labs/superposition/index.js";
 import { renderReport as renderInductionReport, runInductionLab, summary as inductionSummary } from "../../labs/induction/index.js";
+import { renderReport as renderEmergenceReport, runEmergenceLab, summary as emergenceSummary } from "../../labs/emergence/index.js";
 import { renderReport as renderGrokkingReport, runGrokkingLab, saveGrokkingCheckpoint, type GrokTrainOptions } from "../../labs/grokking/index.js";
 
 interface Lab { summary: string; usage: string; run(flags: Flags, out: Output): void | Promise<void> }
@@ -134,7 +135,33 @@ const induction: Lab = {
   },
 };
 
-const labs: Record<string, Lab> = { superposition, grokking, induction };
+const emergence: Lab = {
+  summary: "emergence (Wei et al. 2022 vs Schaeffer et al. 2023): addition over model sizes, abrupt exact match vs smooth answer loss",
+  usage: "circuitscope lab emergence [--steps 2000] [--sizes 16,32,64] [--seed 0] [--out emergence-report] [--json]",
+  run(flags, out) {
+    const steps = flags.num("steps", 2000), seed = flags.num("seed", 0), dir = flags.str("out", "emergence-report");
+    const sizes = flags.str("sizes", "16,32,64").split(",").map((s) => {
+      const v = Number(s);
+      if (!(Number.isInteger(v) && v > 0 && v % 4 === 0)) throw new UsageError(`--sizes: each d_model must be a positive multiple of 4, got "${s}"`);
+      return v;
+    });
+    flags.checkUnknown();
+    if (!(Number.isInteger(steps) && steps > 0)) throw new UsageError(`--steps must be a positive integer, got ${steps}`);
+    const bar = progress("training", steps * sizes.length);
+    const result = runEmergenceLab({ steps, seed, sizes, evalEvery: Math.max(1, Math.min(25, Math.floor(steps / 10))), onStep: (d, _s, l) => bar.tick(1, `d_model ${d} loss ${l.toFixed(3)}`) });
+    bar.done();
+    const files = renderEmergenceReport(result);
+    mkdirSync(dir, { recursive: true });
+    for (const [name, text] of Object.entries(files)) { const p = join(dir, name); writeFileSync(p + ".tmp", text); renameSync(p + ".tmp", p); }
+    out.info(`wrote ${Object.keys(files).length} files to ${dir}/`);
+    out.result({ out: dir, ...emergenceSummary(result) }, () => [
+      `emergence lab: ${result.seconds.toFixed(1)} s, report in ${join(dir, "report.md")}`,
+      ...result.analysis.sizes.map((s) => `d_model ${s.dModel} (${s.params} params): loss moves at step ${s.transitions.loss.start ?? "—"}, exact match at ${s.transitions.exactMatch.start ?? "—"} (≥50% at ${s.exactHalfStep ?? "never"}); final loss ${s.final.loss.toFixed(3)}, exact match ${(100 * s.final.exactMatch).toFixed(1)}%`),
+    ].join("\n"));
+  },
+};
+
+const labs: Record<string, Lab> = { superposition, grokking, induction, emergence };
 
 export const lab: Command = {
   name: "lab",
