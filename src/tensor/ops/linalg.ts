@@ -119,11 +119,9 @@ function packedFor(W: Tensor): unknown {
   if (!pack || W.node) return null;
   const p = W.packed;
   if (p && p.version === W.version && p.backend === backend.name) {
-    if (p.handle) return p.handle;
-    // Second sighting at the same version: pack now.
-    const handle = pack(W.shape[0]!, W.shape[1]!, mat(W, 0) as MatOperand<Float32Array>);
-    W.packed = { version: W.version, handle, backend: backend.name };
-    return handle;
+    // Second sighting at the same version: pack now (prepack is the one place that packs).
+    if (!p.handle) prepack(W);
+    return W.packed!.handle;
   }
   W.packed = { version: W.version, handle: null, backend: backend.name };
   return null;
