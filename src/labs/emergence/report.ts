@@ -3,6 +3,7 @@
 // Schaeffer et al. 2023 ("Are Emergent Abilities of Large Language Models a Mirage?": under continuous
 // metrics such as per-token loss the same improvement is smooth and starts earlier). Pure: returns
 // file names and contents; the CLI writes them.
+import { figureSection } from "../markdown.js";
 import { lineChart, type Series } from "../../plot/index.js";
 import { METRICS, type MetricName, type Transition } from "./analysis.js";
 import type { EmergenceLabResult } from "./lab.js";
@@ -69,10 +70,7 @@ export function renderReport(r: EmergenceLabResult): Record<string, string> {
     `- Wei et al.'s view: exact match sits near chance (≈1% here) for a long stretch and then rises over a comparatively short span — an "emergent" ability.`,
     `- Schaeffer et al.'s view: the answer-token loss (and p(full answer), per-digit accuracy) has already started to move before exact match does; exact match is a thresholded, multiplicative function of per-token correctness, so it lags and looks sharper. Compare the 10% points and widths in the table above; the plateau at the start (loss ≈ 1.55, per-digit accuracy ≈ 40%) is the model predicting digit frequencies (e.g. the leading answer digit is 0 or 1) before it learns addition.`,
     "",
-    "## Figures",
-    "",
-    ...Object.keys(files).filter((f) => f.endsWith(".svg")).map((f) => `![${f}](${f})`),
-    "",
+    ...figureSection(files),
   ].join("\n");
   return files;
 }

@@ -2,6 +2,7 @@
 // 2022, "In-context Learning and Induction Heads" (a phase change in which in-context learning —
 // the loss on repeated tokens — improves abruptly, together with the formation of induction heads).
 // Pure: returns file names and contents; the CLI writes them.
+import { figureSection } from "../markdown.js";
 import { heatmap, lineChart, type Series } from "../../plot/index.js";
 import { smooth } from "./analysis.js";
 import type { InductionLabResult } from "./lab.js";
@@ -78,10 +79,7 @@ export function renderReport(r: InductionLabResult): Record<string, string> {
     "",
     ...table(a.kComposition, "L0 head"),
     "",
-    "## Figures",
-    "",
-    ...Object.keys(files).filter((f) => f.endsWith(".svg")).map((f) => `![${f}](${f})`),
-    "",
+    ...figureSection(files),
   ].join("\n");
   return files;
 }

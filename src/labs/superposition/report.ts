@@ -1,6 +1,7 @@
 // Renders a LabResult as report.md plus SVG figures, comparing the numbers with the paper's findings
 // (Elhage et al. 2022). Pure: returns file names and contents; the CLI writes them. Not the
 // experiment (lab.ts).
+import { figureSection } from "../markdown.js";
 import { heatmap, lineChart, scatter } from "../../plot/index.js";
 import { nearestFraction } from "./analysis.js";
 import type { InstanceResult, LabResult } from "./lab.js";
@@ -79,10 +80,7 @@ export function renderReport(r: LabResult): Record<string, string> {
     "",
     ...geometry,
     "",
-    "## Figures",
-    "",
-    ...Object.keys(files).filter((f) => f.endsWith(".svg")).map((f) => `![${f}](${f})`),
-    "",
+    ...figureSection(files),
   ].join("\n");
   return files;
 }
