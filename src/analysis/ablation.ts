@@ -1,6 +1,7 @@
 // Ablation: replace one activation (a head's z, an MLP's output, one neuron, or the residual at a
 // position) with zero, its mean over a reference dataset (per position), or its value on another
-// input (resample, seeded choice), and read the patched logits; plus a sweep over all heads.
+// input (resample, seeded choice), and read the patched logits; plus sweeps over every head, MLP,
+// residual position or neuron of a layer, batched through the activation-patching machinery.
 // The replacement is mixed as act·(1−m) + rep·m with m ∈ {0, 1}, so untouched entries stay bitwise.
 import { noGrad } from "../tensor/autodiff.js";
 import { Rng } from "../tensor/rng.js";
@@ -9,7 +10,7 @@ import { ShapeError, fmt } from "../tensor/shape.js";
 import type { ForwardHook, HookName } from "../model/hooks.js";
 import type { HookedTransformer, Tokens } from "../model/transformer.js";
 import type { Metric } from "./patching-metrics.js";
-import type { LabelledAxis } from "./patching.js";
+import { runCells, type Cell, type LabelledAxis } from "./patching.js";
 
 export type AblationKind = "zero" | "mean" | "resample";
 export type AblationTarget =
@@ -57,16 +58,31 @@ function mask(shape: readonly number[], dim: number | null, index: number, dtype
   return new Tensor(m, s);
 }
 
+/** The reference prompts' activations at the given hooks [n, pos, …] (mean and resample need them). */
+function referenceActs(model: HookedTransformer, names: readonly HookName[], opts: { kind: AblationKind; reference?: Tokens }): Map<HookName, Tensor> {
+  if (opts.reference === undefined) throw new Error(`ablate: "${opts.kind}" needs reference tokens`);
+  const { cache } = noGrad(() => model.runWithCache(opts.reference!, { names: [...names] }));
+  return new Map(names.map((n) => [n, cache.get(n)]));
+}
+
+/** Mean ablation's per-position mean [1, pos, …], or resample's seeded rows [batch, pos, …], of reference activations [n, pos, …]. */
+function fromReference(refAct: Tensor, batch: number, opts: { kind: "mean" | "resample"; seed?: number }): Tensor {
+  if (opts.kind === "mean") return noGrad(() => refAct.mean(0, true));
+  const rng = new Rng(opts.seed ?? 0), n = refAct.shape[0]!;
+  const rows = Array.from({ length: batch }, () => rng.int(0, n));
+  return refAct.indexSelect(0, rows);
+}
+
 /** The replacement activation for the input's batch: zeros, reference mean [1, …], or resampled rows [batch, …]. */
 function replacement(model: HookedTransformer, name: HookName, batch: number, opts: AblationOptions): Tensor | null {
   if (opts.kind === "zero") return null;
-  if (opts.reference === undefined) throw new Error(`ablate: "${opts.kind}" needs reference tokens`);
-  const refAct = noGrad(() => model.runWithCache(opts.reference!, { names: [name] }).cache.get(name)); // [n, pos, …]
-  if (opts.kind === "mean") return noGrad(() => refAct.mean(0, true)); // per position: [1, pos, …]
-  const rng = new Rng(opts.seed ?? 0), n = refAct.shape[0]!;
-  const rows = Array.from({ length: batch }, () => rng.int(0, n));
-  return refAct.indexSelect(0, rows); // [batch, pos, …]
+  return fromReference(referenceActs(model, [name], opts).get(name)!, batch, { kind: opts.kind, seed: opts.seed });
 }
+
+const fits = (rep: Tensor, act: Tensor): void => {
+  if (rep.ndim !== act.ndim || rep.shape.slice(1).some((d, i) => d !== act.shape[i + 1]))
+    throw new ShapeError(`ablate: reference activation ${fmt(rep.shape)} does not fit ${fmt(act.shape)} (same pos length needed)`);
+};
 
 /** The forward hook an ablation attaches (for composing with other hooks, e.g. to record activations). */
 export function ablationHook(model: HookedTransformer, tokens: Tokens, opts: AblationOptions): [HookName, ForwardHook] {
@@ -74,8 +90,7 @@ export function ablationHook(model: HookedTransformer, tokens: Tokens, opts: Abl
   const batch = model.toTokenTensor(tokens).shape[0]!;
   const rep = replacement(model, s.name, batch, opts);
   const fn: ForwardHook = (act) => {
-    if (rep && (rep.ndim !== act.ndim || rep.shape.slice(1).some((d, i) => d !== act.shape[i + 1])))
-      throw new ShapeError(`ablate: reference activation ${fmt(rep.shape)} does not fit ${fmt(act.shape)} (same pos length needed)`);
+    if (rep) fits(rep, act);
     const m = mask(act.shape, s.dim, s.index, act.dtype);
     const kept = act.mul(m.neg().add(1));
     return rep ? kept.add(rep.cast(act.dtype).mul(m)) : kept;
@@ -89,24 +104,114 @@ export function ablate(model: HookedTransformer, tokens: Tokens, opts: AblationO
   return noGrad(() => model.runWithHooks(tokens, { fwd: [hook] }));
 }
 
+/** What a sweep ablates in turn: every head (layer × head), every MLP (layer), the residual stream
+ * at every layer × position (hook_resid_pre), or every neuron of one layer's MLP. */
+export type SweepOver = "heads" | "mlps" | "positions" | "neurons";
+export const SWEEP_OVER: readonly SweepOver[] = ["heads", "mlps", "positions", "neurons"];
+
+export interface SweepOptions {
+  kind: AblationKind;
+  metric: Metric;
+  /** Default "heads". */
+  over?: SweepOver;
+  /** The layer whose neurons a "neurons" sweep ablates. */
+  layer?: number;
+  /** Prompts [n, pos] for mean and resample (same pos as the input). */
+  reference?: Tokens;
+  /** Seed of the resample choice (default 0): the same rows for every target, as ablate() with that seed. */
+  seed?: number;
+  /** How many cells `top` lists, by |Δ metric| (default 10). */
+  topK?: number;
+  /** Ablated runs stacked per forward (default 32). */
+  batchSize?: number;
+  /** false: one ablate() call (a full forward) per target, the reference the fast path is tested against. Default true. */
+  fast?: boolean;
+  /** Labels for the pos axis of a "positions" sweep (e.g. token strings). */
+  posLabels?: readonly string[];
+}
+
+export interface SweepCell { target: AblationTarget; label: string; value: number }
+
 export interface AblationSweep {
-  /** metric(ablated) − metric(clean), [layer, head]. */
+  over: SweepOver;
+  /** metric(ablated) − metric(clean): [layer, head], [layer], [layer, pos] or [neuron]. */
   values: Tensor;
   axes: LabelledAxis[];
   cleanMetric: number;
+  /** The topK cells with the largest |Δ metric|, largest first. */
+  top: SweepCell[];
 }
 
-/** Ablate every head in turn; the change in metric per layer × head. */
-export function ablationSweep(model: HookedTransformer, tokens: Tokens, opts: { kind: AblationKind; metric: Metric; reference?: Tokens; seed?: number }): AblationSweep {
-  const { n_layers: L, n_heads: H } = model.cfg;
-  const clean = noGrad(() => opts.metric.compute(model.forward(tokens)).item());
-  const out = new Float64Array(L * H);
-  for (let l = 0; l < L; l++) for (let h = 0; h < H; h++) {
-    const logits = ablate(model, tokens, { kind: opts.kind, target: { layer: l, head: h }, reference: opts.reference, seed: opts.seed });
-    out[l * H + h] = noGrad(() => opts.metric.compute(logits).item()) - clean;
-  }
-  return {
-    values: new Tensor(out, [L, H]), cleanMetric: clean,
-    axes: [{ name: "layer", labels: Array.from({ length: L }, (_, i) => String(i)) }, { name: "head", labels: Array.from({ length: H }, (_, i) => String(i)) }],
+interface Planned { target: AblationTarget; label: string; name: HookName; cell: Cell }
+
+/** Every target of a sweep, row-major over its axes, with the hook and slice each one ablates. */
+function plan(model: HookedTransformer, T: number, o: SweepOptions): { targets: Planned[]; axes: LabelledAxis[] } {
+  const { n_layers: L, n_heads: H, d_mlp } = model.cfg;
+  const over = o.over ?? "heads";
+  const count = (name: string, n: number, labels?: readonly string[]): LabelledAxis => {
+    if (labels && labels.length !== n) throw new ShapeError(`${name} labels: ${labels.length} given for ${n}`);
+    return { name, labels: labels ? [...labels] : Array.from({ length: n }, (_, i) => String(i)) };
   };
+  const layers = count("layer", L);
+  const one = (target: AblationTarget, label: string): Planned => {
+    const s = site(model, target);
+    return { target, label, name: s.name, cell: { layer: "layer" in target && target.layer !== undefined ? target.layer : 0, dim: s.dim, index: s.index } };
+  };
+  const grid = <T>(n: number, m: number, f: (i: number, j: number) => T) => Array.from({ length: n * m }, (_, k) => f(Math.floor(k / m), k % m));
+  if ((over === "mlps" || over === "neurons") && model.cfg.attn_only) throw new Error(`ablationSweep: an attention-only model has no MLPs to sweep over ${over}`);
+  switch (over) {
+    case "heads": return { targets: grid(L, H, (l, h) => one({ layer: l, head: h }, `L${l}H${h}`)), axes: [layers, count("head", H)] };
+    case "mlps": return { targets: grid(L, 1, (l) => one({ layer: l, mlp: true }, `L${l} MLP`)), axes: [layers] };
+    case "positions": return { targets: grid(L, T, (l, p) => one({ layer: l, position: p }, `L${l} pos ${p}`)), axes: [layers, count("pos", T, o.posLabels)] };
+    case "neurons": {
+      if (o.layer === undefined) throw new Error("ablationSweep: a neurons sweep needs a layer");
+      const layer = o.layer;
+      return { targets: grid(1, d_mlp, (_, n) => one({ layer, neuron: n }, `L${layer}N${n}`)), axes: [count("neuron", d_mlp)] };
+    }
+    default: return over satisfies never;
+  }
+}
+
+/**
+ * Ablate every target of a sweep in turn; the change in metric per cell. Fast path (default): the
+ * patching machinery (patching.ts runCells) — each run starts from the cached hook_resid_pre of
+ * the target's layer, several targets are stacked along the batch axis per forward, and a
+ * "last"-position metric unembeds one row. The replacement (zeros, the reference's per-position
+ * mean, or its seeded resampled rows) is computed once per hook, so each entry equals ablate() on
+ * that target with the same options.
+ */
+export function ablationSweep(model: HookedTransformer, tokens: Tokens, opts: SweepOptions): AblationSweep {
+  const toks = model.toTokenTensor(tokens);
+  const [B, T] = toks.shape as [number, number];
+  const { targets, axes } = plan(model, T, opts);
+  const values = new Float64Array(targets.length);
+  let clean: number;
+  if (opts.fast ?? true) {
+    const names = [...new Set(targets.map((t) => t.name))];
+    const layers = [...new Set(targets.map((t) => t.cell.layer))];
+    const resids = layers.map((l) => `blocks.${l}.hook_resid_pre` as HookName);
+    const run = noGrad(() => model.runWithCache(toks, { names: [...new Set([...names, ...resids])] }));
+    clean = noGrad(() => opts.metric.compute(run.logits).item());
+    const refs = opts.kind === "zero" ? null : referenceActs(model, names, opts);
+    const sourceCache = new Map<string, Tensor>(names.map((n) => {
+      const act = run.cache.get(n);
+      if (!refs) return [n, act.zerosLike()];
+      const rep = fromReference(refs.get(n)!, B, { kind: opts.kind as "mean" | "resample", seed: opts.seed });
+      fits(rep, act);
+      return [n, noGrad(() => rep.cast(act.dtype).expand(act.shape).contiguous())];
+    }));
+    const targetCache = new Map<string, Tensor>(resids.map((n) => [n, run.cache.get(n)]));
+    const hookAt = new Map(targets.map((t) => [t.cell.layer, t.name]));
+    const out = runCells(model, { metric: opts.metric, batchSize: opts.batchSize }, (l) => hookAt.get(l)!, targets.map((t) => t.cell), { targetTokens: toks, targetCache, sourceCache });
+    out.forEach((v, i) => { values[i] = v - clean; });
+  } else {
+    clean = noGrad(() => opts.metric.compute(model.forward(toks)).item());
+    targets.forEach((t, i) => {
+      const logits = ablate(model, toks, { kind: opts.kind, target: t.target, reference: opts.reference, seed: opts.seed });
+      values[i] = noGrad(() => opts.metric.compute(logits).item()) - clean;
+    });
+  }
+  const order = targets.map((_, i) => i).sort((a, b) => Math.abs(values[b]!) - Math.abs(values[a]!) || a - b);
+  const top = order.slice(0, Math.max(0, opts.topK ?? 10)).map((i) => ({ target: targets[i]!.target, label: targets[i]!.label, value: values[i]! }));
+  return { over: opts.over ?? "heads", values: new Tensor(values, axes.map((a) => a.labels.length)), axes, cleanMetric: clean, top };
 }

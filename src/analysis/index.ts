@@ -35,3 +35,4 @@ export {
   type NeuronTokenBatch, type Corpus, type NeuronScanOptions, type MaxActOptions, type ActivatingExample, type NeuronExamples,
   type HistogramOptions, type NeuronHistogram, type TokenCluster, type Polysemanticity, type PolysemanticityOptions,
 } from "./neurons.js";
+export { SWEEP_OVER, type SweepOver, type SweepOptions, type SweepCell } from "./ablation.js";

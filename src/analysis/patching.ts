@@ -59,8 +59,8 @@ const siteHook = (layer: number, site: ResidSite | HeadSite): HookName =>
   (site === "resid_pre" || site === "resid_mid" || site === "resid_post" || site === "attn_out" || site === "mlp_out"
     ? `blocks.${layer}.hook_${site}` : `blocks.${layer}.attn.hook_${site}`) as HookName;
 
-/** Which slice of an activation one cell replaces: index `index` along `dim` (excluding batch), or everything. */
-interface Cell { layer: number; dim: number | null; index: number }
+/** Which slice of an activation one cell replaces: index `index` along axis `dim` (batch is axis 0), or everything. */
+export interface Cell { layer: number; dim: number | null; index: number }
 
 /** 1 where the cell patches, 0 elsewhere, over one copy of the prompts: shape of the activation [batch, …]. */
 function cellMask(shape: readonly number[], cell: Cell, dtype: Tensor["dtype"]): Float32Array | Float64Array {
@@ -88,11 +88,19 @@ function mixCells(target: Tensor, source: Tensor, cells: readonly Cell[]): Tenso
   return target.mul(m.neg().add(1)).add(src.mul(m));
 }
 
-interface Runs {
+/**
+ * What runCells reads: the target prompts, the target's hook_resid_pre per layer (fast path), and by
+ * hook name the source activation [batch, …] a cell's slice is replaced with (ablation passes zeros,
+ * a reference mean or resampled rows here).
+ */
+export interface CellRuns {
   targetTokens: Tensor;
-  sourceTokens: Tensor;
   targetCache: Map<string, Tensor>;
   sourceCache: Map<string, Tensor>;
+}
+
+interface Runs extends CellRuns {
+  sourceTokens: Tensor;
   targetMetric: number;
   sourceMetric: number;
 }
@@ -115,8 +123,8 @@ function prepare(model: HookedTransformer, o: PatchOptions, names: readonly Hook
   });
 }
 
-/** Metric for each cell, patching `site` at each cell's layer: fast (start at layer, batched) or naive. */
-function runCells(model: HookedTransformer, o: PatchOptions, site: ResidSite | HeadSite, cells: readonly Cell[], runs: Runs): Float64Array {
+/** Metric for each cell, patching hook(layer) at each cell's layer: fast (start at layer, batched) or naive. */
+export function runCells(model: HookedTransformer, o: Pick<PatchOptions, "metric" | "fast" | "batchSize">, hook: (layer: number) => HookName, cells: readonly Cell[], runs: CellRuns): Float64Array {
   const fast = o.fast ?? true, K = Math.max(1, o.batchSize ?? 32);
   const out = new Float64Array(cells.length);
   const B = runs.targetTokens.shape[0]!;
@@ -124,7 +132,7 @@ function runCells(model: HookedTransformer, o: PatchOptions, site: ResidSite | H
   noGrad(() => {
     if (!fast) {
       cells.forEach((c, i) => {
-        const name = siteHook(c.layer, site), src = runs.sourceCache.get(name)!;
+        const name = hook(c.layer), src = runs.sourceCache.get(name)!;
         out[i] = scope(() => o.metric.compute(model.runWithHooks(runs.targetTokens, { fwd: [[name, (a) => mixCells(a, src, [c])]] })).item());
       });
       return;
@@ -133,7 +141,7 @@ function runCells(model: HookedTransformer, o: PatchOptions, site: ResidSite | H
       // A chunk holds cells of one layer only, since they share a start layer.
       let end = start;
       while (end < cells.length && end - start < K && cells[end]!.layer === cells[start]!.layer) end++;
-      const chunk = cells.slice(start, end), L = chunk[0]!.layer, name = siteHook(L, site);
+      const chunk = cells.slice(start, end), L = chunk[0]!.layer, name = hook(L);
       const src = runs.sourceCache.get(name)!;
       const resid = runs.targetCache.get(`blocks.${L}.hook_resid_pre`)!; // [batch, pos, d_model]
       scope(() => {
@@ -168,7 +176,7 @@ export function patchByPos(model: HookedTransformer, o: PatchOptions & { site?: 
   const runs = prepare(model, o, Ls.map((l) => siteHook(l, site)), o.fast ?? true);
   const T = runs.targetTokens.shape[1]!;
   const cells = Ls.flatMap((layer) => Array.from({ length: T }, (_, p) => ({ layer, dim: 1, index: p })));
-  return result(runCells(model, o, site, cells, runs), [layerAxis(Ls.length), numbered("pos", T, o.posLabels)], runs, o, site);
+  return result(runCells(model, o, (l) => siteHook(l, site), cells, runs), [layerAxis(Ls.length), numbered("pos", T, o.posLabels)], runs, o, site);
 }
 
 /** Patch one head's `site` at every position: values [layer, head] (get_act_patch_attn_head_out_all_pos for z). */
@@ -179,7 +187,7 @@ export function patchByHead(model: HookedTransformer, o: PatchOptions & { site?:
   const headDim = site === "pattern" ? 0 : 1; // pattern [batch, head_index, …]; others [batch, pos, head_index, …], dims after batch
   const runs = prepare(model, o, Ls.map((l) => siteHook(l, site)), o.fast ?? true);
   const cells = Ls.flatMap((layer) => Array.from({ length: H }, (_, h) => ({ layer, dim: headDim + 1, index: h })));
-  return result(runCells(model, o, site, cells, runs), [layerAxis(Ls.length), numbered("head", H)], runs, o, site);
+  return result(runCells(model, o, (l) => siteHook(l, site), cells, runs), [layerAxis(Ls.length), numbered("head", H)], runs, o, site);
 }
 
 /** Patch the whole of `site` (every position) per layer: values [layer], e.g. site "mlp_out" for MLPs. */
@@ -188,7 +196,7 @@ export function patchByLayer(model: HookedTransformer, o: PatchOptions & { site:
   if (model.cfg.attn_only && o.site === "mlp_out") throw new Error("patchByLayer: an attention-only model has no mlp_out");
   const runs = prepare(model, o, Ls.map((l) => siteHook(l, o.site)), o.fast ?? true);
   const cells = Ls.map((layer) => ({ layer, dim: null, index: 0 }));
-  return result(runCells(model, o, o.site, cells, runs), [layerAxis(Ls.length)], runs, o, o.site);
+  return result(runCells(model, o, (l) => siteHook(l, o.site), cells, runs), [layerAxis(Ls.length)], runs, o, o.site);
 }
 
 /**
