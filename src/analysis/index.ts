@@ -36,3 +36,4 @@ export {
   type HistogramOptions, type NeuronHistogram, type TokenCluster, type Polysemanticity, type PolysemanticityOptions,
 } from "./neurons.js";
 export { SWEEP_OVER, type SweepOver, type SweepOptions, type SweepCell } from "./ablation.js";
+export { probePair, biasProbe, biasProbeSvg, type MinimalPair, type ProbeOptions, type PairProbe, type BiasProbeResult, type Divergence } from "./bias-probes.js";
