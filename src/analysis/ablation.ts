@@ -10,7 +10,7 @@ import { ShapeError, fmt } from "../tensor/shape.js";
 import type { ForwardHook, HookName } from "../model/hooks.js";
 import type { HookedTransformer, Tokens } from "../model/transformer.js";
 import type { Metric } from "./patching-metrics.js";
-import { runCells, type Cell, type LabelledAxis } from "./patching.js";
+import { layerAxis, numbered, runCells, type Cell, type LabelledAxis } from "./patching.js";
 
 export type AblationKind = "zero" | "mean" | "resample";
 export type AblationTarget =
@@ -148,11 +148,7 @@ interface Planned { target: AblationTarget; label: string; name: HookName; cell:
 function plan(model: HookedTransformer, T: number, o: SweepOptions): { targets: Planned[]; axes: LabelledAxis[] } {
   const { n_layers: L, n_heads: H, d_mlp } = model.cfg;
   const over = o.over ?? "heads";
-  const count = (name: string, n: number, labels?: readonly string[]): LabelledAxis => {
-    if (labels && labels.length !== n) throw new ShapeError(`${name} labels: ${labels.length} given for ${n}`);
-    return { name, labels: labels ? [...labels] : Array.from({ length: n }, (_, i) => String(i)) };
-  };
-  const layers = count("layer", L);
+  const count = numbered, layers = layerAxis(L);
   const one = (target: AblationTarget, label: string): Planned => {
     const s = site(model, target);
     return { target, label, name: s.name, cell: { layer: "layer" in target && target.layer !== undefined ? target.layer : 0, dim: s.dim, index: s.index } };

@@ -155,8 +155,9 @@ export function runCells(model: HookedTransformer, o: Pick<PatchOptions, "metric
   return out;
 }
 
-const layerAxis = (n: number): LabelledAxis => ({ name: "layer", labels: Array.from({ length: n }, (_, i) => String(i)) });
-const numbered = (name: string, n: number, labels?: readonly string[]): LabelledAxis => {
+export const layerAxis = (n: number): LabelledAxis => ({ name: "layer", labels: Array.from({ length: n }, (_, i) => String(i)) });
+/** An axis labelled by the given labels (checked against n) or by "0", "1", …. */
+export const numbered = (name: string, n: number, labels?: readonly string[]): LabelledAxis => {
   if (labels && labels.length !== n) throw new ShapeError(`${name} labels: ${labels.length} given for ${n}`);
   return { name, labels: labels ? [...labels] : Array.from({ length: n }, (_, i) => String(i)) };
 };
