@@ -11,7 +11,8 @@ import { noGrad } from "../../tensor/autodiff.js";
 import { encodeText, toSingleToken } from "../../model/tokens.js";
 import { heatmap } from "../../plot/svg.js";
 import { patchByHead, patchByPos, type Direction, type HeadSite, type ResidSite } from "../../analysis/patching.js";
-import { logitDiffMetric, normalizedMetric } from "../../analysis/patching-metrics.js";
+import { normalizedMetric } from "../../analysis/patching-metrics.js";
+import { loadContrastPair } from "../prompt-pair.js";
 import { UsageError } from "../args.js";
 import type { Command } from "../command.js";
 
@@ -81,38 +82,22 @@ export const patch: Command = {
     const [folder, ...extra] = pos;
     if (folder === undefined) throw new UsageError("patch needs a snapshot folder");
     if (extra.length > 0) throw new UsageError(`unexpected arguments: ${extra.join(" ")}`);
-    if (cleanText === undefined || corruptedText === undefined) throw new UsageError("patch needs --clean and --corrupted prompts");
-    if (answerText === undefined || wrongText === undefined) throw new UsageError("patch needs --answer and --wrong tokens");
     if (by !== "pos" && by !== "head") throw new UsageError(`--by must be pos or head, got ${by}`);
     if (direction !== "denoising" && direction !== "noising") throw new UsageError(`--direction must be denoising or noising, got ${direction}`);
     const site = siteFlag ?? (by === "pos" ? "resid_pre" : "z");
     if (by === "pos" && !RESID_SITES.includes(site as ResidSite)) throw new UsageError(`--site for --by pos must be one of ${RESID_SITES.join(", ")}, got ${site}`);
     if (by === "head" && !HEAD_SITES.includes(site as HeadSite)) throw new UsageError(`--site for --by head must be one of ${HEAD_SITES.join(", ")}, got ${site}`);
 
-    const { model, tokenizer, config: cfg } = loadWithTokenizer(folder);
-    const clean = promptIds(tokenizer, cleanText, cfg.n_ctx, noBos, "the clean prompt");
-    const corrupted = promptIds(tokenizer, corruptedText, cfg.n_ctx, noBos, "the corrupted prompt");
-    const strs = (ids: number[]) => ids.map((id) => tokenizer.decode([id]));
-    if (clean.length !== corrupted.length)
-      throw new UsageError(`clean and corrupted prompts must have the same number of tokens: clean has ${clean.length} ${JSON.stringify(strs(clean))}, corrupted has ${corrupted.length} ${JSON.stringify(strs(corrupted))}`);
-    const answer = singleToken(tokenizer, "answer", answerText), wrong = singleToken(tokenizer, "wrong", wrongText);
-    const base = logitDiffMetric([answer, wrong]);
-    const cleanLd = noGrad(() => base.compute(model.forward([clean])).item());
-    const corruptedLd = noGrad(() => base.compute(model.forward([corrupted])).item());
-    if (cleanLd === corruptedLd) throw new Error(`the clean and corrupted logit differences are equal (${cleanLd}), so the metric cannot be normalised`);
+    const { model, cfg, clean, corrupted, base, cleanLd, corruptedLd, posLabels, doc: pair } =
+      loadContrastPair("patch", folder, { clean: cleanText, corrupted: corruptedText, answer: answerText, wrong: wrongText, noBos });
     const metric = normalizedMetric(base, cleanLd, corruptedLd);
-    const cleanStrs = strs(clean), corruptedStrs = strs(corrupted);
-    const posLabels = cleanStrs.map((s, i) => s === corruptedStrs[i] ? shownToken(s) : `${shownToken(s)}/${shownToken(corruptedStrs[i]!)}`);
     out.info(`${direction} patching of ${site} by ${by}: ${cfg.n_layers} layers × ${by === "pos" ? `${clean.length} positions` : `${cfg.n_heads} heads`}`);
     const opts = { clean: [clean], corrupted: [corrupted], metric, direction, posLabels };
     const r = by === "pos" ? patchByPos(model, { ...opts, site: site as ResidSite }) : patchByHead(model, { ...opts, site: site as HeadSite });
     const [R, C] = r.values.shape as [number, number];
     const values = rows2d((i, j) => r.values.get(i, j), R, C);
     const doc = {
-      model: folder, by, site, direction,
-      clean: { prompt: cleanText, tokens: clean.map((id, i) => ({ id, str: cleanStrs[i]! })) },
-      corrupted: { prompt: corruptedText, tokens: corrupted.map((id, i) => ({ id, str: corruptedStrs[i]! })) },
-      answer: { id: answer, str: tokenizer.decode([answer]) }, wrong: { id: wrong, str: tokenizer.decode([wrong]) },
+      model: folder, by, site, direction, ...pair,
       metric: { name: metric.name, cleanLogitDiff: cleanLd, corruptedLogitDiff: corruptedLd, target: r.targetMetric, source: r.sourceMetric },
       axes: r.axes, shape: [R, C], values,
       files: [] as string[],
