@@ -14,7 +14,8 @@ import { useBackend } from "../src/backend/init.js";
 import { loadPretrained } from "../src/io/snapshot.js";
 import { encodeText } from "../src/model/tokens.js";
 import { noGrad } from "../src/tensor/autodiff.js";
-import { logitDiffMetric } from "../src/analysis/patching-metrics.js";
+import { logitDiffMetric, normalizedMetric } from "../src/analysis/patching-metrics.js";
+import { attributionAgreement, attributionPatch, patchByHead } from "../src/analysis/patching.js";
 import { pathPatchSweep } from "../src/analysis/path-patching.js";
 import { activationHistogram, maxActivatingExamples, polysemanticity } from "../src/analysis/neurons.js";
 import { fullLogitAttribution } from "../src/analysis/residual.js";
@@ -106,6 +107,24 @@ test("path-patch: a receiver that does not exist and an unknown flag exit 2; rec
   assert.throws(() => parseReceivers("0.1:k", 2, 2), (e: Error) => e instanceof UsageError && /layer 0, so no head is before it/.test(e.message));
   assert.throws(() => parseReceivers("1.0:z", 2, 2), (e: Error) => e instanceof UsageError && /not "logits" or a head input L\.H:q\|k\|v/.test(e.message));
   assert.throws(() => parseReceivers("1.2:q", 2, 2), /1\.2:q does not exist/);
+});
+
+test("patch --method both --by head: the attribution estimate and Pearson r equal attributionPatch / attributionAgreement; scatter SVG", { skip }, () => {
+  const { model, tokenizer } = load();
+  const dir = tmp();
+  const r = cli("patch", snapshot, ...PAIR, "--by", "head", "--method", "both", "--out", dir, "--json");
+  assert.equal(r.code, 0, r.stderr);
+  const doc = JSON.parse(r.stdout) as { method: string; values: number[][]; metric: { cleanLogitDiff: number; corruptedLogitDiff: number }; attribution: { values: number[][]; pearson: number }; files: string[] };
+  assert.equal(doc.method, "both");
+  const base = logitDiffMetric([tokenizer.encode(" Mary")[0]!, tokenizer.encode(" John")[0]!]);
+  const o = { clean: [encodeText(tokenizer, CLEAN)], corrupted: [encodeText(tokenizer, CORRUPTED)], metric: normalizedMetric(base, doc.metric.cleanLogitDiff, doc.metric.corruptedLogitDiff) };
+  const real = patchByHead(model, o), est = attributionPatch(model, { ...o, site: "z", by: "head" });
+  doc.values.forEach((row, l) => row.forEach((v, h) => close(v, real.values.get(l, h), 1e-4, `activation L${l}H${h}`)));
+  doc.attribution.values.forEach((row, l) => row.forEach((v, h) => close(v, est.values.get(l, h) + est.targetMetric, 1e-4, `attribution L${l}H${h}`)));
+  close(doc.attribution.pearson, attributionAgreement(real, est).pearson, 1e-3, "Pearson r");
+  assert.deepEqual(doc.files, ["patch.svg", "patch-agreement.svg", "patch.json"].map((f) => path.join(dir, f)));
+  assertSvg(doc.files[1]!, ["attribution vs activation patching (z)", "activation patching: Δ metric"]);
+  assert.match(errorOf(cli("patch", snapshot, ...PAIR, "--method", "gradient", "--json")), /--method must be activation, attribution or both, got gradient/);
 });
 
 interface NeuronsDoc {

@@ -2,6 +2,8 @@
 // activation patching with a normalised logit-difference metric (0 = corrupted baseline, 1 = clean).
 // --by pos sweeps layer × position at a residual site (token labels on the position axis); --by head
 // sweeps layer × head at a per-head site. With --out writes patch.svg (heatmap) and patch.json.
+// --method attribution estimates the same sweep from one forward and backward pass (attribution
+// patching, Nanda 2023); --method both runs both and adds patch-agreement.svg (scatter) and Pearson r.
 // Also exports the small helpers lens and ablate share (snapshot + prompt loading, atomic outputs).
 import fs from "node:fs";
 import path from "node:path";
@@ -10,21 +12,24 @@ import { writeFileAtomic } from "../../io/safetensors.js";
 import { noGrad } from "../../tensor/autodiff.js";
 import { encodeText, toSingleToken } from "../../model/tokens.js";
 import { heatmap } from "../../plot/svg.js";
-import { patchByHead, patchByPos, type Direction, type HeadSite, type ResidSite } from "../../analysis/patching.js";
+import { attributionAgreement, attributionPatch, patchByHead, patchByPos, type Direction, type HeadSite, type ResidSite } from "../../analysis/patching.js";
 import { normalizedMetric } from "../../analysis/patching-metrics.js";
 import { loadContrastPair } from "../prompt-pair.js";
+import { writeOutputFiles } from "../outputs.js";
 import { UsageError } from "../args.js";
 import type { Command } from "../command.js";
 
 const RESID_SITES: readonly ResidSite[] = ["resid_pre", "resid_mid", "resid_post", "attn_out", "mlp_out"];
 const HEAD_SITES: readonly HeadSite[] = ["z", "q", "k", "v", "pattern"];
 
-const USAGE = `circuitscope patch <snapshot-folder> --clean "<prompt>" --corrupted "<prompt>" --answer " Mary" --wrong " John" [--by pos|head] [--site S] [--direction denoising|noising] [--out dir] [--no-bos] [--json]
+const USAGE = `circuitscope patch <snapshot-folder> --clean "<prompt>" --corrupted "<prompt>" --answer " Mary" --wrong " John" [--by pos|head] [--site S] [--direction denoising|noising] [--method activation|attribution|both] [--out dir] [--no-bos] [--json]
   --clean, --corrupted  the two prompts; they must tokenise to the same number of tokens
   --answer, --wrong     single tokens; the metric is logit(answer) − logit(wrong) at the last position, normalised
   --by B                pos (layer × position, default) or head (layer × head)
   --site S              for pos: ${RESID_SITES.join("|")} (default resid_pre); for head: ${HEAD_SITES.join("|")} (default z)
   --direction D         denoising (default: corrupted run, clean activations patched in) or noising
+  --method M            activation (default), attribution (gradient estimate: target metric + Σ Δa · ∂metric/∂a)
+                        or both (activation values, plus the estimate, its Pearson r and patch-agreement.svg)
   --out dir             write patch.svg and patch.json there
   --no-bos              do not put the tokenizer's BOS token before the prompts`;
 
@@ -76,6 +81,7 @@ export const patch: Command = {
     const by = flags.str("by", "pos");
     const direction = flags.str("direction", "denoising") as Direction;
     const siteFlag = flags.str("site");
+    const method = flags.str("method", "activation");
     const outDir = flags.str("out");
     const noBos = flags.bool("no-bos");
     flags.checkUnknown();
@@ -84,6 +90,7 @@ export const patch: Command = {
     if (extra.length > 0) throw new UsageError(`unexpected arguments: ${extra.join(" ")}`);
     if (by !== "pos" && by !== "head") throw new UsageError(`--by must be pos or head, got ${by}`);
     if (direction !== "denoising" && direction !== "noising") throw new UsageError(`--direction must be denoising or noising, got ${direction}`);
+    if (method !== "activation" && method !== "attribution" && method !== "both") throw new UsageError(`--method must be activation, attribution or both, got ${method}`);
     const site = siteFlag ?? (by === "pos" ? "resid_pre" : "z");
     if (by === "pos" && !RESID_SITES.includes(site as ResidSite)) throw new UsageError(`--site for --by pos must be one of ${RESID_SITES.join(", ")}, got ${site}`);
     if (by === "head" && !HEAD_SITES.includes(site as HeadSite)) throw new UsageError(`--site for --by head must be one of ${HEAD_SITES.join(", ")}, got ${site}`);
@@ -93,26 +100,34 @@ export const patch: Command = {
     const metric = normalizedMetric(base, cleanLd, corruptedLd);
     out.info(`${direction} patching of ${site} by ${by}: ${cfg.n_layers} layers × ${by === "pos" ? `${clean.length} positions` : `${cfg.n_heads} heads`}`);
     const opts = { clean: [clean], corrupted: [corrupted], metric, direction, posLabels };
-    const r = by === "pos" ? patchByPos(model, { ...opts, site: site as ResidSite }) : patchByHead(model, { ...opts, site: site as HeadSite });
+    const exact = () => by === "pos" ? patchByPos(model, { ...opts, site: site as ResidSite }) : patchByHead(model, { ...opts, site: site as HeadSite });
+    // The estimate is of the metric's change; adding the target metric puts it on the same scale as patching's values.
+    const estimate = method === "activation" ? null : attributionPatch(model, { ...opts, site: site as ResidSite | HeadSite, by });
+    const r = method === "attribution" ? estimate! : exact();
     const [R, C] = r.values.shape as [number, number];
-    const values = rows2d((i, j) => r.values.get(i, j), R, C);
+    const values = rows2d((i, j) => r.values.get(i, j) + (r === estimate ? r.targetMetric : 0), R, C);
+    const agreement = method === "both" ? attributionAgreement(r, estimate!) : null;
     const doc = {
-      model: folder, by, site, direction, ...pair,
+      model: folder, by, site, direction, method, ...pair,
       metric: { name: metric.name, cleanLogitDiff: cleanLd, corruptedLogitDiff: corruptedLd, target: r.targetMetric, source: r.sourceMetric },
       axes: r.axes, shape: [R, C], values,
+      // --method both: the attribution estimate on the same scale as values, and how well it tracks them.
+      ...(agreement ? { attribution: { values: rows2d((i, j) => estimate!.values.get(i, j) + estimate!.targetMetric, R, C), pearson: agreement.pearson } } : {}),
       files: [] as string[],
     };
     if (outDir !== undefined) {
       const svg = heatmap(values, {
-        title: `${direction} ${site}: normalised logit diff ${JSON.stringify(doc.answer.str)} − ${JSON.stringify(doc.wrong.str)}`,
+        title: `${method === "attribution" ? "attribution patching (estimate), " : ""}${direction} ${site}: normalised logit diff ${JSON.stringify(doc.answer.str)} − ${JSON.stringify(doc.wrong.str)}`,
         rowLabels: r.axes[0]!.labels, colLabels: r.axes[1]!.labels, xLabel: by === "pos" ? "position" : "head", yLabel: "layer", scale: "signed",
       });
-      writeOutputs(outDir, "patch", svg, doc);
+      if (agreement) writeOutputFiles(outDir, [["patch.svg", svg], ["patch-agreement.svg", agreement.svg]], "patch", doc);
+      else writeOutputs(outDir, "patch", svg, doc);
     }
     out.result(doc, () => [
       `${direction} patching of ${site} (normalised logit diff; clean ${cleanLd.toFixed(4)}, corrupted ${corruptedLd.toFixed(4)})`,
       `${"".padEnd(8)}${r.axes[1]!.labels.map((l) => l.slice(0, 9).padStart(10)).join("")}`,
       ...values.map((row, i) => `${r.axes[0]!.labels[i]!.padEnd(8)}${row.map((v) => v.toFixed(3).padStart(10)).join("")}`),
+      ...(agreement ? [`attribution patching vs activation patching: Pearson r = ${agreement.pearson.toFixed(4)}`] : []),
       ...(doc.files.length ? [`files: ${doc.files.join(", ")}`] : []),
     ].join("\n"));
   },
