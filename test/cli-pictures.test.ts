@@ -18,7 +18,7 @@ import { logitDiffMetric, normalizedMetric } from "../src/analysis/patching-metr
 import { attributionAgreement, attributionPatch, patchByHead } from "../src/analysis/patching.js";
 import { pathPatchSweep } from "../src/analysis/path-patching.js";
 import { activationHistogram, maxActivatingExamples, polysemanticity } from "../src/analysis/neurons.js";
-import { fullLogitAttribution } from "../src/analysis/residual.js";
+import { fullLogitAttribution, neuronLogitAttribution } from "../src/analysis/residual.js";
 import { detectHead, HEAD_KINDS } from "../src/analysis/head-detectors.js";
 import { corpusWindows } from "../src/cli/commands/neurons.js";
 import { parseReceivers } from "../src/cli/commands/path-patch.js";
@@ -208,21 +208,22 @@ test("maxActivatingExamples / activationHistogram skipPositions: the same as fil
 
 interface DlaDoc {
   position: number; check: { logitDiff: number; sum: number; constant: number; gap: number };
-  heads: number[][]; components: { label: string; value: number }[]; accumulated: { label: string; value: number }[]; files: string[];
+  heads: number[][]; neurons: { layer: number; bias: number; values: number[] }; components: { label: string; value: number }[]; accumulated: { label: string; value: number }[]; files: string[];
 }
 
 test("dla --json --out: every component equals fullLogitAttribution and they sum to the model's logit difference", { skip }, () => {
   const { model, tokenizer } = load();
   const prompt = "The Eiffel Tower is in";
   const dir = tmp();
-  const r = cli("dla", snapshot, prompt, "--answer", " Paris", "--wrong", " London", "--out", dir, "--json");
+  const r = cli("dla", snapshot, prompt, "--answer", " Paris", "--wrong", " London", "--neuron-layer", "1", "--out", dir, "--json");
   assert.equal(r.code, 0, r.stderr);
   const doc = JSON.parse(r.stdout) as DlaDoc;
   const ids = encodeText(tokenizer, prompt), last = ids.length - 1;
   const paris = tokenizer.encode(" Paris")[0]!, london = tokenizer.encode(" London")[0]!;
-  const { ref, ld } = noGrad(() => {
+  const { nla, ref, ld } = noGrad(() => {
     const { logits, cache } = model.runWithCache([ids]);
-    return { ref: fullLogitAttribution(model, cache, { token: paris, incorrect: london }), ld: logits.get(0, last, paris) - logits.get(0, last, london) };
+    const nla = neuronLogitAttribution(model, cache, 1, { token: paris, incorrect: london });
+    return { nla, ref: fullLogitAttribution(model, cache, { token: paris, incorrect: london }), ld: logits.get(0, last, paris) - logits.get(0, last, london) };
   });
   assert.equal(doc.position, last);
   assert.deepEqual(doc.components.map((c) => c.label), ref.labels);
@@ -234,12 +235,17 @@ test("dla --json --out: every component equals fullLogitAttribution and they sum
   close(doc.components.reduce((s, c) => s + c.value, 0) + doc.check.constant, ld, 1e-5, "Σ components + constant");
   assert.deepEqual(doc.accumulated.map((a) => a.label), ["0_pre", "0_mid", "1_pre", "1_mid", "final_post"]);
   close(doc.accumulated.at(-1)!.value, ld, 1e-5, "the final residual read through the cached scale is the logit difference");
-  const names = ["dla-heads.svg", "dla-components.svg", "dla-accumulated.svg", "dla.svg", "dla.json"];
+  // Per-neuron DLA of layer 1: the library's values, and with b_out's share they make up 1_mlp_out.
+  assert.equal(doc.neurons.layer, 1); assert.equal(doc.neurons.values.length, 8);
+  doc.neurons.values.forEach((v, n) => close(v, nla.components.get(n, 0, last), 1e-6, `L1N${n}`));
+  close(doc.neurons.values.reduce((a, b) => a + b, 0) + doc.neurons.bias, doc.components.find((c) => c.label === "1_mlp_out")!.value, 1e-5, "Σ neurons + b_out = 1_mlp_out");
+  const names = ["dla-heads.svg", "dla-components.svg", "dla-accumulated.svg", "dla-neurons.svg", "dla.svg", "dla.json"];
   assert.deepEqual(doc.files, names.map((n) => path.join(dir, n)));
   assertSvg(doc.files[0]!, ["L0", "L1", "H0", "H1", "DLA per head"]);
   assertSvg(doc.files[1]!, ["embed", "pos_embed", "0_heads", "1_mlp_out", "total = logit (diff)"]);
   assertSvg(doc.files[2]!, ["accumulated residual"]);
-  assertSvg(doc.files[3]!, ["direct logit attribution: The Eiffel Tower is in"]);
+  assertSvg(doc.files[3]!, ["DLA of layer 1's top 8 neurons", "L1N0", "L1N7"]);
+  assertSvg(doc.files[4]!, ["direct logit attribution: The Eiffel Tower is in"]);
 
   assert.match(errorOf(cli("dla", snapshot, prompt, "--answer", " Parisian hello", "--json")), /--answer: .*not a single token/);
 });
