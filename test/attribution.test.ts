@@ -293,7 +293,7 @@ describe("LRP across architectures", () => {
 describe("the attribute command", () => {
   it("renders one box per token, red for the most positive and blue for the most negative", () => {
     const svg = tokenAttributionSvg(["The", " cat", "<s>"], [2, -1, 0], { title: "t" });
-    assert.equal(svg.match(/<rect /g)?.length, 3);
+    assert.equal(svg.match(/<rect class="tok"/g)?.length, 3);
     assert.ok(svg.includes('fill="rgb(178,24,43)"'), "max positive → the red end");
     assert.ok(svg.includes("&lt;s&gt;") && svg.includes("·cat"), "escaped, spaces shown");
     const html = tokenAttributionHtml(["a", "b"], [-3, 1]);

@@ -14,7 +14,8 @@ import { ShapeError } from "../tensor/shape.js";
 import { blockHook } from "../model/hooks.js";
 import type { HookedTransformer } from "../model/transformer.js";
 import { heatmap } from "../plot/svg.js";
-import { barChart, sideBySide } from "../plot/bars.js";
+import { barChart } from "../plot/bars.js";
+import { svgGrid } from "../plot/grid.js";
 import { fullLogitAttribution, type DlaTarget } from "./residual.js";
 
 /** Two prompts as token ids of equal length; a pair may carry its own target. */
@@ -164,7 +165,7 @@ export function biasProbeSvg(r: BiasProbeResult, opts: { posLabels?: readonly st
   const heads = heatmap(m.heads, { title: "head output divergence", rowLabels: m.heads.map((_, l) => String(l)), colLabels: m.heads[0]!.map((_, h) => String(h)), xLabel: "head", yLabel: "layer", scale: "sequential", min: 0 });
   const order = m.dla.diff.map((_, i) => i).sort((x, y) => Math.abs(m.dla.diff[y]!) - Math.abs(m.dla.diff[x]!) || x - y).slice(0, opts.top ?? 20);
   const bars = barChart(order.map((i) => ({ label: m.dla.labels[i]!, value: m.dla.diff[i]! })), {
-    title: `DLA difference A − B${opts.targetLabel ? ` of ${opts.targetLabel}` : ""}`, valueLabel: `Δ logit diff (total ${m.logitDiff.diff.toPrecision(4)})`, width: 420,
+    title: `DLA difference A − B${opts.targetLabel ? ` of ${opts.targetLabel}` : ""}`, xLabel: `Δ logit diff (total ${m.logitDiff.diff.toPrecision(4)})`, width: 420,
   });
-  return sideBySide([resid, heads, bars]);
+  return svgGrid([resid, heads, bars], { cols: 3 });
 }

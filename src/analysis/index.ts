@@ -32,6 +32,7 @@ export {
 } from "./path-patching.js";
 export {
   maxActivatingExamples, activationHistogram, polysemanticity, ranksBefore,
+  neuronActivations,
   type NeuronTokenBatch, type Corpus, type NeuronScanOptions, type MaxActOptions, type ActivatingExample, type NeuronExamples,
   type HistogramOptions, type NeuronHistogram, type TokenCluster, type Polysemanticity, type PolysemanticityOptions,
 } from "./neurons.js";

@@ -29,6 +29,8 @@ export interface NeuronScanOptions {
   neurons?: readonly number[];
   /** Hook to read (default `blocks.{layer}.mlp.hook_post`, shape [batch, pos, d_mlp]). */
   hook?: HookName;
+  /** Positions [0, skipPositions) of every row are ignored (e.g. 1 for a BOS column, an attention sink); default 0. */
+  skipPositions?: number;
 }
 
 export interface MaxActOptions extends NeuronScanOptions {
@@ -145,6 +147,12 @@ function hookOf(model: HookedTransformer, o: NeuronScanOptions): HookName {
   return o.hook ?? (`blocks.${o.layer}.mlp.hook_post` as HookName);
 }
 
+function skipOf(o: NeuronScanOptions): number {
+  const s = o.skipPositions ?? 0;
+  if (!Number.isInteger(s) || s < 0) throw new RangeError(`neurons: skipPositions must be a non-negative integer, got ${s}`);
+  return s;
+}
+
 function neuronList(o: NeuronScanOptions, d: number): number[] {
   const ns = o.neurons ? [...o.neurons] : Array.from({ length: d }, (_, i) => i);
   for (const n of ns) if (!Number.isInteger(n) || n < 0 || n >= d) throw new RangeError(`neurons: neuron ${n} out of range [0, ${d})`);
@@ -157,7 +165,7 @@ function neuronList(o: NeuronScanOptions, d: number): number[] {
  */
 export function maxActivatingExamples(model: HookedTransformer, batches: Iterable<NeuronTokenBatch>, opts: MaxActOptions): NeuronExamples[] {
   const hook = hookOf(model, opts);
-  const k = opts.k, before = opts.contextBefore ?? 0, after = opts.contextAfter ?? 0;
+  const k = opts.k, before = opts.contextBefore ?? 0, after = opts.contextAfter ?? 0, skip = skipOf(opts);
   if (!Number.isInteger(k) || k < 0) throw new RangeError(`maxActivatingExamples: k must be a non-negative integer, got ${k}`);
   if (before < 0 || after < 0) throw new RangeError("maxActivatingExamples: context sizes must be non-negative");
   let neurons: number[] | null = null;
@@ -172,7 +180,7 @@ export function maxActivatingExamples(model: HookedTransformer, batches: Iterabl
           const nIdx = neurons[j]!, heap = heaps[j]!;
           for (let r = 0; r < rows; r++) {
             const seq = sequence + r;
-            for (let p = 0; p < len; p++) {
+            for (let p = skip; p < len; p++) {
               const v = acts[(r * len + p) * d + nIdx]!;
               if (Number.isNaN(v) || !heap.admits(v, seq, p)) continue;
               const start = Math.max(0, p - before), end = Math.min(len, p + after + 1);
@@ -191,6 +199,22 @@ export function maxActivatingExamples(model: HookedTransformer, batches: Iterabl
   }
   const ns: number[] = neurons ?? (opts.neurons ? [...opts.neurons] : []);
   return ns.map((neuron, j) => ({ neuron, examples: heaps[j]?.sorted() ?? [] }));
+}
+
+/**
+ * The tracked neurons' activations at every position of a few sequences (e.g. to colour the tokens of
+ * max-activating examples): [row][pos][j] for neurons[j]. One forward pass over `tokens`.
+ */
+export function neuronActivations(model: HookedTransformer, tokens: NeuronTokenBatch, opts: NeuronScanOptions): number[][][] {
+  const hook = hookOf(model, opts);
+  const { rows, len } = tokenData(tokens);
+  if (rows === 0 || len === 0) return Array.from({ length: rows }, () => []);
+  let out: number[][][] = [];
+  withActivations(model, tokens, hook, (acts, d) => {
+    const ns = neuronList(opts, d);
+    out = Array.from({ length: rows }, (_, r) => Array.from({ length: len }, (_, p) => ns.map((n) => Number(acts[(r * len + p) * d + n]))));
+  });
+  return out;
 }
 
 export interface HistogramOptions extends NeuronScanOptions {
@@ -228,7 +252,7 @@ function freshIterable(corpus: Corpus, pass: number): Iterable<NeuronTokenBatch>
  */
 export function activationHistogram(model: HookedTransformer, corpus: Corpus, opts: HistogramOptions): NeuronHistogram[] {
   const hook = hookOf(model, opts);
-  const nb = opts.bins ?? 50;
+  const nb = opts.bins ?? 50, skip = skipOf(opts);
   if (!Number.isInteger(nb) || nb < 1) throw new RangeError(`activationHistogram: bins must be a positive integer, got ${nb}`);
   let neurons: number[] | null = null;
   let stats: { count: number; mean: number; m2: number; min: number; max: number; pos: number; counts: number[] }[] = [];
@@ -245,6 +269,7 @@ export function activationHistogram(model: HookedTransformer, corpus: Corpus, op
         for (let j = 0; j < neurons.length; j++) {
           const nIdx = neurons[j]!;
           for (let i = 0; i < n; i++) {
+            if (i % len < skip) continue;
             const v = acts[i * d + nIdx]!;
             if (!Number.isNaN(v)) f(v, j);
           }

@@ -16,11 +16,19 @@ import { patch } from "./commands/patch.js";
 import { lens } from "./commands/lens.js";
 import { ablateCmd } from "./commands/ablate.js";
 import { probe } from "./commands/probe.js";
+import { pathPatchCmd } from "./commands/path-patch.js";
+import { neuronsCmd } from "./commands/neurons.js";
+import { dla } from "./commands/dla.js";
+import { attention } from "./commands/attention.js";
 import { useBackend } from "../backend/init.js";
 import type { BackendName } from "../backend/registry.js";
 
 const commands: Command[] = [demo, info, run, circuits, lab, trainChar, fitScaling, attribute, patch, lens, ablateCmd];
 commands.push(probe);
+commands.push(pathPatchCmd);
+commands.push(neuronsCmd);
+commands.push(dla);
+commands.push(attention);
 
 function help(): string {
   return [

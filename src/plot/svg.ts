@@ -17,7 +17,7 @@ export interface Axes {
 
 const PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#7f7f7f", "#bcbd22"];
 
-const esc = (s: string) => s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/"/g, "&quot;");
+export const esc = (s: string) => s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/"/g, "&quot;");
 
 /** Round tick values: about n of them spanning [lo, hi]. */
 export function niceTicks(lo: number, hi: number, n = 5): number[] {
@@ -31,13 +31,13 @@ export function niceTicks(lo: number, hi: number, n = 5): number[] {
   return out;
 }
 
-const fmtTick = (v: number) => {
+export const fmtTick = (v: number) => {
   const a = Math.abs(v);
   if (a !== 0 && (a >= 1e5 || a < 1e-3)) return v.toExponential(0);
   return String(Number(v.toPrecision(4)));
 };
 
-function frame(w0: number, h: number, body: string, title?: string): string {
+export function frame(w0: number, h: number, body: string, title?: string): string {
   // Never narrower than the title (about 8.5 px per character at 15 px bold).
   const w = Math.max(w0, title ? Math.ceil(8.5 * title.length) + 20 : 0);
   return `<svg xmlns="http://www.w3.org/2000/svg" width="${w}" height="${h}" viewBox="0 0 ${w} ${h}" font-family="Helvetica, Arial, sans-serif" font-size="12">` +

@@ -89,7 +89,7 @@ export const ablateCmd: Command = {
       const svg = Array.isArray(values[0])
         ? heatmap(values as number[][], { title, rowLabels: r.axes[0]!.labels, colLabels: r.axes[1]!.labels, xLabel: r.axes[1]!.name === "pos" ? "position" : "head", yLabel: "layer", scale: "signed" })
         : barChart(over === "neurons" ? r.top : r.axes[0]!.labels.map((l, i) => ({ label: `L${l} MLP`, value: values[i] as number })),
-          { title: over === "neurons" ? `${title} (top ${r.top.length} by |Δ|)` : title, valueLabel: `Δ ${metric.name}` });
+          { title: over === "neurons" ? `${title} (top ${r.top.length} by |Δ|)` : title, xLabel: `Δ ${metric.name}` });
       writeOutputs(outDir, "ablate", svg, doc);
     }
     const table = Array.isArray(values[0]) ? [

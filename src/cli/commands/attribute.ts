@@ -5,14 +5,13 @@
 // attribution.json. The renderers are pure functions of strings and numbers.
 import fs from "node:fs";
 import path from "node:path";
-import { loadPretrained } from "../../io/snapshot.js";
 import { noGrad } from "../../tensor/autodiff.js";
-import { encodeText, toSingleToken } from "../../model/tokens.js";
-import { diverging } from "../../plot/svg.js";
+import { tokensHtml, tokensSvg } from "../../plot/tokens.js";
 import { INTEGRATION_METHODS, logitOf, tokenAttribution, type IntegrationMethod } from "../../analysis/attribution.js";
 import { transformerLRP } from "../../analysis/lrp.js";
 import { UsageError } from "../args.js";
 import type { Command } from "../command.js";
+import { loadWithTokenizer, promptIds, singleToken } from "./patch.js";
 
 const METHODS = ["ig", "saliency", "ixg", "lrp"] as const;
 type Method = (typeof METHODS)[number];
@@ -29,38 +28,15 @@ const USAGE = `circuitscope attribute <snapshot-folder> "<prompt>" [--target " P
 
 /** Fixed decimals unless that would print a small nonzero value as 0. */
 const num = (v: number) => (v === 0 || Math.abs(v) >= 1e-3 ? v.toFixed(4) : v.toExponential(3));
-const esc = (s: string) => s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/"/g, "&quot;");
-/** A token as shown: whitespace made visible so " Paris" and "Paris" differ. */
-const shown = (s: string) => s.replace(/ /g, "·").replace(/\n/g, "↵");
-/** Colour for v on a scale symmetric around 0 (blue negative, red positive). */
-const colour = (v: number, maxAbs: number) => diverging(maxAbs > 0 ? v / maxAbs : 0);
 
-/** One rectangle per token coloured by its attribution, wrapped into lines of at most `width` px. */
-export function tokenAttributionSvg(tokens: readonly string[], values: readonly number[], opts: { title?: string; width?: number } = {}): string {
-  if (tokens.length !== values.length) throw new RangeError(`tokenAttributionSvg: ${tokens.length} tokens but ${values.length} values`);
-  const width = opts.width ?? 800, h = 28, gap = 4, charW = 8, top = opts.title ? 30 : 8;
-  const maxAbs = Math.max(0, ...values.map(Math.abs));
-  let x = 8, y = top;
-  const boxes: string[] = [];
-  tokens.forEach((t, i) => {
-    const w = Math.max(24, shown(t).length * charW + 12);
-    if (x + w > width - 8 && x > 8) { x = 8; y += h + gap; }
-    const v = values[i]!;
-    boxes.push(`<g><title>${esc(`${JSON.stringify(t)}: ${v.toPrecision(4)}`)}</title><rect x="${x}" y="${y}" width="${w}" height="${h}" rx="3" fill="${colour(v, maxAbs)}" stroke="#999"/>` +
-      `<text x="${x + w / 2}" y="${y + h / 2 + 5}" text-anchor="middle" font-family="monospace" font-size="13">${esc(shown(t))}</text></g>`);
-    x += w + gap;
-  });
-  const height = y + h + 8;
-  const title = opts.title ? `<text x="8" y="20" font-family="sans-serif" font-size="14">${esc(opts.title)}</text>` : "";
-  return `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}">${title}${boxes.join("")}</svg>\n`;
+/** One box per token coloured by its attribution (blue negative, red positive), with a legend and optional caption lines. */
+export function tokenAttributionSvg(tokens: readonly string[], values: readonly number[], opts: { title?: string; width?: number; caption?: readonly string[] } = {}): string {
+  return tokensSvg(tokens, values, { ...opts, legend: "attribution" });
 }
 
 /** The same as an HTML page of spans (hover shows the value). */
-export function tokenAttributionHtml(tokens: readonly string[], values: readonly number[], opts: { title?: string } = {}): string {
-  if (tokens.length !== values.length) throw new RangeError(`tokenAttributionHtml: ${tokens.length} tokens but ${values.length} values`);
-  const maxAbs = Math.max(0, ...values.map(Math.abs));
-  const spans = tokens.map((t, i) => `<span title="${esc(values[i]!.toPrecision(4))}" style="background:${colour(values[i]!, maxAbs)};padding:2px 3px;margin:1px;border-radius:3px;font-family:monospace;white-space:pre">${esc(t)}</span>`);
-  return `<!doctype html><meta charset="utf-8"><title>${esc(opts.title ?? "attribution")}</title><h3 style="font-family:sans-serif">${esc(opts.title ?? "")}</h3><p>${spans.join("")}</p>\n`;
+export function tokenAttributionHtml(tokens: readonly string[], values: readonly number[], opts: { title?: string; caption?: readonly string[] } = {}): string {
+  return tokensHtml(tokens, values, { ...opts, legend: "attribution" });
 }
 
 export const attribute: Command = {
@@ -86,12 +62,9 @@ export const attribute: Command = {
     if (!Number.isInteger(batch) || batch < 0) throw new UsageError(`--batch must be a positive integer, got ${batch}`);
     if (baselineKind !== "zeros" && baselineKind !== "pad") throw new UsageError(`--baseline must be zeros or pad, got ${baselineKind}`);
 
-    const { model, tokenizer, config: cfg } = loadPretrained(folder);
-    if (!tokenizer) throw new Error(`${folder} has no tokenizer.json, so a text prompt cannot be tokenized`);
-    const ids = encodeText(tokenizer, prompt, noBos ? { prependBos: false } : {});
-    if (ids.length === 0) throw new UsageError("the prompt has no tokens");
-    if (ids.length > cfg.n_ctx) throw new UsageError(`the prompt has ${ids.length} tokens, more than n_ctx = ${cfg.n_ctx}`);
-    const target = targetText !== undefined ? toSingleToken(tokenizer, targetText)
+    const { model, tokenizer, config: cfg } = loadWithTokenizer(folder);
+    const ids = promptIds(tokenizer, prompt, cfg.n_ctx, noBos);
+    const target = targetText !== undefined ? singleToken(tokenizer, "target", targetText)
       : noGrad(() => model.forward([ids], { lastPositionOnly: true }).reshape([cfg.d_vocab]).argmax(0)).item();
     const score = logitOf(target);
     const padId = tokenizer.padTokenId ?? tokenizer.eosTokenId ?? 0;
@@ -121,6 +94,11 @@ export const attribute: Command = {
       [method === "lrp" ? "conservation" : "completeness"]: check,
       files: [] as string[],
     };
+    const gapLine = method === "lrp"
+      ? `conservation: output ${num(check.output!)}, Σ input relevance ${num(check.inputSum!)} (relative gap ${(100 * check.relativeGap!).toFixed(2)}%)`
+      : method === "saliency"
+        ? "saliency makes no completeness claim (the JSON still has Σ |gradient| against f(x) − f(0))"
+        : `completeness: Σ ${num(check.sum!)} vs f(x) − f(baseline) = ${num(check.fInput! - check.fBaseline!)} (gap ${check.gap!.toExponential(2)}, ${(100 * check.relativeGap!).toFixed(2)}%)`;
     if (outDir !== undefined) {
       fs.mkdirSync(outDir, { recursive: true });
       const title = `${method} attribution to logit(${JSON.stringify(doc.target.str)})`;
@@ -128,15 +106,10 @@ export const attribute: Command = {
       const write = (f: string, text: string) => { fs.writeFileSync(f + ".tmp", text); fs.renameSync(f + ".tmp", f); };
       // The JSON lists every file, itself included, so it is named before it is written.
       doc.files.push(...["attribution.svg", "attribution.html", "attribution.json"].map((n) => path.join(outDir, n)));
-      write(doc.files[0]!, tokenAttributionSvg(strs, values, { title }));
-      write(doc.files[1]!, tokenAttributionHtml(strs, values, { title }));
+      write(doc.files[0]!, tokenAttributionSvg(strs, values, { title, caption: [gapLine] }));
+      write(doc.files[1]!, tokenAttributionHtml(strs, values, { title, caption: [gapLine] }));
       write(doc.files[2]!, JSON.stringify(doc, null, 2) + "\n");
     }
-    const gapLine = method === "lrp"
-      ? `conservation: output ${num(check.output!)}, Σ input relevance ${num(check.inputSum!)} (relative gap ${(100 * check.relativeGap!).toFixed(2)}%)`
-      : method === "saliency"
-        ? "saliency makes no completeness claim (the JSON still has Σ |gradient| against f(x) − f(0))"
-        : `completeness: Σ ${num(check.sum!)} vs f(x) − f(baseline) = ${num(check.fInput! - check.fBaseline!)} (gap ${check.gap!.toExponential(2)}, ${(100 * check.relativeGap!).toFixed(2)}%)`;
     out.result(doc, () => [
       `${method} → logit(${JSON.stringify(doc.target.str)})`,
       ...doc.tokens.map((t) => `  ${JSON.stringify(t.str).padEnd(16)} ${t.attribution >= 0 ? " " : ""}${num(t.attribution)}`),

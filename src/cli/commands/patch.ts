@@ -2,6 +2,8 @@
 // activation patching with a normalised logit-difference metric (0 = corrupted baseline, 1 = clean).
 // --by pos sweeps layer × position at a residual site (token labels on the position axis); --by head
 // sweeps layer × head at a per-head site. With --out writes patch.svg (heatmap) and patch.json.
+// --method attribution estimates the same sweep from one forward and backward pass (attribution
+// patching, Nanda 2023); --method both runs both and adds patch-agreement.svg (scatter) and Pearson r.
 // Also exports the small helpers lens and ablate share (snapshot + prompt loading, atomic outputs).
 import fs from "node:fs";
 import path from "node:path";
@@ -10,20 +12,24 @@ import { writeFileAtomic } from "../../io/safetensors.js";
 import { noGrad } from "../../tensor/autodiff.js";
 import { encodeText, toSingleToken } from "../../model/tokens.js";
 import { heatmap } from "../../plot/svg.js";
-import { patchByHead, patchByPos, type Direction, type HeadSite, type ResidSite } from "../../analysis/patching.js";
-import { logitDiffMetric, normalizedMetric } from "../../analysis/patching-metrics.js";
+import { attributionAgreement, attributionPatch, patchByHead, patchByPos, type Direction, type HeadSite, type ResidSite } from "../../analysis/patching.js";
+import { normalizedMetric } from "../../analysis/patching-metrics.js";
+import { loadContrastPair } from "../prompt-pair.js";
+import { writeOutputFiles } from "../outputs.js";
 import { UsageError } from "../args.js";
 import type { Command } from "../command.js";
 
 const RESID_SITES: readonly ResidSite[] = ["resid_pre", "resid_mid", "resid_post", "attn_out", "mlp_out"];
 const HEAD_SITES: readonly HeadSite[] = ["z", "q", "k", "v", "pattern"];
 
-const USAGE = `circuitscope patch <snapshot-folder> --clean "<prompt>" --corrupted "<prompt>" --answer " Mary" --wrong " John" [--by pos|head] [--site S] [--direction denoising|noising] [--out dir] [--no-bos] [--json]
+const USAGE = `circuitscope patch <snapshot-folder> --clean "<prompt>" --corrupted "<prompt>" --answer " Mary" --wrong " John" [--by pos|head] [--site S] [--direction denoising|noising] [--method activation|attribution|both] [--out dir] [--no-bos] [--json]
   --clean, --corrupted  the two prompts; they must tokenise to the same number of tokens
   --answer, --wrong     single tokens; the metric is logit(answer) − logit(wrong) at the last position, normalised
   --by B                pos (layer × position, default) or head (layer × head)
   --site S              for pos: ${RESID_SITES.join("|")} (default resid_pre); for head: ${HEAD_SITES.join("|")} (default z)
   --direction D         denoising (default: corrupted run, clean activations patched in) or noising
+  --method M            activation (default), attribution (gradient estimate: target metric + Σ Δa · ∂metric/∂a)
+                        or both (activation values, plus the estimate, its Pearson r and patch-agreement.svg)
   --out dir             write patch.svg and patch.json there
   --no-bos              do not put the tokenizer's BOS token before the prompts`;
 
@@ -75,59 +81,53 @@ export const patch: Command = {
     const by = flags.str("by", "pos");
     const direction = flags.str("direction", "denoising") as Direction;
     const siteFlag = flags.str("site");
+    const method = flags.str("method", "activation");
     const outDir = flags.str("out");
     const noBos = flags.bool("no-bos");
     flags.checkUnknown();
     const [folder, ...extra] = pos;
     if (folder === undefined) throw new UsageError("patch needs a snapshot folder");
     if (extra.length > 0) throw new UsageError(`unexpected arguments: ${extra.join(" ")}`);
-    if (cleanText === undefined || corruptedText === undefined) throw new UsageError("patch needs --clean and --corrupted prompts");
-    if (answerText === undefined || wrongText === undefined) throw new UsageError("patch needs --answer and --wrong tokens");
     if (by !== "pos" && by !== "head") throw new UsageError(`--by must be pos or head, got ${by}`);
     if (direction !== "denoising" && direction !== "noising") throw new UsageError(`--direction must be denoising or noising, got ${direction}`);
+    if (method !== "activation" && method !== "attribution" && method !== "both") throw new UsageError(`--method must be activation, attribution or both, got ${method}`);
     const site = siteFlag ?? (by === "pos" ? "resid_pre" : "z");
     if (by === "pos" && !RESID_SITES.includes(site as ResidSite)) throw new UsageError(`--site for --by pos must be one of ${RESID_SITES.join(", ")}, got ${site}`);
     if (by === "head" && !HEAD_SITES.includes(site as HeadSite)) throw new UsageError(`--site for --by head must be one of ${HEAD_SITES.join(", ")}, got ${site}`);
 
-    const { model, tokenizer, config: cfg } = loadWithTokenizer(folder);
-    const clean = promptIds(tokenizer, cleanText, cfg.n_ctx, noBos, "the clean prompt");
-    const corrupted = promptIds(tokenizer, corruptedText, cfg.n_ctx, noBos, "the corrupted prompt");
-    const strs = (ids: number[]) => ids.map((id) => tokenizer.decode([id]));
-    if (clean.length !== corrupted.length)
-      throw new UsageError(`clean and corrupted prompts must have the same number of tokens: clean has ${clean.length} ${JSON.stringify(strs(clean))}, corrupted has ${corrupted.length} ${JSON.stringify(strs(corrupted))}`);
-    const answer = singleToken(tokenizer, "answer", answerText), wrong = singleToken(tokenizer, "wrong", wrongText);
-    const base = logitDiffMetric([answer, wrong]);
-    const cleanLd = noGrad(() => base.compute(model.forward([clean])).item());
-    const corruptedLd = noGrad(() => base.compute(model.forward([corrupted])).item());
-    if (cleanLd === corruptedLd) throw new Error(`the clean and corrupted logit differences are equal (${cleanLd}), so the metric cannot be normalised`);
+    const { model, cfg, clean, corrupted, base, cleanLd, corruptedLd, posLabels, doc: pair } =
+      loadContrastPair("patch", folder, { clean: cleanText, corrupted: corruptedText, answer: answerText, wrong: wrongText, noBos });
     const metric = normalizedMetric(base, cleanLd, corruptedLd);
-    const cleanStrs = strs(clean), corruptedStrs = strs(corrupted);
-    const posLabels = cleanStrs.map((s, i) => s === corruptedStrs[i] ? shownToken(s) : `${shownToken(s)}/${shownToken(corruptedStrs[i]!)}`);
     out.info(`${direction} patching of ${site} by ${by}: ${cfg.n_layers} layers × ${by === "pos" ? `${clean.length} positions` : `${cfg.n_heads} heads`}`);
     const opts = { clean: [clean], corrupted: [corrupted], metric, direction, posLabels };
-    const r = by === "pos" ? patchByPos(model, { ...opts, site: site as ResidSite }) : patchByHead(model, { ...opts, site: site as HeadSite });
+    const exact = () => by === "pos" ? patchByPos(model, { ...opts, site: site as ResidSite }) : patchByHead(model, { ...opts, site: site as HeadSite });
+    // The estimate is of the metric's change; adding the target metric puts it on the same scale as patching's values.
+    const estimate = method === "activation" ? null : attributionPatch(model, { ...opts, site: site as ResidSite | HeadSite, by });
+    const r = method === "attribution" ? estimate! : exact();
     const [R, C] = r.values.shape as [number, number];
-    const values = rows2d((i, j) => r.values.get(i, j), R, C);
+    const values = rows2d((i, j) => r.values.get(i, j) + (r === estimate ? r.targetMetric : 0), R, C);
+    const agreement = method === "both" ? attributionAgreement(r, estimate!) : null;
     const doc = {
-      model: folder, by, site, direction,
-      clean: { prompt: cleanText, tokens: clean.map((id, i) => ({ id, str: cleanStrs[i]! })) },
-      corrupted: { prompt: corruptedText, tokens: corrupted.map((id, i) => ({ id, str: corruptedStrs[i]! })) },
-      answer: { id: answer, str: tokenizer.decode([answer]) }, wrong: { id: wrong, str: tokenizer.decode([wrong]) },
+      model: folder, by, site, direction, method, ...pair,
       metric: { name: metric.name, cleanLogitDiff: cleanLd, corruptedLogitDiff: corruptedLd, target: r.targetMetric, source: r.sourceMetric },
       axes: r.axes, shape: [R, C], values,
+      // --method both: the attribution estimate on the same scale as values, and how well it tracks them.
+      ...(agreement ? { attribution: { values: rows2d((i, j) => estimate!.values.get(i, j) + estimate!.targetMetric, R, C), pearson: agreement.pearson } } : {}),
       files: [] as string[],
     };
     if (outDir !== undefined) {
       const svg = heatmap(values, {
-        title: `${direction} ${site}: normalised logit diff ${JSON.stringify(doc.answer.str)} − ${JSON.stringify(doc.wrong.str)}`,
+        title: `${method === "attribution" ? "attribution patching (estimate), " : ""}${direction} ${site}: normalised logit diff ${JSON.stringify(doc.answer.str)} − ${JSON.stringify(doc.wrong.str)}`,
         rowLabels: r.axes[0]!.labels, colLabels: r.axes[1]!.labels, xLabel: by === "pos" ? "position" : "head", yLabel: "layer", scale: "signed",
       });
-      writeOutputs(outDir, "patch", svg, doc);
+      if (agreement) writeOutputFiles(outDir, [["patch.svg", svg], ["patch-agreement.svg", agreement.svg]], "patch", doc);
+      else writeOutputs(outDir, "patch", svg, doc);
     }
     out.result(doc, () => [
       `${direction} patching of ${site} (normalised logit diff; clean ${cleanLd.toFixed(4)}, corrupted ${corruptedLd.toFixed(4)})`,
       `${"".padEnd(8)}${r.axes[1]!.labels.map((l) => l.slice(0, 9).padStart(10)).join("")}`,
       ...values.map((row, i) => `${r.axes[0]!.labels[i]!.padEnd(8)}${row.map((v) => v.toFixed(3).padStart(10)).join("")}`),
+      ...(agreement ? [`attribution patching vs activation patching: Pearson r = ${agreement.pearson.toFixed(4)}`] : []),
       ...(doc.files.length ? [`files: ${doc.files.join(", ")}`] : []),
     ].join("\n"));
   },
