@@ -35,3 +35,8 @@ export {
   type NeuronTokenBatch, type Corpus, type NeuronScanOptions, type MaxActOptions, type ActivatingExample, type NeuronExamples,
   type HistogramOptions, type NeuronHistogram, type TokenCluster, type Polysemanticity, type PolysemanticityOptions,
 } from "./neurons.js";
+export {
+  causalScrub, causalScrubMany, checkHypothesis, identityHypothesis, componentName, featureName, HypothesisError,
+  type Feature, type ScrubComponent, type HypothesisNode, type Hypothesis, type ScrubData, type ScrubOptions, type TraceEntry, type ScrubResult,
+} from "./causal-scrubbing.js";
+export { parseHypothesis } from "./hypothesis-json.js";
