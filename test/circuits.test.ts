@@ -19,6 +19,7 @@ import { HookedTransformer } from "../src/model/transformer.js";
 import { processWeights } from "../src/model/weight-processing.js";
 import { loadPretrained, saveHF } from "../src/io/snapshot.js";
 import { trainInductionModel, type InductionModel } from "./fixtures/induction-model.js";
+import { checkInductionScrub } from "./fixtures/scrub-induction.js";
 import { randn64, seeded } from "./helpers.js";
 import { randomModel } from "./model-fixtures.js";
 
@@ -339,6 +340,8 @@ describe("circuits of a trained 2-layer attention-only model (induction)", () =>
   });
 
   it("finds a previous-token head in layer 0, an induction head in layer 1, and their K-composition", () => checkInductionCircuit(trained));
+
+  it("causal scrubbing: the induction hypothesis recovers most of the loss on the copies, a wrong one clearly less", (t) => { checkInductionScrub(trained, (m) => t.diagnostic(m)); });
 });
 
 describe("the induction circuit on another seed (every layer-1 head an induction head)", () => {

@@ -38,3 +38,8 @@ export {
 } from "./neurons.js";
 export { SWEEP_OVER, type SweepOver, type SweepOptions, type SweepCell } from "./ablation.js";
 export { probePair, biasProbe, biasProbeSvg, type MinimalPair, type ProbeOptions, type PairProbe, type BiasProbeResult, type Divergence } from "./bias-probes.js";
+export {
+  causalScrub, causalScrubMany, checkHypothesis, identityHypothesis, componentName, featureName, HypothesisError,
+  type Feature, type ScrubComponent, type HypothesisNode, type Hypothesis, type ScrubData, type ScrubOptions, type TraceEntry, type ScrubResult,
+} from "./causal-scrubbing.js";
+export { parseHypothesis } from "./hypothesis-json.js";

@@ -4,3 +4,4 @@ export { lineChart, heatmap, scatter, niceTicks, viridis, diverging, type Series
 export { tokensSvg, tokensHtml, tokenSpans, tokenColour, visibleToken, colourLegend, legendSvg, htmlPage, type TokenColourOptions } from "./tokens.js";
 export { barChart, histogramChart, type Bar, type BarOptions, type HistogramChartOptions } from "./bars.js";
 export { svgGrid } from "./grid.js";
+export { scrubChart, type ScrubChartData, type ScrubTreeNode } from "./scrub-tree.js";
