@@ -10,6 +10,7 @@ export {
   type HeadKind, type HeadScores, type Detection, type DetectOptions, type ErrorMeasure,
 } from "./head-detectors.js";
 export { logitDiffMetric, tokenProbMetric, lossMetric, normalizedMetric, type Metric, type AnswerPairs } from "./patching-metrics.js";
+export { positionLossMetric } from "./patching-metrics.js";
 export {
   patchByPos, patchByHead, patchByLayer, attributionPatch, attributionAgreement, pearson,
   type PatchResult, type PatchOptions, type LabelledAxis, type ResidSite, type HeadSite, type Direction,
