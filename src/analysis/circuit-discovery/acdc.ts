@@ -27,6 +27,8 @@ export interface AcdcResult {
   mask: EdgeMask;
   /** For every edge tested: the change of the criterion when it was removed (KL increase, or Δ normalised metric); 0 if never tested. */
   scores: Float64Array;
+  /** 1 for every edge tested (the others were pruned without a test). */
+  testedEdges: Uint8Array;
   /** Edges tested (forward passes). */
   tested: number;
 }
@@ -40,7 +42,7 @@ export function acdc(runner: CircuitRunner, opts: AcdcOptions): AcdcResult {
     const logits = runner.logits(m);
     return criterion === "kl" ? runner.klToClean(logits) : runner.normalize(runner.metric.compute(logits).item());
   }));
-  const mask = fullCircuit(g), scores = new Float64Array(g.edges.length);
+  const mask = fullCircuit(g), scores = new Float64Array(g.edges.length), testedEdges = new Uint8Array(g.edges.length);
   let cur = value(mask), tested = 0;
   const total = g.edges.length;
   // Receivers latest first; a stable sort keeps graph order within a layer.
@@ -55,7 +57,7 @@ export function acdc(runner: CircuitRunner, opts: AcdcOptions): AcdcResult {
       if (!pruned[e]) { mask[e] = 0; continue; }
       mask[e] = 0;
       const v = value(mask);
-      tested++;
+      tested++; testedEdges[e] = 1;
       const delta = v - cur;
       scores[e] = delta;
       if (criterion === "kl" ? delta < tau : Math.abs(delta) < tau) cur = v;
@@ -63,5 +65,5 @@ export function acdc(runner: CircuitRunner, opts: AcdcOptions): AcdcResult {
       opts.onEdge?.(tested, total);
     }
   }
-  return { mask: pruneDangling(g, mask), scores, tested };
+  return { mask: pruneDangling(g, mask), scores, testedEdges, tested };
 }

@@ -108,9 +108,10 @@ export class CircuitRunner {
 
   /**
    * Logits of the circuit `mask` (1 = edge kept) on the clean prompts, non-circuit edges carrying the
-   * corrupted run's sender outputs. Differentiable when run with grad on.
+   * corrupted run's sender outputs. Differentiable when run with grad on. `extra` hooks run after the
+   * circuit's own (e.g. to read a receiver's rebuilt input).
    */
-  logits(mask: EdgeMask): Tensor {
+  logits(mask: EdgeMask, extra: readonly [HookName, ForwardHook][] = []): Tensor {
     const g = this.graph;
     if (mask.length !== g.edges.length) throw new ShapeError(`circuit: mask of ${mask.length} edges for a graph of ${g.edges.length}`);
     const live: Tensor[] = [];
@@ -126,7 +127,7 @@ export class CircuitRunner {
         return x.sub(grp.split ? corr : corr.reshape(x.shape));
       }]);
     }
-    return this.model.runWithHooks(this.clean, { fwd });
+    return this.model.runWithHooks(this.clean, { fwd: [...fwd, ...extra] });
   }
 
   /** The metric of the circuit. */
