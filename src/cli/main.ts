@@ -15,10 +15,12 @@ import { attribute } from "./commands/attribute.js";
 import { patch } from "./commands/patch.js";
 import { lens } from "./commands/lens.js";
 import { ablateCmd } from "./commands/ablate.js";
+import { discover } from "./commands/discover.js";
 import { useBackend } from "../backend/init.js";
 import type { BackendName } from "../backend/registry.js";
 
 const commands: Command[] = [demo, info, run, circuits, lab, trainChar, fitScaling, attribute, patch, lens, ablateCmd];
+commands.push(discover);
 
 function help(): string {
   return [
