@@ -36,3 +36,9 @@ export {
   type NeuronTokenBatch, type Corpus, type NeuronScanOptions, type MaxActOptions, type ActivatingExample, type NeuronExamples,
   type HistogramOptions, type NeuronHistogram, type TokenCluster, type Polysemanticity, type PolysemanticityOptions,
 } from "./neurons.js";
+export {
+  discoverCircuit, DISCOVERY_METHODS, CircuitRunner, withSplitInputs, buildGraph, edgeIndex, fullCircuit, emptyCircuit, countEdges,
+  topNEdges, thresholdEdges, rankEdges, pruneDangling, eapScores, eapIgScores, acdc, faithfulness, faithfulnessCurve, curveCounts,
+  type DiscoveryMethod, type DiscoverOptions, type DiscoveryResult, type CircuitEdge, type CircuitTask, type EdgeGraph, type EdgeMask,
+  type Edge, type Sender, type Receiver, type AcdcOptions, type AcdcResult, type AcdcCriterion, type Faithfulness, type CurvePoint,
+} from "./circuit-discovery/index.js";

@@ -5,15 +5,13 @@
 // against edges kept) and circuit.json.
 import path from "node:path";
 import fs from "node:fs";
-import { noGrad } from "../../tensor/autodiff.js";
 import { writeFileAtomic } from "../../io/safetensors.js";
 import { lineChart } from "../../plot/svg.js";
 import { circuitGraphSvg } from "../../plot/graph.js";
-import { logitDiffMetric, normalizedMetric } from "../../analysis/patching-metrics.js";
 import { discoverCircuit, DISCOVERY_METHODS, type DiscoveryMethod, type DiscoveryResult } from "../../analysis/circuit-discovery/index.js";
 import { UsageError } from "../args.js";
 import type { Command } from "../command.js";
-import { loadWithTokenizer, promptIds, singleToken, writeOutputs } from "./patch.js";
+import { loadContrast, writeOutputs } from "./patch.js";
 
 const USAGE = `circuitscope discover <snapshot-folder> --clean "<prompt>" --corrupted "<prompt>" --answer " Mary" --wrong " John" [--method eap|eap-ig|acdc] [--top-n N | --threshold T] [--steps m] [--criterion kl|metric] [--target f] [--out dir] [--no-bos] [--json]
   --clean, --corrupted  the two prompts; they must tokenise to the same number of tokens
@@ -67,18 +65,8 @@ export const discover: Command = {
     if (threshold !== undefined && !(threshold >= 0)) throw new UsageError(`--threshold must be a number ≥ 0, got "${thresholdFlag}"`);
     if (!(Number.isInteger(steps) && steps >= 1)) throw new UsageError(`--steps must be a positive integer, got ${steps}`);
 
-    const { model, tokenizer, config: cfg } = loadWithTokenizer(folder);
-    const clean = promptIds(tokenizer, cleanText, cfg.n_ctx, noBos, "the clean prompt");
-    const corrupted = promptIds(tokenizer, corruptedText, cfg.n_ctx, noBos, "the corrupted prompt");
-    const strs = (ids: number[]) => ids.map((id) => tokenizer.decode([id]));
-    if (clean.length !== corrupted.length)
-      throw new UsageError(`clean and corrupted prompts must have the same number of tokens: clean has ${clean.length} ${JSON.stringify(strs(clean))}, corrupted has ${corrupted.length} ${JSON.stringify(strs(corrupted))}`);
-    const answer = singleToken(tokenizer, "answer", answerText), wrong = singleToken(tokenizer, "wrong", wrongText);
-    const base = logitDiffMetric([answer, wrong]);
-    const cleanLd = noGrad(() => base.compute(model.forward([clean])).item());
-    const corruptedLd = noGrad(() => base.compute(model.forward([corrupted])).item());
-    if (cleanLd === corruptedLd) throw new Error(`the clean and corrupted logit differences are equal (${cleanLd}), so the metric cannot be normalised`);
-    const metric = normalizedMetric(base, cleanLd, corruptedLd);
+    const { model, tokenizer, clean, corrupted, strs, answer, wrong, cleanLd, corruptedLd, metric } =
+      loadContrast(folder, { cleanText, corruptedText, answerText, wrongText }, noBos);
     const r = discoverCircuit(model, {
       clean: [clean], corrupted: [corrupted], metric, method, topN, threshold, steps, target, criterion,
       onProgress: (m) => out.info(m),

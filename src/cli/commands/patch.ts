@@ -65,6 +65,25 @@ export function rows2d(get: (r: number, c: number) => number, R: number, C: numb
   return Array.from({ length: R }, (_, r) => Array.from({ length: C }, (_, c) => get(r, c)));
 }
 
+/**
+ * A snapshot, two prompts of equal token length and an answer pair, with the logit difference
+ * normalised between them (clean 1, corrupted 0): what patch and discover start from.
+ */
+export function loadContrast(folder: string, t: { cleanText: string; corruptedText: string; answerText: string; wrongText: string }, noBos: boolean) {
+  const { model, tokenizer, config: cfg } = loadWithTokenizer(folder);
+  const clean = promptIds(tokenizer, t.cleanText, cfg.n_ctx, noBos, "the clean prompt");
+  const corrupted = promptIds(tokenizer, t.corruptedText, cfg.n_ctx, noBos, "the corrupted prompt");
+  const strs = (ids: number[]) => ids.map((id) => tokenizer.decode([id]));
+  if (clean.length !== corrupted.length)
+    throw new UsageError(`clean and corrupted prompts must have the same number of tokens: clean has ${clean.length} ${JSON.stringify(strs(clean))}, corrupted has ${corrupted.length} ${JSON.stringify(strs(corrupted))}`);
+  const answer = singleToken(tokenizer, "answer", t.answerText), wrong = singleToken(tokenizer, "wrong", t.wrongText);
+  const base = logitDiffMetric([answer, wrong]);
+  const cleanLd = noGrad(() => base.compute(model.forward([clean])).item());
+  const corruptedLd = noGrad(() => base.compute(model.forward([corrupted])).item());
+  if (cleanLd === corruptedLd) throw new Error(`the clean and corrupted logit differences are equal (${cleanLd}), so the metric cannot be normalised`);
+  return { model, tokenizer, cfg, clean, corrupted, strs, answer, wrong, cleanLd, corruptedLd, metric: normalizedMetric(base, cleanLd, corruptedLd) };
+}
+
 export const patch: Command = {
   name: "patch",
   summary: "activation patching (layer × position or layer × head), normalised logit difference",
@@ -89,18 +108,8 @@ export const patch: Command = {
     if (by === "pos" && !RESID_SITES.includes(site as ResidSite)) throw new UsageError(`--site for --by pos must be one of ${RESID_SITES.join(", ")}, got ${site}`);
     if (by === "head" && !HEAD_SITES.includes(site as HeadSite)) throw new UsageError(`--site for --by head must be one of ${HEAD_SITES.join(", ")}, got ${site}`);
 
-    const { model, tokenizer, config: cfg } = loadWithTokenizer(folder);
-    const clean = promptIds(tokenizer, cleanText, cfg.n_ctx, noBos, "the clean prompt");
-    const corrupted = promptIds(tokenizer, corruptedText, cfg.n_ctx, noBos, "the corrupted prompt");
-    const strs = (ids: number[]) => ids.map((id) => tokenizer.decode([id]));
-    if (clean.length !== corrupted.length)
-      throw new UsageError(`clean and corrupted prompts must have the same number of tokens: clean has ${clean.length} ${JSON.stringify(strs(clean))}, corrupted has ${corrupted.length} ${JSON.stringify(strs(corrupted))}`);
-    const answer = singleToken(tokenizer, "answer", answerText), wrong = singleToken(tokenizer, "wrong", wrongText);
-    const base = logitDiffMetric([answer, wrong]);
-    const cleanLd = noGrad(() => base.compute(model.forward([clean])).item());
-    const corruptedLd = noGrad(() => base.compute(model.forward([corrupted])).item());
-    if (cleanLd === corruptedLd) throw new Error(`the clean and corrupted logit differences are equal (${cleanLd}), so the metric cannot be normalised`);
-    const metric = normalizedMetric(base, cleanLd, corruptedLd);
+    const { model, tokenizer, cfg, clean, corrupted, strs, answer, wrong, cleanLd, corruptedLd, metric } =
+      loadContrast(folder, { cleanText, corruptedText, answerText, wrongText }, noBos);
     const cleanStrs = strs(clean), corruptedStrs = strs(corrupted);
     const posLabels = cleanStrs.map((s, i) => s === corruptedStrs[i] ? shownToken(s) : `${shownToken(s)}/${shownToken(corruptedStrs[i]!)}`);
     out.info(`${direction} patching of ${site} by ${by}: ${cfg.n_layers} layers × ${by === "pos" ? `${clean.length} positions` : `${cfg.n_heads} heads`}`);
