@@ -53,6 +53,7 @@ export function withSplitInputs(model: HookedTransformer): HookedTransformer {
   if (c.use_split_qkv_input && (c.use_hook_mlp_in || c.attn_only)) return model;
   const copy = new HookedTransformer({ ...c, use_split_qkv_input: true, use_hook_mlp_in: true });
   copy.loadStateDict(model.stateDict());
+  copy.packWeights();
   return copy;
 }
 
