@@ -10,6 +10,7 @@ export {
   type HeadKind, type HeadScores, type Detection, type DetectOptions, type ErrorMeasure,
 } from "./head-detectors.js";
 export { logitDiffMetric, tokenProbMetric, lossMetric, normalizedMetric, type Metric, type AnswerPairs } from "./patching-metrics.js";
+export { positionLossMetric } from "./patching-metrics.js";
 export {
   patchByPos, patchByHead, patchByLayer, attributionPatch, attributionAgreement, pearson,
   type PatchResult, type PatchOptions, type LabelledAxis, type ResidSite, type HeadSite, type Direction,
@@ -43,3 +44,9 @@ export {
   type Feature, type ScrubComponent, type HypothesisNode, type Hypothesis, type ScrubData, type ScrubOptions, type TraceEntry, type ScrubResult,
 } from "./causal-scrubbing.js";
 export { parseHypothesis } from "./hypothesis-json.js";
+export {
+  discoverCircuit, DISCOVERY_METHODS, CircuitRunner, withSplitInputs, buildGraph, edgeIndex, fullCircuit, emptyCircuit, countEdges,
+  topNEdges, thresholdEdges, rankEdges, pruneDangling, eapScores, eapIgScores, acdc, faithfulness, faithfulnessCurve, curveCounts,
+  type DiscoveryMethod, type DiscoverOptions, type DiscoveryResult, type CircuitEdge, type CircuitTask, type EdgeGraph, type EdgeMask,
+  type Edge, type Sender, type Receiver, type AcdcOptions, type AcdcResult, type AcdcCriterion, type Faithfulness, type CurvePoint,
+} from "./circuit-discovery/index.js";

@@ -94,3 +94,24 @@ export function normalizedMetric(metric: Metric, clean: number, corrupted: numbe
   if (span === 0) throw new RangeError("normalizedMetric: clean and corrupted baselines are equal, so there is nothing to normalise by");
   return { name: `normalized ${metric.name}`, positions: metric.positions, compute: (logits) => metric.compute(logits).sub(corrupted).div(span) };
 }
+
+/**
+ * Mean cross-entropy of next tokens at chosen positions only: position p predicts tokens[p + 1] (e.g.
+ * the copied half of a repeated sequence, where only induction can predict). Rows repeat to fill a larger batch.
+ */
+export function positionLossMetric(tokens: readonly (readonly number[])[], positions: readonly number[]): Metric {
+  const T0 = tokens[0]?.length ?? 0;
+  if (positions.length === 0 || positions.some((p) => !Number.isInteger(p) || p < 0 || p >= T0 - 1)) throw new RangeError(`positionLossMetric: positions must be integers in [0, ${T0 - 1}), got ${JSON.stringify(positions)}`);
+  return {
+    name: "loss",
+    positions: "all",
+    compute(logits) {
+      const [B, T] = logits.shape as [number, number, number];
+      if (B % tokens.length !== 0 || T !== T0) throw new ShapeError(`positionLossMetric: logits ${fmt(logits.shape)} do not match ${tokens.length} prompts of ${T0} tokens`);
+      // Every other position is ignored (-1).
+      const tgt = new Int32Array(B * (T - 1)).fill(-1);
+      for (let b = 0; b < B; b++) for (const p of positions) tgt[b * (T - 1) + p] = tokens[b % tokens.length]![p + 1]!;
+      return crossEntropy(slice(logits, 1, 0, T - 1), new Tensor(tgt, [B, T - 1]), { ignoreIndex: -1 });
+    },
+  };
+}

@@ -21,6 +21,7 @@ import { neuronsCmd } from "./commands/neurons.js";
 import { dla } from "./commands/dla.js";
 import { attention } from "./commands/attention.js";
 import { scrub } from "./commands/scrub.js";
+import { discover } from "./commands/discover.js";
 import { useBackend } from "../backend/init.js";
 import type { BackendName } from "../backend/registry.js";
 
@@ -31,6 +32,7 @@ commands.push(neuronsCmd);
 commands.push(dla);
 commands.push(attention);
 commands.push(scrub);
+commands.push(discover);
 
 function help(): string {
   return [

@@ -228,9 +228,10 @@ export function configToHF(cfg: ModelConfig, base: HFConfigJson = {}): HFConfigJ
   }
   const json: HFConfigJson = { ...base, ...ours, bos_token_id: cfg.bos_token_id, torch_dtype: cfg.dtype ?? "float32" };
   // Every field must survive the trip back; what does not is a setting the HF class lacks. (The
-  // parameter dtype is a loading choice, not part of the architecture.)
+  // parameter dtype and the extra hook points are run-time choices, not part of the architecture.)
   const back = configFromHF(json);
-  const differ = (Object.keys(cfg) as (keyof ModelConfig)[]).filter((k) => k !== "dtype" && !sameValue(cfg[k], back[k]));
+  const runTime = new Set<keyof ModelConfig>(["dtype", "use_split_qkv_input", "use_hook_mlp_in"]);
+  const differ = (Object.keys(cfg) as (keyof ModelConfig)[]).filter((k) => !runTime.has(k) && !sameValue(cfg[k], back[k]));
   if (differ.length)
     throw new HFConfigError(`configToHF: ${cfg.architecture} in Hugging Face layout cannot express ${differ.map((k) => `${k} = ${JSON.stringify(cfg[k])}`).join(", ")}`);
   return json;

@@ -13,6 +13,9 @@
 //   blocks.L.attn.hook_attn_scores|pattern .................... [batch, head_index, query_pos, key_pos]
 //   blocks.L.attn.hook_result ................................. [batch, pos, head_index, d_model]
 //   blocks.L.mlp.hook_pre|pre_linear|post ..................... [batch, pos, d_mlp]
+//   blocks.L.hook_q_input|k_input|v_input (use_split_qkv_input) [batch, pos, head_index, d_model]
+//     (ln1.hook_scale|normalized then carry the head axis too, and hold the last of the three: v)
+//   blocks.L.hook_mlp_in (use_hook_mlp_in) .................... [batch, pos, d_model]
 //
 // A stack is `{ components, labels }` with components [n_components, batch, pos, d_model] (or
 // [n_components, batch, d_model] when a single `pos` was picked) and one label per component.

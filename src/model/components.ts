@@ -133,10 +133,33 @@ export class Attention extends Module {
   forward(x: Tensor, ctx: ForwardContext): Tensor {
     const { n_heads: H, d_head: dh, n_key_value_heads: Hkv } = this.cfg;
     const [B, T] = x.shape as [number, number, number];
+    const q = linear(x, this.Wq, this.bq).reshape([B, T, H, dh]);
+    const k = linear(x, this.Wk, this.bk).reshape([B, T, Hkv, dh]);
+    const v = linear(x, this.Wv, this.bv).reshape([B, T, Hkv, dh]);
+    return this.attend(q, k, v, ctx);
+  }
+
+  /**
+   * Split inputs (use_split_qkv_input): a separate, already normalised input per head, q [batch, pos,
+   * n_heads, d_model] and k, v [batch, pos, n_key_value_heads, d_model]; each head reads only its own.
+   */
+  forwardSplit(xq: Tensor, xk: Tensor, xv: Tensor, ctx: ForwardContext): Tensor {
+    const { n_heads: H, d_head: dh, n_key_value_heads: Hkv } = this.cfg;
+    const proj = (x: Tensor, W: Tensor, b: Tensor | null, heads: number) => {
+      const y = einsum("bphm,hmd->bphd", x, W);
+      return b ? y.add(b.reshape([heads, dh])) : y;
+    };
+    return this.attend(proj(xq, this.W_Q, this.bq, H), proj(xk, this.W_K, this.bk, Hkv), proj(xv, this.W_V, this.bv, Hkv), ctx);
+  }
+
+  /** q [batch, pos, n_heads, d_head], k and v [batch, pos, n_key_value_heads, d_head] → [batch, pos, d_model]. */
+  private attend(q: Tensor, k: Tensor, v: Tensor, ctx: ForwardContext): Tensor {
+    const { n_heads: H, d_head: dh, n_key_value_heads: Hkv } = this.cfg;
+    const [B, T] = q.shape as [number, number, number, number];
     const rt = this.rt, L = this.layer, nm = this.names;
-    let q = rt.point(nm.q, linear(x, this.Wq, this.bq).reshape([B, T, H, dh]), L);
-    let k = rt.point(nm.k, linear(x, this.Wk, this.bk).reshape([B, T, Hkv, dh]), L);
-    let v = rt.point(nm.v, linear(x, this.Wv, this.bv).reshape([B, T, Hkv, dh]), L);
+    q = rt.point(nm.q, q, L);
+    k = rt.point(nm.k, k, L);
+    v = rt.point(nm.v, v, L);
     if (this.rotary) {
       q = rt.point(nm.rot_q, this.rotary.apply(q, ctx.positions), L);
       k = rt.point(nm.rot_k, this.rotary.apply(k, ctx.positions), L);

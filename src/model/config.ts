@@ -35,6 +35,14 @@ export interface ModelConfig {
   bos_token_id: number | null;
   /** Parameter dtype, e.g. "float32" (the default); "float64" for gradient checks against finite differences. */
   dtype?: "float32" | "float64";
+  /**
+   * TransformerLens's use_split_qkv_input: hook points blocks.L.hook_q_input / hook_k_input /
+   * hook_v_input [batch, pos, n_heads (n_key_value_heads for k, v), d_model], one copy of resid_pre per
+   * head before ln1, so patching one head's input changes only that head. Off by default (no cost).
+   */
+  use_split_qkv_input?: boolean;
+  /** TransformerLens's use_hook_mlp_in: blocks.L.hook_mlp_in [batch, pos, d_model], the MLP's input before ln2. */
+  use_hook_mlp_in?: boolean;
 }
 
 export class ConfigError extends Error {
@@ -73,6 +81,8 @@ export function makeConfig(c: Partial<ModelConfig> & Pick<ModelConfig, "d_model"
     attn_scale: c.attn_scale ?? Math.sqrt(d_head),
     bos_token_id: c.bos_token_id ?? null,
     dtype: c.dtype ?? "float32",
+    use_split_qkv_input: c.use_split_qkv_input ?? false,
+    use_hook_mlp_in: c.use_hook_mlp_in ?? false,
   };
   validateConfig(cfg);
   return cfg;

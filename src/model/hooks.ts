@@ -9,7 +9,8 @@ export type BlockHookName =
   | "ln1.hook_scale" | "ln1.hook_normalized" | "ln2.hook_scale" | "ln2.hook_normalized"
   | "attn.hook_q" | "attn.hook_k" | "attn.hook_v" | "attn.hook_rot_q" | "attn.hook_rot_k"
   | "attn.hook_attn_scores" | "attn.hook_pattern" | "attn.hook_z" | "attn.hook_result"
-  | "mlp.hook_pre" | "mlp.hook_pre_linear" | "mlp.hook_post";
+  | "mlp.hook_pre" | "mlp.hook_pre_linear" | "mlp.hook_post"
+  | "hook_q_input" | "hook_k_input" | "hook_v_input" | "hook_mlp_in";
 
 export type HookName =
   | "hook_embed" | "hook_pos_embed" | "ln_final.hook_scale" | "ln_final.hook_normalized"

@@ -5,3 +5,4 @@ export { tokensSvg, tokensHtml, tokenSpans, tokenColour, visibleToken, colourLeg
 export { barChart, histogramChart, type Bar, type BarOptions, type HistogramChartOptions } from "./bars.js";
 export { svgGrid } from "./grid.js";
 export { scrubChart, type ScrubChartData, type ScrubTreeNode } from "./scrub-tree.js";
+export { circuitGraphSvg, type DrawnGraph, type DrawnNode, type GraphDrawOptions } from "./graph.js";

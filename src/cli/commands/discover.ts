@@ -1,0 +1,107 @@
+// `circuitscope discover <snapshot-folder> --clean "<prompt>" --corrupted "<prompt>" --answer " Mary" --wrong " John" --method eap|eap-ig|acdc`:
+// automated circuit discovery over the edge graph (src/analysis/circuit-discovery) with a normalised
+// logit-difference metric (0 = corrupted, 1 = clean). Prints the circuit's edges and faithfulness;
+// with --out writes circuit.svg (the graph, circuit highlighted), circuit-curve.svg (faithfulness
+// against edges kept) and circuit.json.
+import path from "node:path";
+import fs from "node:fs";
+import { writeFileAtomic } from "../../io/safetensors.js";
+import { lineChart } from "../../plot/svg.js";
+import { circuitGraphSvg } from "../../plot/graph.js";
+import { discoverCircuit, DISCOVERY_METHODS, type DiscoveryMethod, type DiscoveryResult } from "../../analysis/circuit-discovery/index.js";
+import { UsageError } from "../args.js";
+import type { Command } from "../command.js";
+import { writeOutputs } from "./patch.js";
+import { loadContrastPair } from "../prompt-pair.js";
+import { normalizedMetric } from "../../analysis/patching-metrics.js";
+
+const USAGE = `circuitscope discover <snapshot-folder> --clean "<prompt>" --corrupted "<prompt>" --answer " Mary" --wrong " John" [--method eap|eap-ig|acdc] [--top-n N | --threshold T] [--steps m] [--criterion kl|metric] [--target f] [--out dir] [--no-bos] [--json]
+  --clean, --corrupted  the two prompts; they must tokenise to the same number of tokens
+  --answer, --wrong     single tokens; the metric is logit(answer) − logit(wrong) at the last position, normalised
+  --method M            eap (Syed et al. 2023), eap-ig (Hanna et al. 2024, default) or acdc (Conmy et al. 2023)
+  --top-n N             eap, eap-ig: keep the N edges with the largest |score|
+  --threshold T         eap, eap-ig: keep edges with |score| ≥ T; acdc: τ (default 0.01 for kl, 0.02 for metric)
+  --steps m             eap-ig: points on the input path (default 10)
+  --criterion C         acdc: kl (KL to the clean model, default) or metric (|Δ normalised metric|)
+  --target f            eap, eap-ig without --top-n/--threshold: the fewest top edges keeping f of the metric (default 0.8)
+  --out dir             write circuit.svg, circuit-curve.svg and circuit.json there
+  --no-bos              do not put the tokenizer's BOS token before the prompts`;
+
+/** Faithfulness against the number of top edges kept, the chosen circuit marked. */
+function curveSvg(r: DiscoveryResult): string {
+  const xs = r.curve.map((p) => p.topN), ys = r.curve.map((p) => p.normalized);
+  const n = r.faithfulness.edges;
+  return lineChart([
+    { name: "top-n edges by |score|", x: xs, y: ys },
+    { name: `circuit found (${n} edges)`, x: [n, n], y: [0, r.faithfulness.normalized], dashed: true },
+    { name: "clean model", x: [0, r.graph.edges.length], y: [1, 1], dashed: true, color: "#999" },
+  ], { title: `${r.method}: faithfulness of the circuit alone`, xLabel: "edges kept", yLabel: "normalised logit diff (1 = clean)" });
+}
+
+export const discover: Command = {
+  name: "discover",
+  summary: "automated circuit discovery over edges (EAP, EAP-IG, ACDC) with faithfulness",
+  usage: USAGE,
+  run(pos, flags, out) {
+    const cleanText = flags.str("clean"), corruptedText = flags.str("corrupted");
+    const answerText = flags.str("answer"), wrongText = flags.str("wrong");
+    const method = flags.str("method", "eap-ig") as DiscoveryMethod;
+    const topNFlag = flags.str("top-n"), thresholdFlag = flags.str("threshold");
+    const steps = flags.num("steps", 10), target = flags.num("target", 0.8);
+    const criterion = flags.str("criterion", "kl");
+    const outDir = flags.str("out");
+    const noBos = flags.bool("no-bos");
+    flags.checkUnknown();
+    const [folder, ...extra] = pos;
+    if (folder === undefined) throw new UsageError("discover needs a snapshot folder");
+    if (extra.length > 0) throw new UsageError(`unexpected arguments: ${extra.join(" ")}`);
+    if (!DISCOVERY_METHODS.includes(method)) throw new UsageError(`--method must be one of ${DISCOVERY_METHODS.join(", ")}, got ${method}`);
+    if (criterion !== "kl" && criterion !== "metric") throw new UsageError(`--criterion must be kl or metric, got ${criterion}`);
+    if (topNFlag !== undefined && thresholdFlag !== undefined) throw new UsageError("give --top-n or --threshold, not both");
+    if (method === "acdc" && topNFlag !== undefined) throw new UsageError("--top-n is for eap and eap-ig; ACDC takes --threshold (τ)");
+    const topN = topNFlag === undefined ? undefined : Number(topNFlag);
+    if (topN !== undefined && !(Number.isInteger(topN) && topN >= 0)) throw new UsageError(`--top-n must be a non-negative integer, got "${topNFlag}"`);
+    const threshold = thresholdFlag === undefined ? undefined : Number(thresholdFlag);
+    if (threshold !== undefined && !(threshold >= 0)) throw new UsageError(`--threshold must be a number ≥ 0, got "${thresholdFlag}"`);
+    if (!(Number.isInteger(steps) && steps >= 1)) throw new UsageError(`--steps must be a positive integer, got ${steps}`);
+
+    const { model, clean, corrupted, base, cleanLd, corruptedLd, doc: pair } =
+      loadContrastPair("discover", folder, { clean: cleanText, corrupted: corruptedText, answer: answerText, wrong: wrongText, noBos });
+    const metric = normalizedMetric(base, cleanLd, corruptedLd);
+    const r = discoverCircuit(model, {
+      clean: [clean], corrupted: [corrupted], metric, method, topN, threshold, steps, target, criterion,
+      onProgress: (m) => out.info(m),
+    });
+    const g = r.graph;
+    const doc = {
+      model: folder, method, selection: r.selection,
+      ...pair,
+      metric: { name: metric.name, cleanLogitDiff: cleanLd, corruptedLogitDiff: corruptedLd },
+      graph: { senders: g.senders.map((s) => s.name), receivers: g.receivers.map((x) => x.name), edges: g.edges.length },
+      scores: method === "acdc" ? "ACDC: the change of the criterion when the edge was removed (0 if never tested)" : "estimated Δ normalised logit diff when the edge alone is corrupted",
+      circuit: { edges: r.edges, count: r.edges.length },
+      faithfulness: r.faithfulness,
+      curve: r.curve,
+      allEdges: g.edges.map((e, i) => ({ name: e.name, score: r.scores[i]!, inCircuit: r.mask[i] === 1 })),
+      acdcTested: r.acdcTested,
+      seconds: r.seconds,
+      files: [] as string[],
+    };
+    if (outDir !== undefined) {
+      const title = `${method} circuit: ${r.faithfulness.edges} of ${g.edges.length} edges, faithfulness ${r.faithfulness.normalized.toFixed(3)}`;
+      const curveFile = path.join(outDir, "circuit-curve.svg");
+      fs.mkdirSync(outDir, { recursive: true });
+      writeFileAtomic(curveFile, (fd) => fs.writeFileSync(fd, curveSvg(r)));
+      doc.files.push(curveFile);
+      writeOutputs(outDir, "circuit", circuitGraphSvg(g, r.scores, r.mask, { title }), doc);
+    }
+    out.result(doc, () => [
+      `${method}: ${r.selection}`,
+      `circuit: ${r.faithfulness.edges} of ${g.edges.length} edges; faithfulness ${r.faithfulness.normalized.toFixed(4)} (logit diff clean ${cleanLd.toFixed(4)}, corrupted ${corruptedLd.toFixed(4)}, circuit ${(corruptedLd + r.faithfulness.normalized * (cleanLd - corruptedLd)).toFixed(4)})`,
+      ...r.edges.slice(0, 30).map((e) => `  ${e.name.padEnd(28)} ${e.score.toFixed(4)}`),
+      ...(r.edges.length > 30 ? [`  … ${r.edges.length - 30} more`] : []),
+      `faithfulness over top-n: ${r.curve.map((p) => `${p.topN}:${p.normalized.toFixed(2)}`).join(" ")}`,
+      ...(doc.files.length ? [`files: ${doc.files.join(", ")}`] : []),
+    ].join("\n"));
+  },
+};
