@@ -1,7 +1,7 @@
 // `circuitscope lab <name>`: the labs that reproduce a paper's result end to end. One `lab` command
 // with a subcommand per lab, so grokking, induction, scaling and emergence each add one entry to
 // `labs` below (and the command list stays short). Today: `lab superposition`, `lab grokking`, `lab induction`, `lab emergence`.
-import { mkdirSync, renameSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, renameSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { UsageError, type Flags } from "../args.js";
 import type { Command } from "../command.js";
@@ -9,6 +9,7 @@ import { progress, type Output } from "../io.js";
 import { renderReport, runSuperpositionLab } from "../../labs/superposition/index.js";
 import { renderReport as renderInductionReport, runInductionLab, summary as inductionSummary } from "../../labs/induction/index.js";
 import { renderReport as renderEmergenceReport, runEmergenceLab, summary as emergenceSummary } from "../../labs/emergence/index.js";
+import { planSweep, renderScalingReport, runScalingLab, scalingLabSummary, type SweepRun } from "../../labs/scaling/index.js";
 import { renderReport as renderGrokkingReport, runGrokkingLab, saveGrokkingCheckpoint, type GrokTrainOptions } from "../../labs/grokking/index.js";
 
 interface Lab { summary: string; usage: string; run(flags: Flags, out: Output): void | Promise<void> }
@@ -161,7 +162,76 @@ const emergence: Lab = {
   },
 };
 
-const labs: Record<string, Lab> = { superposition, grokking, induction, emergence };
+const scaling: Lab = {
+  summary: "scaling laws (Hoffmann et al. 2022, Kaplan et al. 2020): N × D sweep of char GPTs, resumable runs.csv, L(N, D) fit with bootstrap intervals, compute-optimal allocation",
+  usage: "circuitscope lab scaling [--corpus ../shared/data/tinyshakespeare.txt] [--sizes 1x16,1x32,2x32,3x48,4x64] [--tokens 65536,131072,262144,524288,1048576] [--batch 16] [--ctx 64] [--lr 0.002] [--seed 0] [--eval-iters 40] [--bootstrap 200] [--stop-after STEPS] [--out scaling-report] [--json]",
+  run(flags, out) {
+    const int = (name: string, def: number, min = 1) => {
+      const v = flags.num(name, def);
+      if (!(Number.isInteger(v) && v >= min)) throw new UsageError(`--${name} must be an integer >= ${min}, got ${v}`);
+      return v;
+    };
+    const sizes = flags.str("sizes", "1x16,1x32,2x32,3x48,4x64").split(",").map((s) => {
+      const m = /^(\d+)x(\d+)$/.exec(s.trim());
+      if (!m) throw new UsageError(`--sizes: each size is LAYERSxD_MODEL (e.g. 2x32), got "${s}"`);
+      return { layers: Number(m[1]), dModel: Number(m[2]) };
+    });
+    const tokens = flags.str("tokens", "65536,131072,262144,524288,1048576").split(",").map((s) => {
+      const v = Number(s);
+      if (!(Number.isFinite(v) && v > 0)) throw new UsageError(`--tokens: each budget must be a positive number of tokens, got "${s}"`);
+      return v;
+    });
+    const corpus = flags.str("corpus", "../shared/data/tinyshakespeare.txt"), dir = flags.str("out", "scaling-report");
+    const opts = {
+      corpus, outDir: dir, sizes, tokens, batch: int("batch", 16), ctx: int("ctx", 64), lr: flags.num("lr", 2e-3), seed: int("seed", 0, 0),
+      evalIters: int("eval-iters", 40), resamples: int("bootstrap", 200, 0),
+    };
+    const stop = flags.str("stop-after");
+    const stopAfter = stop === undefined ? undefined : Number(stop);
+    flags.checkUnknown();
+    if (stopAfter !== undefined && !(Number.isInteger(stopAfter) && stopAfter > 0)) throw new UsageError(`--stop-after must be a positive integer, got ${stop}`);
+    if (!(opts.lr > 0)) throw new UsageError(`--lr must be > 0, got ${opts.lr}`);
+    if (!existsSync(corpus)) throw new UsageError(`${corpus}: no such file (give --corpus)`);
+    let runs: SweepRun[];
+    try { runs = planSweep({ ...opts, dHead: 16 }); } catch (e) { throw new UsageError((e as Error).message); }
+    // The bar counts work so its ETA weighs big models right: a step's 6 × parameters × tokens FLOP (vocabulary
+    // ~100) plus a fixed overhead worth ~0.25 GFLOP, which dominates the smallest models (measured on 2 cores).
+    const cost = (r: SweepRun) => 0.25 + 6 * opts.batch * opts.ctx * (r.layers * r.dModel * (12 * r.dModel + 2 * opts.ctx) + 200 * r.dModel) / 1e9;
+    const bar = progress(`sweep of ${runs.length} runs (GFLOP-equivalent work)`, Math.round(runs.reduce((t, r) => t + cost(r) * r.steps, 0)));
+    let owed = 0;
+    const ticked = new Map<string, number>();
+    const advance = (x: number, extra = "") => { owed += x; const n = Math.floor(owed); if (n > 0) { owed -= n; bar.tick(n, extra); } };
+    const result = runScalingLab({
+      ...opts, stopAfter,
+      onStep: (r, step, loss) => { advance(cost(r) * (step - (ticked.get(r.name) ?? step - 1)), `${r.name} loss ${loss.toFixed(3)}`); ticked.set(r.name, step); },
+      onRun: (row, skipped) => {
+        const r = runs.find((x) => x.layers === row.layers && x.dModel === row.d_model && x.steps === row.steps);
+        if (skipped && r) advance(cost(r) * r.steps, `${r.name} (done before)`);
+        else out.info(`  N=${row.N} D=${row.D}: val loss ${row.val_loss.toFixed(4)} (${row.seconds.toFixed(1)} s)`);
+      },
+    });
+    bar.done();
+    if (result.analysis) out.info(`fit: L-BFGS from the Hoffmann grid and ${opts.resamples} bootstrap resamples in ${(result.analysis.seconds.fit + result.analysis.seconds.bootstrap).toFixed(1)} s`);
+    const settings = `circuitscope lab scaling --sizes ${sizes.map((s) => `${s.layers}x${s.dModel}`).join(",")} --tokens ${tokens.join(",")} --batch ${opts.batch} --ctx ${opts.ctx} --lr ${opts.lr} --seed ${opts.seed}`;
+    const files = renderScalingReport(result, settings);
+    mkdirSync(dir, { recursive: true });
+    for (const [name, text] of Object.entries(files)) { const p = join(dir, name); writeFileSync(p + ".tmp", text); renameSync(p + ".tmp", p); }
+    out.info(`wrote ${Object.keys(files).length} files and runs.csv to ${dir}/`);
+    const sum = scalingLabSummary(result), f = sum.fit;
+    out.result({ out: dir, ...sum }, () => {
+      if (!f) return `scaling lab: ${result.sweep.stopped ? "stopped early; rerun the same command to continue" : "too few runs to fit"} (${result.sweep.rows.length} runs in ${result.sweep.csv})`;
+      const iv = f.intervals, ci = (k: "E" | "A" | "B" | "alpha" | "beta" | "a" | "b") => (iv ? ` [${iv[k].lo.toPrecision(3)}, ${iv[k].hi.toPrecision(3)}]` : "");
+      return [
+        `scaling lab: ${result.sweep.rows.length} runs, ${result.seconds.toFixed(1)} s, report in ${join(dir, "report.md")}`,
+        `L(N, D) = ${f.law.E.toPrecision(4)}${ci("E")} + ${f.law.A.toPrecision(4)}/N^${f.law.alpha.toPrecision(3)}${ci("alpha")} + ${f.law.B.toPrecision(4)}/D^${f.law.beta.toPrecision(3)}${ci("beta")}`,
+        `compute-optimal: N* ∝ C^${f.allocation.a.toFixed(3)}${ci("a")}, D* ∝ C^${f.allocation.b.toFixed(3)}${ci("b")} (Hoffmann et al. 2022: 0.46, 0.54)`,
+        `Kaplan: α_N ${sum.kaplanGrid!.LN.alpha.toFixed(3)}, α_D ${sum.kaplanGrid!.LD.alpha.toFixed(3)}, α_C ${sum.kaplanGrid!.LC.alpha.toFixed(3)} (Kaplan et al. 2020: 0.076, 0.095, 0.050)`,
+      ].join("\n");
+    });
+  },
+};
+
+const labs: Record<string, Lab> = { superposition, grokking, induction, emergence, scaling };
 
 export const lab: Command = {
   name: "lab",

@@ -10,3 +10,5 @@ export {
 export { fitPowerLaw, evalPowerLaw, computeBuckets, frontierFits, type PowerLaw, type Bucket, type FrontierFits } from "./powerlaw.js";
 export { parseCsv, numericColumn, runsFromCsv, CsvError, type CsvTable, type RunColumns } from "./csv.js";
 export { analyzeScaling, analysisJson, scalingFigures, scalingMarkdown, PUBLISHED, type Runs, type AnalysisOptions, type ScalingAnalysis } from "./report.js";
+export { runSweep, planSweep, countParams, runsCsv, readRunsCsv, RUN_COLUMNS, type SweepOptions, type SweepSize, type SweepRun, type RunRow, type SweepResult } from "./sweep.js";
+export { runScalingLab, renderScalingReport, scalingLabFigures, scalingLabSummary, kaplanFits, toRuns, KAPLAN_2020, type ScalingLabOptions, type ScalingLabResult, type KaplanFits } from "./lab.js";

@@ -100,7 +100,7 @@ export function scalingFigures(run: Runs, an: ScalingAnalysis): Record<string, s
 }
 
 /** report.md: parameters with intervals, published comparisons, allocation, Kaplan fits, figures. */
-export function scalingMarkdown(an: ScalingAnalysis, source: string): string {
+export function scalingMarkdown(an: ScalingAnalysis, source: string, opts: { budgets?: number[]; figures?: string[] } = {}): string {
   const law = an.fit.law, al = allocation(law), iv = an.bootstrap?.intervals;
   const row = (name: string, key: keyof ScalingLaw) => {
     const i = iv?.[key];
@@ -134,7 +134,7 @@ export function scalingMarkdown(an: ScalingAnalysis, source: string): string {
     ``,
     `| C (FLOP) | N_opt | D_opt | D/N | fitted loss |`,
     `|---|---|---|---|---|`,
-    ...[1e21, 1e22, 5.76e23, 1e24, 1e25].map((C) => `| ${C.toExponential(2)} | ${g(al.Nopt(C), 3)} | ${g(al.Dopt(C), 3)} | ${g(al.Dopt(C) / al.Nopt(C), 3)} | ${g(al.Lopt(C))} |`),
+    ...(opts.budgets ?? [1e21, 1e22, 5.76e23, 1e24, 1e25]).map((C) => `| ${C.toExponential(2)} | ${g(al.Nopt(C), 3)} | ${g(al.Dopt(C), 3)} | ${g(al.Dopt(C) / al.Nopt(C), 3)} | ${g(al.Lopt(C))} |`),
     ``,
     `## Single-variable power laws (Kaplan et al. 2020) on the frontier`,
     ``,
@@ -148,10 +148,7 @@ export function scalingMarkdown(an: ScalingAnalysis, source: string): string {
     ``,
     `## Figures`,
     ``,
-    `![fitted vs observed](fitted_vs_observed.svg)`,
-    `![iso-FLOP curves](isoflop.svg)`,
-    `![frontier](frontier.svg)`,
-    `![allocation](allocation.svg)`,
+    ...(opts.figures ?? ["fitted_vs_observed.svg", "isoflop.svg", "frontier.svg", "allocation.svg"]).map((f) => `![${f.replace(/\.svg$/, "").replace(/_/g, " ")}](${f})`),
     ``,
     `Fit ${an.seconds.fit.toFixed(1)} s, bootstrap ${an.seconds.bootstrap.toFixed(1)} s.`,
     ``,
