@@ -151,6 +151,7 @@ test("prepareCorpus with a Hugging Face BPE tokenizer", { skip: !fs.existsSync(p
   assert.equal(data.trainTokens + data.valTokens, ids.length);
   const tf = TokenFile.open(data.trainFile), vf = TokenFile.open(data.valFile);
   assert.deepEqual([...tf.read(0, tf.length), ...vf.read(0, vf.length)], ids);
+  assert.deepEqual([tf.dtype, tf.vocabSize], ["uint16", 50257]); // GPT-2's 50257 ids fit in two bytes
   assert.ok(!fs.existsSync(path.join(dir, "data", "char_tokenizer.json")));
 });
 
