@@ -151,6 +151,7 @@ test("prepareCorpus with a Hugging Face BPE tokenizer", { skip: !fs.existsSync(p
   assert.equal(data.trainTokens + data.valTokens, ids.length);
   const tf = TokenFile.open(data.trainFile), vf = TokenFile.open(data.valFile);
   assert.deepEqual([...tf.read(0, tf.length), ...vf.read(0, vf.length)], ids);
+  assert.deepEqual([tf.dtype, tf.vocabSize], ["uint16", 50257]); // GPT-2's 50257 ids fit in two bytes
   assert.ok(!fs.existsSync(path.join(dir, "data", "char_tokenizer.json")));
 });
 
@@ -278,13 +279,14 @@ test("train-char CLI: trains, writes every artefact and a model loadPretrained o
   const doc = JSON.parse(stdout) as { steps: number; valLoss: number; stepsPerSec: number; modelDir: string };
   assert.equal(doc.steps, 20);
   assert.ok(Number.isFinite(doc.valLoss) && doc.stepsPerSec > 0);
-  for (const f of ["train.bin", "val.bin", "char_tokenizer.json", CHECKPOINT_FILE, "ckpt.json", "metrics.jsonl", "curve.svg", "model/config.json", "model/model.safetensors", "model/char_tokenizer.json", "model/tokenizer.json"])
+  for (const f of ["train.bin", "val.bin", "char_tokenizer.json", CHECKPOINT_FILE, "ckpt.json", "metrics.jsonl", "curve.svg", "model/config.json", "model/model.safetensors", "model/char_tokenizer.json", "model/tokenizer.json", "model/tokenizer_config.json"])
     assert.ok(fs.existsSync(path.join(out, f)), f);
   const { model, config, tokenizer } = loadPretrained(doc.modelDir);
   const chars = CharTokenizer.load(path.join(doc.modelDir, "char_tokenizer.json"));
   const sample = "to be, or not to be?\nthe cat";
   assert.deepEqual(tokenizer!.encode(sample), [...chars.encode(sample)]); // tokenizer.json agrees with the char vocabulary
   assert.equal(tokenizer!.decode(tokenizer!.encode(sample)), sample);
+  assert.equal(tokenizer!.decode(tokenizer!.encode("to be , or not .")), "to be , or not ."); // no "clean up" of spaces before punctuation
   assert.throws(() => tokenizer!.encode("zq"), /no id/);
   assert.deepEqual([config.n_layers, config.n_heads, config.d_model, config.n_ctx], [1, 2, 16, 8]);
   assert.equal(model.cfg.d_vocab, chars.vocabSize);

@@ -11,6 +11,7 @@ import { circuits } from "./commands/circuits.js";
 import { fitScaling } from "./commands/fit-scaling.js";
 import { lab } from "./commands/lab.js";
 import { trainChar } from "./commands/train.js";
+import { trainLm } from "./commands/train.js";
 import { attribute } from "./commands/attribute.js";
 import { patch } from "./commands/patch.js";
 import { lens } from "./commands/lens.js";
@@ -33,6 +34,7 @@ commands.push(dla);
 commands.push(attention);
 commands.push(scrub);
 commands.push(discover);
+const commands: Command[] = [demo, info, run, circuits, lab, trainChar, fitScaling, attribute, patch, lens, ablateCmd, trainLm];
 
 function help(): string {
   return [

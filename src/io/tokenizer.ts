@@ -8,6 +8,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import { Tokenizer as HFTokenizer } from "@huggingface/tokenizers";
+import { writeFileAtomic } from "./safetensors.js";
 
 export class TokenizerError extends Error {
   override name = "TokenizerError";
@@ -76,7 +77,10 @@ export class Tokenizer {
   /** From already-parsed tokenizer.json (and optionally tokenizer_config.json, special_tokens_map.json). */
   static fromJson(tokenizerJson: Json, tokenizerConfig: Json = {}, specialTokensMap: Json = {}): Tokenizer {
     let tok: HFTokenizer;
-    try { tok = new HFTokenizer(tokenizerJson, tokenizerConfig); } catch (e) {
+    // Without the key, decode would "clean up" spaces (" ," → ","), so texts would not round-trip;
+    // transformers has defaulted it to false since v4.45, and so do we.
+    const config = { ...tokenizerConfig, clean_up_tokenization_spaces: tokenizerConfig.clean_up_tokenization_spaces ?? false };
+    try { tok = new HFTokenizer(tokenizerJson, config); } catch (e) {
       throw new TokenizerError(`cannot build the tokenizer from tokenizer.json: ${(e as Error).message}`);
     }
     return new Tokenizer(tok, tokenizerConfig, specialTokensMap);
@@ -98,6 +102,7 @@ export class Tokenizer {
 
   decode(ids: readonly number[] | Int32Array, opts: DecodeOptions = {}): string {
     for (const i of ids) if (!Number.isInteger(i) || i < 0 || i >= this.vocabSize) throw new RangeError(`decode: token id ${i} is outside the vocabulary [0, ${this.vocabSize})`);
+    if (ids.length === 0) return ""; // the library throws on an empty list
     return this.tok.decode(Array.from(ids), { skip_special_tokens: opts.skipSpecialTokens ?? false });
   }
 
@@ -110,4 +115,15 @@ export class Tokenizer {
   tokenToId(token: string): number | undefined {
     return this.tok.token_to_id(token);
   }
+}
+
+/** tokenizer_config.json for a tokenizer.json with no special tokens: a plain fast tokenizer that decodes text as it was. */
+export const PLAIN_TOKENIZER_CONFIG = { tokenizer_class: "PreTrainedTokenizerFast", clean_up_tokenization_spaces: false } as const;
+
+/** Write folder/tokenizer.json and folder/tokenizer_config.json (atomically each), the files transformers and loadPretrained read. */
+export function writeTokenizerFolder(folder: string, tokenizerJson: Record<string, unknown>, tokenizerConfig: Record<string, unknown> = PLAIN_TOKENIZER_CONFIG): void {
+  fs.mkdirSync(folder, { recursive: true });
+  const write = (name: string, v: unknown) => writeFileAtomic(path.join(folder, name), (fd) => fs.writeFileSync(fd, JSON.stringify(v) + "\n"));
+  write("tokenizer.json", tokenizerJson);
+  write("tokenizer_config.json", tokenizerConfig);
 }

@@ -13,6 +13,7 @@
 // ones stay on disk and each window is read with fs.readSync at its offset.
 // The batch sampler draws random windows with a seeded Rng whose whole state is (seed, draws), so a
 // checkpoint can record it and a resumed run draws the same batches an uninterrupted one would.
+import { createHash } from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
 import { writeFileAtomic } from "../io/safetensors.js";
@@ -152,6 +153,8 @@ export interface PreparedData {
   valFile: string;
   trainTokens: number;
   valTokens: number;
+  /** Characters (code points) of the text the validation tokens decode to: loss/char = loss/token × valTokens / valChars. */
+  valChars: number;
   vocabSize: number;
   tokenizer: CorpusTokenizer;
 }
@@ -170,10 +173,11 @@ interface TokensManifest {
   corpusBytes: number;
   corpusMtimeMs: number;
   valFraction: number;
-  tokenizer: "char" | { hf: string };
+  tokenizer: "char" | { hf: string; sha256: string }; // the hash: a retrained tokenizer in the same folder is a new one
   vocabSize: number;
   trainTokens: number;
   valTokens: number;
+  valChars: number;
 }
 
 /**
@@ -190,20 +194,20 @@ export function prepareCorpus(corpusFile: string, outDir: string, opts: PrepareO
   const trainFile = path.join(outDir, "train.bin"), valFile = path.join(outDir, "val.bin");
   const charFile = path.join(outDir, "char_tokenizer.json"), manifestFile = path.join(outDir, "tokens.json");
   const stat = fs.statSync(corpusFile);
+  if (opts.hfTokenizerFolder && !fs.existsSync(path.join(opts.hfTokenizerFolder, "tokenizer.json")))
+    throw new Error(`${opts.hfTokenizerFolder}: no tokenizer.json (needed to tokenise with a Hugging Face tokenizer)`);
   const want = {
     version: 1 as const, corpus: path.resolve(corpusFile), corpusBytes: stat.size, corpusMtimeMs: stat.mtimeMs, valFraction,
-    tokenizer: opts.hfTokenizerFolder ? { hf: path.resolve(opts.hfTokenizerFolder) } : ("char" as const),
+    tokenizer: opts.hfTokenizerFolder
+      ? { hf: path.resolve(opts.hfTokenizerFolder), sha256: createHash("sha256").update(fs.readFileSync(path.join(opts.hfTokenizerFolder, "tokenizer.json"))).digest("hex") }
+      : ("char" as const),
   };
-  let hf: Tokenizer | null = null;
-  if (opts.hfTokenizerFolder) {
-    hf = Tokenizer.fromFolder(opts.hfTokenizerFolder);
-    if (!hf) throw new Error(`${opts.hfTokenizerFolder}: no tokenizer.json (needed to tokenise with a Hugging Face tokenizer)`);
-  }
+  const hf = opts.hfTokenizerFolder ? Tokenizer.fromFolder(opts.hfTokenizerFolder) : null;
   const old = readManifest(manifestFile);
-  if (old && JSON.stringify({ ...old, vocabSize: 0, trainTokens: 0, valTokens: 0 }) === JSON.stringify({ ...want, vocabSize: 0, trainTokens: 0, valTokens: 0 })
+  if (old && JSON.stringify({ ...old, vocabSize: 0, trainTokens: 0, valTokens: 0, valChars: 0 }) === JSON.stringify({ ...want, vocabSize: 0, trainTokens: 0, valTokens: 0, valChars: 0 })
     && (hf || fs.existsSync(charFile)) && validFiles(trainFile, valFile, old)) {
     const tokenizer: CorpusTokenizer = hf ? { kind: "hf", tokenizer: hf, folder: opts.hfTokenizerFolder! } : { kind: "char", tokenizer: CharTokenizer.load(charFile) };
-    return { trainFile, valFile, trainTokens: old.trainTokens, valTokens: old.valTokens, vocabSize: old.vocabSize, tokenizer };
+    return { trainFile, valFile, trainTokens: old.trainTokens, valTokens: old.valTokens, valChars: old.valChars, vocabSize: old.vocabSize, tokenizer };
   }
   // Invalidate first, so a crash part-way never leaves a manifest describing half-new files.
   fs.rmSync(manifestFile, { force: true });
@@ -216,10 +220,11 @@ export function prepareCorpus(corpusFile: string, outDir: string, opts: PrepareO
   writeTokenFile(trainFile, ids.subarray(0, nTrain), vocabSize);
   writeTokenFile(valFile, ids.subarray(nTrain), vocabSize);
   if (tokenizer.kind === "char") tokenizer.tokenizer.save(charFile);
-  const manifest: TokensManifest = { ...want, vocabSize, trainTokens: nTrain, valTokens: ids.length - nTrain };
+  const valChars = tokenizer.kind === "char" ? ids.length - nTrain : [...tokenizer.tokenizer.decode(ids.subarray(nTrain))].length;
+  const manifest: TokensManifest = { ...want, vocabSize, trainTokens: nTrain, valTokens: ids.length - nTrain, valChars };
   // Written last: its presence marks the token files as complete.
   writeFileAtomic(manifestFile, (fd) => fs.writeFileSync(fd, JSON.stringify(manifest, null, 2) + "\n"));
-  return { trainFile, valFile, trainTokens: nTrain, valTokens: ids.length - nTrain, vocabSize, tokenizer };
+  return { trainFile, valFile, trainTokens: nTrain, valTokens: ids.length - nTrain, valChars, vocabSize, tokenizer };
 }
 
 function readManifest(file: string): TokensManifest | null {

@@ -10,3 +10,4 @@ export {
   train, lmObjective, defaultTrainConfig, readCheckpointState, readMetrics, writeCurve, CheckpointError, CHECKPOINT_FILE,
   type Trainable, type TrainConfig, type TrainOptions, type TrainResult, type Progress, type MetricsRecord,
 } from "./trainer.js";
+export { BPETokenizer, BPETokenizerError, preTokenize, GPT2_SPLIT, BYTE_TO_UNICODE, type BPETrainOptions } from "./bpe.js";
