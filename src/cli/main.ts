@@ -26,15 +26,12 @@ import { discover } from "./commands/discover.js";
 import { useBackend } from "../backend/init.js";
 import type { BackendName } from "../backend/registry.js";
 
-const commands: Command[] = [demo, info, run, circuits, lab, trainChar, fitScaling, attribute, patch, lens, ablateCmd];
-commands.push(probe);
-commands.push(pathPatchCmd);
-commands.push(neuronsCmd);
-commands.push(dla);
-commands.push(attention);
-commands.push(scrub);
-commands.push(discover);
-const commands: Command[] = [demo, info, run, circuits, lab, trainChar, fitScaling, attribute, patch, lens, ablateCmd, trainLm];
+// In the order `circuitscope help` lists them: basics, techniques, training, labs.
+const commands: Command[] = [
+  demo, info, run,
+  lens, dla, attention, patch, pathPatchCmd, ablateCmd, attribute, circuits, neuronsCmd, probe, discover, scrub,
+  trainLm, trainChar, lab, fitScaling,
+];
 
 function help(): string {
   return [
@@ -42,7 +39,7 @@ function help(): string {
     "",
     "usage: circuitscope <command> [options]   (every command takes --json and --backend ts|wasm|native)",
     "",
-    ...commands.map((c) => `  ${c.name.padEnd(10)} ${c.summary}`),
+    ...commands.map((c) => `  ${c.name.padEnd(11)} ${c.summary}`),
     "",
     "circuitscope <command> --help shows a command's options.",
   ].join("\n");
