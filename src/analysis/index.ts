@@ -38,3 +38,4 @@ export {
 } from "./neurons.js";
 export { SWEEP_OVER, type SweepOver, type SweepOptions, type SweepCell } from "./ablation.js";
 export { probePair, biasProbe, biasProbeSvg, type MinimalPair, type ProbeOptions, type PairProbe, type BiasProbeResult, type Divergence } from "./bias-probes.js";
+export { tokenCircuit, positionalQK, copyingScore, copyingScores } from "./full-circuits.js";
