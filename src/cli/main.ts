@@ -20,6 +20,7 @@ import { pathPatchCmd } from "./commands/path-patch.js";
 import { neuronsCmd } from "./commands/neurons.js";
 import { dla } from "./commands/dla.js";
 import { attention } from "./commands/attention.js";
+import { qkOv } from "./commands/qk-ov.js";
 import { useBackend } from "../backend/init.js";
 import type { BackendName } from "../backend/registry.js";
 
@@ -29,6 +30,7 @@ commands.push(pathPatchCmd);
 commands.push(neuronsCmd);
 commands.push(dla);
 commands.push(attention);
+commands.push(qkOv);
 
 function help(): string {
   return [
