@@ -24,6 +24,7 @@ const USAGE = `circuitscope qk-ov <snapshot-folder> [--heads all|L.H,...] [--tok
   --first N       else the first N printable tokens of the vocabulary (default 20)
   --positions N   positions in the positional QK heatmap (default min(24, n_ctx); models with learned positions only)
   --no-process    skip TransformerLens's weight processing (folding LayerNorm into the circuits)
+                  (biases are left out; rotary models' QK circuits leave the rotation out)
   --out dir       write ov.svg, qk.svg, qk-pos.svg, copying.svg, spectrum.svg and qk-ov.json there`;
 
 /** A token worth a heatmap label: some visible character, no control or replacement characters. */
