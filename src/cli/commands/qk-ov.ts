@@ -121,11 +121,11 @@ export const qkOv: Command = {
         { name: `${h.label} QK`, x: h.singularValues.qk.map((_, i) => i + 1), y: h.singularValues.qk, dashed: true },
       ]);
       writeOutputFiles(outDir, [
-        ...grid("ov.svg", "full OV circuit W_E W_V W_O W_U: logit of each token (column) from attending to each token (row)", (h) => h.ov, { xLabel: "logit token", yLabel: "attended token" }),
-        ...grid("qk.svg", "full QK circuit W_E W_Q W_Kᵀ W_Eᵀ: score a query token (row) gives a key token (column)", (h) => h.qk, { xLabel: "key token", yLabel: "query token" }),
-        ...grid("qk-pos.svg", "positional QK circuit W_pos W_Q W_Kᵀ W_posᵀ (grey: future keys, masked)", (h) => h.qkPos, { xLabel: "key position", yLabel: "query position", row: posLabels, col: posLabels }),
+        ...grid("ov.svg", "full OV circuit W_E W_V W_O W_U", (h) => h.ov, { xLabel: "logit token", yLabel: "attended token" }),
+        ...grid("qk.svg", "full QK circuit W_E W_Q W_Kᵀ W_Eᵀ", (h) => h.qk, { xLabel: "key token", yLabel: "query token" }),
+        ...grid("qk-pos.svg", "positional QK circuit W_pos W_Q W_Kᵀ W_posᵀ", (h) => h.qkPos, { xLabel: "key position (grey: future, masked)", yLabel: "query position", row: posLabels, col: posLabels }),
         ["copying.svg", heatmap(copying, {
-          title: "copying score Σλ/Σ|λ| of each head's full OV circuit", rowLabels: copying.map((_, l) => `L${l}`), colLabels: copying[0]!.map((_, h) => `H${h}`),
+          title: "OV copying score Σλ/Σ|λ|", rowLabels: copying.map((_, l) => `L${l}`), colLabels: copying[0]!.map((_, h) => `H${h}`),
           xLabel: "head", yLabel: "layer", scale: "signed", min: -1, max: 1, cell: cellSize(cfg.n_layers, cfg.n_heads),
         })],
         // A rank-1 circuit (d_head = 1) has one singular value: a line of one point draws nothing, so bars.
