@@ -20,6 +20,8 @@ import { processWeights } from "../src/model/weight-processing.js";
 import { loadPretrained, saveHF } from "../src/io/snapshot.js";
 import { trainInductionModel, type InductionModel } from "./fixtures/induction-model.js";
 import { checkInductionScrub } from "./fixtures/scrub-induction.js";
+import { copyingScores } from "../src/analysis/full-circuits.js";
+import { slices as slicesOf } from "../src/analysis/factored-matrix.js";
 import { randn64, seeded } from "./helpers.js";
 import { randomModel } from "./model-fixtures.js";
 
@@ -342,6 +344,15 @@ describe("circuits of a trained 2-layer attention-only model (induction)", () =>
   it("finds a previous-token head in layer 0, an induction head in layer 1, and their K-composition", () => checkInductionCircuit(trained));
 
   it("causal scrubbing: the induction hypothesis recovers most of the loss on the copies, a wrong one clearly less", (t) => { checkInductionScrub(trained, (m) => t.diagnostic(m)); });
+  it("the induction heads' OV circuits copy: eigenvalue copying score > 0.99 (Elhage et al. 2021), against the dense circuit's", () => {
+    const m = trained.model, scores = copyingScores(m);
+    for (let h = 0; h < m.cfg.n_heads; h++) {
+      assert.ok(scores[1]![h]! > 0.99, `L1H${h} copying score ${scores[1]![h]}`);
+      const { re, im } = eigenvaluesGeneral(slicesOf(fullOVCircuit(m, 1).AB.cast("float64"))[h]!);
+      const dense = re.reduce((a, x) => a + x, 0) / re.reduce((a, x, i) => a + Math.hypot(x, im[i]!), 0);
+      assert.ok(Math.abs(dense - scores[1]![h]!) < 1e-6, `L1H${h}: ${scores[1]![h]} vs dense ${dense}`);
+    }
+  });
 });
 
 describe("the induction circuit on another seed (every layer-1 head an induction head)", () => {

@@ -5,7 +5,6 @@
 // message with exit code 2.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -24,6 +23,7 @@ import { corpusWindows } from "../src/cli/commands/neurons.js";
 import { parseReceivers } from "../src/cli/commands/path-patch.js";
 import { UsageError } from "../src/cli/args.js";
 import type { HookName } from "../src/model/hooks.js";
+import { assertBalanced, assertSvg, cli, errorOf } from "./cli-helpers.js";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const repo = path.resolve(here, "../..");
@@ -33,37 +33,9 @@ const skip = fs.existsSync(snapshot) && fs.existsSync(corpusSource) ? false : `n
 // The same default backend as the CLI, so in-process results match its numbers.
 if (!skip) useBackend();
 
-function cli(...args: string[]): { code: number | null; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, [path.join(repo, "dist/src/cli/main.js"), ...args], { cwd: repo, encoding: "utf8", timeout: 120_000 });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-}
 const tmp = (): string => fs.mkdtempSync(path.join(os.tmpdir(), "circuitscope-pictures-"));
 const load = () => { const p = loadPretrained(snapshot); return { model: p.model, tokenizer: p.tokenizer! }; };
 const close = (a: number, b: number, tol: number, what: string) => assert.ok(Math.abs(a - b) <= tol * Math.max(1, Math.abs(b)), `${what}: ${a} vs ${b}`);
-
-const VOID = new Set(["meta", "br", "hr", "img", "input", "link"]);
-/** Tags balance (a stack over open/close tags; self-closing and HTML void tags excepted). */
-function assertBalanced(text: string, what: string): void {
-  const stack: string[] = [];
-  for (const m of text.matchAll(/<(\/?)([a-zA-Z][\w:-]*)[^>]*?(\/?)>/g)) {
-    const [, closing, name, self] = m;
-    if (self || VOID.has(name!.toLowerCase())) continue;
-    if (!closing) { stack.push(name!); continue; }
-    const open = stack.pop();
-    assert.equal(open, name, `${what}: </${name}> closes <${open}> at ${m.index}`);
-  }
-  assert.deepEqual(stack, [], `${what}: unclosed ${stack.join(", ")}`);
-}
-/** An SVG file: one <svg> document, balanced, containing every label (as escaped text). */
-function assertSvg(file: string, labels: readonly string[]): string {
-  const s = fs.readFileSync(file, "utf8");
-  assert.ok(s.startsWith("<svg xmlns=\"http://www.w3.org/2000/svg\""), `${file} starts with <svg`);
-  assert.ok(s.trimEnd().endsWith("</svg>"), `${file} ends with </svg>`);
-  assertBalanced(s, file);
-  for (const l of labels) assert.ok(s.includes(`>${l}<`) || s.includes(l), `${file} shows ${JSON.stringify(l)}`);
-  return s;
-}
-const errorOf = (r: { code: number | null; stdout: string }) => { assert.equal(r.code, 2, r.stdout); return (JSON.parse(r.stdout) as { error: { message: string } }).error.message; };
 
 const CLEAN = "When Mary and John went to the store, John gave a drink to";
 const CORRUPTED = "When Mary and John went to the store, Mary gave a drink to";

@@ -50,3 +50,4 @@ export {
   type DiscoveryMethod, type DiscoverOptions, type DiscoveryResult, type CircuitEdge, type CircuitTask, type EdgeGraph, type EdgeMask,
   type Edge, type Sender, type Receiver, type AcdcOptions, type AcdcResult, type AcdcCriterion, type Faithfulness, type CurvePoint,
 } from "./circuit-discovery/index.js";
+export { tokenCircuit, positionalQK, copyingScore, copyingScores } from "./full-circuits.js";

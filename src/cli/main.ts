@@ -23,13 +23,14 @@ import { dla } from "./commands/dla.js";
 import { attention } from "./commands/attention.js";
 import { scrub } from "./commands/scrub.js";
 import { discover } from "./commands/discover.js";
+import { qkOv } from "./commands/qk-ov.js";
 import { useBackend } from "../backend/init.js";
 import type { BackendName } from "../backend/registry.js";
 
 // In the order `circuitscope help` lists them: basics, techniques, training, labs.
 const commands: Command[] = [
   demo, info, run,
-  lens, dla, attention, patch, pathPatchCmd, ablateCmd, attribute, circuits, neuronsCmd, probe, discover, scrub,
+  lens, dla, attention, patch, pathPatchCmd, ablateCmd, attribute, circuits, qkOv, neuronsCmd, probe, discover, scrub,
   trainLm, trainChar, lab, fitScaling,
 ];
 
