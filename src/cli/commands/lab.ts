@@ -115,7 +115,7 @@ const grokking: Lab = {
 const induction: Lab = {
   summary: "induction heads (Olsson et al. 2022): the in-context-learning phase change in a 2-layer attention-only model, on repeated random tokens or on text (--data text), detectors, K-composition",
   usage: "circuitscope lab induction [--data random|text] [--steps 600 (text: 1500)] [--seed 0] [--out induction-report] [--json]\n" +
-    "      text only: [--corpus ../shared/data/tinyshakespeare.txt] [--tokens-dir <out>/tokens] [--n-ctx 128] [--d-model 64] [--heads 4] [--d-head 16] [--batch 16] [--lr 0.003] [--log-every 50] [--eval-windows 64]",
+    "      text only: [--corpus ../shared/data/tinyshakespeare.txt] [--tokens-dir <out>/tokens] [--n-ctx 128] [--d-model 64] [--heads 4] [--d-head 16] [--batch 16] [--lr 0.01] [--log-every 50] [--eval-windows 64]",
   run(flags, out) {
     const data = flags.str("data", "random");
     if (data !== "random" && data !== "text") throw new UsageError(`--data must be "random" or "text", got "${data}"`);
@@ -154,7 +154,7 @@ function inductionText(flags: Flags, out: Output): void {
   const dir = flags.str("out", "induction-report"), corpus = flags.str("corpus", "../shared/data/tinyshakespeare.txt");
   const opts = {
     corpus, tokensDir: flags.str("tokens-dir", join(dir, "tokens")), seed: flags.num("seed", 0), steps: int("steps", 1500), nCtx: int("n-ctx", 128),
-    dModel: int("d-model", 64), nHeads: int("heads", 4), dHead: int("d-head", 16), batch: int("batch", 16), lr: flags.num("lr", 3e-3),
+    dModel: int("d-model", 64), nHeads: int("heads", 4), dHead: int("d-head", 16), batch: int("batch", 16), lr: flags.num("lr", 1e-2),
     logEvery: int("log-every", 50), evalWindows: int("eval-windows", 64),
   };
   flags.checkUnknown();

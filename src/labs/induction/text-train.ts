@@ -23,7 +23,7 @@ export interface TextTrainOptions {
   steps?: number; // e.g. 1500
   nCtx?: number; // e.g. 128 characters
   batch?: number; // e.g. 16
-  lr?: number; // peak, e.g. 3e-3 (warm-up then cosine to lr/10)
+  lr?: number; // peak, e.g. 1e-2 (warm-up then cosine to lr/10)
   weightDecay?: number; // e.g. 0.01
   dModel?: number; // e.g. 64
   nHeads?: number; // per layer, e.g. 4
@@ -94,7 +94,7 @@ function halfLosses(model: HookedTransformer, toks: Tensor): { first: number; re
 export function trainInductionText(opts: TextTrainOptions): TextTraining {
   const o: TextOptions = {
     corpus: opts.corpus, tokensDir: opts.tokensDir, seed: opts.seed ?? 0, steps: opts.steps ?? 1500, nCtx: opts.nCtx ?? 128, batch: opts.batch ?? 16,
-    lr: opts.lr ?? 3e-3, weightDecay: opts.weightDecay ?? 0.01, dModel: opts.dModel ?? 64, nHeads: opts.nHeads ?? 4, dHead: opts.dHead ?? 16,
+    lr: opts.lr ?? 1e-2, weightDecay: opts.weightDecay ?? 0.01, dModel: opts.dModel ?? 64, nHeads: opts.nHeads ?? 4, dHead: opts.dHead ?? 16,
     logEvery: opts.logEvery ?? 50, evalWindows: opts.evalWindows ?? 64,
   };
   const t0 = performance.now();
