@@ -6,3 +6,4 @@ export { barChart, histogramChart, type Bar, type BarOptions, type HistogramChar
 export { svgGrid } from "./grid.js";
 export { scrubChart, type ScrubChartData, type ScrubTreeNode } from "./scrub-tree.js";
 export { circuitGraphSvg, type DrawnGraph, type DrawnNode, type GraphDrawOptions } from "./graph.js";
+export { stackVertically } from "./stack.js";

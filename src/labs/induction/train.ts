@@ -65,17 +65,52 @@ export function inductionBatch(rng: Rng, batch: number, half: number, dVocab: nu
 
 /** A 2-layer attention-only model, no LayerNorm and no biases (the circuits are exactly the weight products), embeddings at std 0.3. */
 export function inductionModel(opts: { seed: number; half: number; nHeads: number; dHead: number; dVocab: number; bos: boolean }): HookedTransformer {
+  return attnOnlyModel({ seed: opts.seed, nCtx: 2 * opts.half + (opts.bos ? 1 : 0), dVocab: opts.dVocab + (opts.bos ? 1 : 0), dModel: 32, nHeads: opts.nHeads, dHead: opts.dHead });
+}
+
+export interface AttnOnlyOptions {
+  seed: number;
+  nCtx: number; // e.g. 25
+  dVocab: number; // e.g. 41
+  dModel: number; // e.g. 32
+  nHeads: number; // per layer, e.g. 2
+  dHead: number; // e.g. 16
+  /** Positional embeddings at init: random (std 0.3) or Vaswani et al.'s sinusoids scaled to RMS 0.3. */
+  posInit?: "random" | "sinusoidal";
+  /** Std of W_Q and W_K at init (default GPT-2's 0.02). */
+  qkStd?: number;
+}
+
+/** The lab's 2-layer attention-only transformer (no LayerNorm, no biases), for random tokens or text. */
+export function attnOnlyModel(opts: AttnOnlyOptions): HookedTransformer {
   const cfg = makeConfig({
-    architecture: "attn-only", d_model: 32, n_layers: 2, n_heads: opts.nHeads, d_head: opts.dHead, d_vocab: opts.dVocab + (opts.bos ? 1 : 0), n_ctx: 2 * opts.half + (opts.bos ? 1 : 0),
+    architecture: "attn-only", d_model: opts.dModel, n_layers: 2, n_heads: opts.nHeads, d_head: opts.dHead, d_vocab: opts.dVocab, n_ctx: opts.nCtx,
     normalization_type: null, attn_bias: false, positional_embedding_type: "standard",
   });
   const model = new HookedTransformer(cfg).initWeights(opts.seed);
   // Larger embeddings than GPT-2's 0.02 so attention is not uniform at step 0 (faster start).
   noGrad(() => {
-    const rng = new Rng(opts.seed + 1);
-    for (const p of [model.embed.W_E, model.pos_embed!.W_pos]) {
+    const rng = new Rng(opts.seed + 1), W_pos = model.pos_embed!.W_pos, d = opts.dModel;
+    for (const p of [model.embed.W_E, W_pos]) {
       for (let i = 0; i < p.size; i++) p.data[p.offset + i] = 0.3 * rng.normal();
       p.version++;
+    }
+    // Sinusoids make "one position back" a rotation, which a rank-d_head QK circuit can express at any n_ctx.
+    if (opts.posInit === "sinusoidal") {
+      const amp = 0.3 * Math.SQRT2;
+      for (let t = 0; t < opts.nCtx; t++) for (let i = 0; i + 1 < d; i += 2) {
+        const w = Math.pow(10000, -i / d);
+        W_pos.data[W_pos.offset + t * d + i] = amp * Math.sin(t * w);
+        W_pos.data[W_pos.offset + t * d + i + 1] = amp * Math.cos(t * w);
+      }
+      W_pos.version++;
+    }
+    if (opts.qkStd !== undefined) {
+      const r = new Rng(opts.seed + 3);
+      for (const b of [0, 1]) for (const p of [model.blocks.at(b).attn.W_Q, model.blocks.at(b).attn.W_K]) {
+        for (let i = 0; i < p.size; i++) p.data[p.offset + i] = opts.qkStd * r.normal();
+        p.version++;
+      }
     }
   });
   return model;
