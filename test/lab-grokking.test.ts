@@ -13,7 +13,7 @@ import { useBackend } from "../src/backend/init.js";
 import { Tensor } from "../src/tensor/tensor.js";
 import { Rng } from "../src/tensor/rng.js";
 import {
-  fourierBasis, frequencyNorms, keyFrequencies, normFraction, fitLogits, progressMeasures, omega, modelFromOriginal,
+  fourierBasis, frequencyNorms, keyFrequencies, normFraction, fitLogits, outputBiasShare, progressMeasures, omega, modelFromOriginal,
   evaluateAllPairs, loadGrokkingCheckpoint, analyseModel, splitPairs, trainGrokking, saveGrokkingCheckpoint, toOriginal,
   accuracySeparation, lossSeparation, grokkingCriteria, criteriaTable, lastPositionLogits, allPairTokens, type ModelAnalysis,
 } from "../src/labs/grokking/index.js";
@@ -66,6 +66,13 @@ describe("recovering known frequencies", () => {
     for (const [k, al] of alpha) assert.ok(Math.abs(fit.alpha.get(k)! - al) < 1e-9, `α_${k} = ${fit.alpha.get(k)}`);
     assert.ok(Math.abs(fit.varianceExplained - 1) < 1e-9, `explained ${fit.varianceExplained}`);
     assert.ok(fitLogits(L, p, [2]).varianceExplained < 0.8); // one of the two terms is not enough
+    assert.ok(outputBiasShare(L, p) < 1e-12, `bias share ${outputBiasShare(L, p)}`);
+    // Add a bias over outputs β_c = cos(w_1 c), orthogonal to both terms: its share is ‖β‖²p² / (‖L‖² + ‖β‖²p²) exactly,
+    // with ‖Σ α_k cos(w_k(a+b−c))‖² = Σ α_k² p³/2 and ‖β‖² = p/2.
+    const Lb = L.map((v, i) => v + Math.cos(omega(1, p) * (i % p)));
+    const want = (p ** 3 / 2) / ((25 + 9) * p ** 3 / 2 + p ** 3 / 2);
+    assert.ok(Math.abs(outputBiasShare(Lb, p) - want) < 1e-9, `bias share ${outputBiasShare(Lb, p)} vs ${want}`);
+    assert.ok(Math.abs(fitLogits(Lb, p, [2, 9]).varianceExplained - (1 - want)) < 1e-9);
     const train = splitPairs(p, 0.3, 0);
     const pm = progressMeasures(L, p, [2, 9], train);
     // Removing both frequencies leaves only the offset: uniform over c, so exactly chance.
@@ -119,7 +126,7 @@ describe("acceptance criteria from curves", () => {
   const testAcc = epochs.map((e) => (e < 2400 ? 0.989 * e / 2400 : 0.995));
   const analysis = (over: Partial<ModelAnalysis>): ModelAnalysis => ({
     p: 7, accuracy: { all: 1, train: 1, test: 0.995 }, loss: { train: 0, test: 0 }, embedNorms: [], keyFrequencies: [1, 2, 3],
-    embedKeyFraction: 0.85, logitVarianceExplained: 0.93, alpha: [], logitVarianceByFrequency: [], progress: { restrictedLoss: 0, excludedLoss: 0, excludedTestLoss: 0 }, ...over,
+    embedKeyFraction: 0.85, logitVarianceExplained: 0.93, logitOutputBiasShare: 0, alpha: [], logitVarianceByFrequency: [], progress: { restrictedLoss: 0, excludedLoss: 0, excludedTestLoss: 0 }, ...over,
   });
   test("separation: first epochs at ≥ 99% and their ratio", () => {
     assert.deepEqual(accuracySeparation(epochs, trainAcc, testAcc), { basis: "accuracy ≥ 99%", trainEpoch: 300, testEpoch: 2400, ratio: 8 });

@@ -3,7 +3,7 @@
 export { loadGrokkingCheckpoint, saveGrokkingCheckpoint, modelFromOriginal, toOriginal, grokkingConfig, GrokkingCheckpointError, type GrokkingCheckpoint, type LossCurves } from "./checkpoint.js";
 export { evaluateAllPairs, allPairTokens, accuracyOn, type AllPairs } from "./evaluate.js";
 export {
-  omega, fourierBasis, fourierTransform, frequencyNorms, keyFrequencies, normFraction, centreRows, fitLogits, sumDirectionComponents,
+  omega, fourierBasis, fourierTransform, frequencyNorms, keyFrequencies, normFraction, centreRows, fitLogits, outputBiasShare, sumDirectionComponents,
   crossEntropyOn, progressMeasures, fourier2d, logitFourierNorms, neuronFrequencies,
   type FourierBasis, type LogitFit, type ProgressMeasures, type NeuronClusters,
 } from "./fourier.js";

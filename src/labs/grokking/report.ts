@@ -47,6 +47,7 @@ function analysisTable(a: ModelAnalysis, paper: boolean): string[] {
     `| key frequencies (§4.1) | ${kf.join(", ")} (${kf.length}) | ${paper ? PAPER.keyFrequencies.join(", ") + " (5; another seed)" : "a handful per run"} |`,
     `| share of ‖W_E‖² on the key frequencies | ${pct(a.embedKeyFraction)} | sparse in the Fourier basis (Fig. 3) |`,
     `| logit variance explained by Σ_k α_k cos(w_k(a+b−c)) (§4.2) | ${pct(a.logitVarianceExplained)} | ~${pct(PAPER.logitVarianceExplained)} |`,
+    `| of the rest: a bias over outputs shared by all (a, b) | ${pct(a.logitOutputBiasShare)} of the variance | (none in a clean circuit) |`,
     `| restricted loss, key frequencies only (§5.1) | ${e3(a.progress.restrictedLoss)} | below the full train loss at the end |`,
     `| excluded loss on train pairs (§5.1) | ${e3(a.progress.excludedLoss)} (held-out ${e3(a.progress.excludedTestLoss)}; chance ln ${a.p} = ${Math.log(a.p).toFixed(3)}) | far above the train loss once the circuit forms |`,
   ];
