@@ -13,9 +13,12 @@ import { useBackend } from "../src/backend/init.js";
 import { Tensor } from "../src/tensor/tensor.js";
 import { Rng } from "../src/tensor/rng.js";
 import {
-  fourierBasis, frequencyNorms, keyFrequencies, normFraction, fitLogits, progressMeasures, omega, modelFromOriginal,
+  fourierBasis, frequencyNorms, keyFrequencies, normFraction, fitLogits, outputBiasShare, progressMeasures, omega, modelFromOriginal,
   evaluateAllPairs, loadGrokkingCheckpoint, analyseModel, splitPairs, trainGrokking, saveGrokkingCheckpoint, toOriginal,
+  accuracySeparation, lossSeparation, grokkingCriteria, criteriaTable, lastPositionLogits, allPairTokens, type ModelAnalysis,
 } from "../src/labs/grokking/index.js";
+import { slice } from "../src/tensor/ops/movement.js";
+import { noGrad } from "../src/tensor/autodiff.js";
 
 useBackend();
 
@@ -63,6 +66,13 @@ describe("recovering known frequencies", () => {
     for (const [k, al] of alpha) assert.ok(Math.abs(fit.alpha.get(k)! - al) < 1e-9, `α_${k} = ${fit.alpha.get(k)}`);
     assert.ok(Math.abs(fit.varianceExplained - 1) < 1e-9, `explained ${fit.varianceExplained}`);
     assert.ok(fitLogits(L, p, [2]).varianceExplained < 0.8); // one of the two terms is not enough
+    assert.ok(outputBiasShare(L, p) < 1e-12, `bias share ${outputBiasShare(L, p)}`);
+    // Add a bias over outputs β_c = cos(w_1 c), orthogonal to both terms: its share is ‖β‖²p² / (‖L‖² + ‖β‖²p²) exactly,
+    // with ‖Σ α_k cos(w_k(a+b−c))‖² = Σ α_k² p³/2 and ‖β‖² = p/2.
+    const Lb = L.map((v, i) => v + Math.cos(omega(1, p) * (i % p)));
+    const want = (p ** 3 / 2) / ((25 + 9) * p ** 3 / 2 + p ** 3 / 2);
+    assert.ok(Math.abs(outputBiasShare(Lb, p) - want) < 1e-9, `bias share ${outputBiasShare(Lb, p)} vs ${want}`);
+    assert.ok(Math.abs(fitLogits(Lb, p, [2, 9]).varianceExplained - (1 - want)) < 1e-9);
     const train = splitPairs(p, 0.3, 0);
     const pm = progressMeasures(L, p, [2, 9], train);
     // Removing both frequencies leaves only the offset: uniform over c, so exactly chance.
@@ -108,9 +118,47 @@ test("original layouts map onto HookedTransformer: matches a hand-written forwar
   assert.throws(() => modelFromOriginal(w, p), /blocks\.0\.attn\.W_O: expected \[8,8\], got \[8,9\]/);
 });
 
+describe("acceptance criteria from curves", () => {
+  // Hand-made curves logged every 10 epochs: train accuracy reaches 99% at epoch 300, test at 2400 (8×);
+  // earlier values just below the bar (0.989) must not count.
+  const epochs = Array.from({ length: 400 }, (_, i) => 10 * i);
+  const trainAcc = epochs.map((e) => (e < 300 ? Math.min(0.989, e / 300) : 1));
+  const testAcc = epochs.map((e) => (e < 2400 ? 0.989 * e / 2400 : 0.995));
+  const analysis = (over: Partial<ModelAnalysis>): ModelAnalysis => ({
+    p: 7, accuracy: { all: 1, train: 1, test: 0.995 }, loss: { train: 0, test: 0 }, embedNorms: [], keyFrequencies: [1, 2, 3],
+    embedKeyFraction: 0.85, logitVarianceExplained: 0.93, logitOutputBiasShare: 0, alpha: [], logitVarianceByFrequency: [], progress: { restrictedLoss: 0, excludedLoss: 0, excludedTestLoss: 0 }, ...over,
+  });
+  test("separation: first epochs at ≥ 99% and their ratio", () => {
+    assert.deepEqual(accuracySeparation(epochs, trainAcc, testAcc), { basis: "accuracy ≥ 99%", trainEpoch: 300, testEpoch: 2400, ratio: 8 });
+    // Loss curves: the first epoch below 0.01.
+    const sl = lossSeparation([0, 10, 20, 30], [1, 0.01, 0.009, 0], [5, 4, 3, 0.001]);
+    assert.deepEqual(sl, { basis: "loss < 0.01", trainEpoch: 20, testEpoch: 30, ratio: 1.5 });
+    // Never reaching the bar leaves the ratio undefined, and the criterion fails.
+    const never = accuracySeparation(epochs, trainAcc, testAcc.map(() => 0.5));
+    assert.equal(never.ratio, null);
+    assert.equal(grokkingCriteria(analysis({}), never).find((c) => c.name.startsWith("train/test"))!.pass, false);
+    assert.throws(() => accuracySeparation([0, 10], [1], [1]), RangeError);
+  });
+  test("each criterion passes and fails at its bar", () => {
+    const sep = accuracySeparation(epochs, trainAcc, testAcc);
+    const pass = grokkingCriteria(analysis({}), sep);
+    assert.deepEqual(pass.map((c) => [c.value, c.pass]), [[0.995, true], [8, true], [3, true], [0.85, true], [0.93, true]]);
+    const fail = grokkingCriteria(analysis({ accuracy: { all: 1, train: 1, test: 0.99 }, keyFrequencies: [1, 2, 3, 4, 5, 6, 7], embedKeyFraction: 0.79, logitVarianceExplained: 0.8 }),
+      accuracySeparation(epochs, trainAcc, testAcc.map((v, i) => (epochs[i]! >= 1200 ? 0.995 : v))));
+    assert.deepEqual(fail.map((c) => [c.value, c.pass]), [[0.99, false], [4, false], [7, false], [0.79, false], [0.8, false]]);
+    assert.match(criteriaTable(pass).join("\n"), /\| train\/test separation \| 8\.0× \| ≥ 5× \| pass \| first epoch at accuracy ≥ 99%: train 300, test 2400 \|/);
+  });
+});
+
 test("training runs, records losses, memorises the training pairs, and saves a checkpoint that loads back", () => {
   const r = trainGrokking({ p: 7, dModel: 16, nHeads: 2, dMlp: 32, fracTrain: 0.6, epochs: 300, lr: 1e-2, weightDecay: 0.1, seed: 0, logEvery: 10, evalEvery: 100 });
   assert.equal(r.epochs.length, 30);
+  assert.equal(r.trainAcc.length, 30);
+  assert.ok(r.trainAcc.at(-1)! > r.trainAcc[0]!, `train accuracy ${r.trainAcc[0]} → ${r.trainAcc.at(-1)}`);
+  // The training fast path (MLP at the last position only) gives forward's logits.
+  const fast = noGrad(() => lastPositionLogits(r.model, allPairTokens(7), 7).toArray());
+  const full = noGrad(() => slice(r.model.forward(allPairTokens(7), { lastPositionOnly: true }), 2, 0, 7).contiguous().toArray());
+  assert.ok(fast.every((v, i) => Math.abs(v - full[i]!) < 1e-5), "lastPositionLogits differs from forward");
   assert.deepEqual(r.snapshots.map((s) => s.epoch), [100, 200, 300]);
   assert.ok(r.trainLoss.at(-1)! < 0.1 * r.trainLoss[0]!, `train loss ${r.trainLoss[0]} → ${r.trainLoss.at(-1)}`);
   assert.equal(r.trainSet.size, Math.round(0.6 * 49));

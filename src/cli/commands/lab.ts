@@ -98,16 +98,25 @@ const grokking: Lab = {
     };
     out.result({
       out: dir, seconds: result.seconds,
-      checkpoint: result.checkpoint ? { dir: result.checkpoint.dir, ...brief(result.checkpoint.analysis) } : null,
-      training: t ? { options: t.options, seconds: t.seconds, final: brief(t.final), measures: t.measures, epochs: t.epochs, trainLoss: t.trainLoss, testLoss: t.testLoss } : null,
+      checkpoint: result.checkpoint ? { dir: result.checkpoint.dir, ...brief(result.checkpoint.analysis), separation: result.checkpoint.separation, criteria: result.checkpoint.criteria } : null,
+      training: t ? {
+        options: t.options, seconds: t.seconds, final: brief(t.final), separation: t.separation, criteria: t.criteria, measures: t.measures,
+        epochs: t.epochs, trainLoss: t.trainLoss, testLoss: t.testLoss, trainAcc: t.trainAcc, testAcc: t.testAcc,
+      } : null,
     }, () => {
       const lines = [`grokking lab: ${result.seconds.toFixed(1)} s, report in ${join(dir, "report.md")}`];
       const say = (name: string, a: NonNullable<typeof result.checkpoint>["analysis"]) => lines.push(
         `${name}: accuracy ${(100 * a.accuracy.all).toFixed(2)}% (test ${(100 * a.accuracy.test).toFixed(2)}%), key frequencies ${a.keyFrequencies.join(", ")}, ` +
         `‖W_E‖² share ${(100 * a.embedKeyFraction).toFixed(1)}%, logit variance ${(100 * a.logitVarianceExplained).toFixed(1)}%, ` +
         `restricted loss ${a.progress.restrictedLoss.toExponential(2)}, excluded loss ${a.progress.excludedLoss.toFixed(3)}`);
-      if (result.checkpoint) say("checkpoint", result.checkpoint.analysis);
-      if (t) say(`trained p=${t.options.p}`, t.final);
+      const verdict = (cs: readonly { name: string; pass: boolean }[]) => lines.push(`  criteria: ${cs.map((c) => `${c.name} ${c.pass ? "pass" : "FAIL"}`).join("; ")}`);
+      if (result.checkpoint) { say("checkpoint", result.checkpoint.analysis); verdict(result.checkpoint.criteria); }
+      if (t) {
+        say(`trained p=${t.options.p}`, t.final);
+        const s = t.separation.accuracy;
+        lines.push(`  accuracy ≥ 99% first at epoch ${s.trainEpoch ?? "never"} (train), ${s.testEpoch ?? "never"} (test): separation ${s.ratio === null ? "undefined" : s.ratio.toFixed(1) + "×"}`);
+        verdict(t.criteria);
+      }
       return lines.join("\n");
     });
   },

@@ -5,7 +5,7 @@
 import type { HookedTransformer } from "../../model/transformer.js";
 import { accuracyOn, evaluateAllPairs, type AllPairs } from "./evaluate.js";
 import {
-  crossEntropyOn, fitLogits, fourierBasis, frequencyNorms, keyFrequencies, logitFourierNorms, neuronFrequencies,
+  crossEntropyOn, fitLogits, outputBiasShare, fourierBasis, frequencyNorms, keyFrequencies, logitFourierNorms, neuronFrequencies,
   normFraction, progressMeasures, type ProgressMeasures,
 } from "./fourier.js";
 
@@ -23,6 +23,8 @@ export interface ModelAnalysis {
   embedKeyFraction: number;
   /** Fraction of the centred logits' variance explained by Σ_k α_k cos(w_k(a+b−c)) over the key frequencies. */
   logitVarianceExplained: number;
+  /** Share of the centred logits' variance in a per-output bias shared by all (a, b) (outputBiasShare). */
+  logitOutputBiasShare: number;
   /** α_k per key frequency. */
   alpha: [number, number][];
   /** Per frequency k (index k ≥ 1): fraction of logit variance its cos(w_k(a+b−c)) term explains. */
@@ -53,7 +55,7 @@ export function analyseAllPairs(ev: AllPairs, dModel: number, dMlp: number, trai
     accuracy: { all: accuracyOn(ev.logits, p, () => true), train: accuracyOn(ev.logits, p, isTrain), test: accuracyOn(ev.logits, p, isTest) },
     loss: { train: crossEntropyOn(ev.logits, p, isTrain), test: crossEntropyOn(ev.logits, p, isTest) },
     embedNorms, keyFrequencies: keys, embedKeyFraction: normFraction(embedNorms, keys),
-    logitVarianceExplained: fit.varianceExplained, alpha: [...fit.alpha], logitVarianceByFrequency: fit.perFrequency,
+    logitVarianceExplained: fit.varianceExplained, logitOutputBiasShare: outputBiasShare(ev.logits, p), alpha: [...fit.alpha], logitVarianceByFrequency: fit.perFrequency,
     progress: progressMeasures(ev.logits, p, keys, trainSet),
   };
   if (opts.full) {

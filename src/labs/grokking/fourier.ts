@@ -135,6 +135,18 @@ export function fitLogits(logits: Float64Array, p: number, keys: readonly number
 }
 
 /**
+ * Share of the row-centred logits' squared norm in a bias over outputs that is the same for every
+ * (a, b): each output c's mean over all pairs. A grokked circuit has none (it cannot help); in a small
+ * model it is part of what the cos(w_k(a+b−c)) terms leave unexplained.
+ */
+export function outputBiasShare(logits: Float64Array, p: number): number {
+  const L = centreRows(logits, p), col = new Float64Array(p);
+  let total = 0;
+  for (let r = 0; r < p * p; r++) for (let c = 0; c < p; c++) { const v = L[r * p + c]!; col[c]! += v / (p * p); total += v * v; }
+  return col.reduce((s, m) => s + p * p * m * m, 0) / total;
+}
+
+/**
  * The logits' components along cos(w_k(a+b)) and sin(w_k(a+b)) for the given frequencies, per output c
  * (§5.1: the directions the restricted loss keeps and the excluded loss removes). Returns [p², p].
  */

@@ -3,11 +3,12 @@
 export { loadGrokkingCheckpoint, saveGrokkingCheckpoint, modelFromOriginal, toOriginal, grokkingConfig, GrokkingCheckpointError, type GrokkingCheckpoint, type LossCurves } from "./checkpoint.js";
 export { evaluateAllPairs, allPairTokens, accuracyOn, type AllPairs } from "./evaluate.js";
 export {
-  omega, fourierBasis, fourierTransform, frequencyNorms, keyFrequencies, normFraction, centreRows, fitLogits, sumDirectionComponents,
+  omega, fourierBasis, fourierTransform, frequencyNorms, keyFrequencies, normFraction, centreRows, fitLogits, outputBiasShare, sumDirectionComponents,
   crossEntropyOn, progressMeasures, fourier2d, logitFourierNorms, neuronFrequencies,
   type FourierBasis, type LogitFit, type ProgressMeasures, type NeuronClusters,
 } from "./fourier.js";
 export { analyseModel, analyseAllPairs, NEURON_CLUSTER_THRESHOLD, type ModelAnalysis, type AnalyseOptions } from "./analysis.js";
-export { trainGrokking, splitPairs, type GrokTrainOptions, type GrokTrainResult } from "./train.js";
+export { trainGrokking, splitPairs, lastPositionLogits, type GrokTrainOptions, type GrokTrainResult } from "./train.js";
 export { runGrokkingLab, type GrokkingLabOptions, type GrokkingLabResult, type TrainingRecord, type TrainingMeasure } from "./lab.js";
 export { renderReport, PAPER } from "./report.js";
+export { CRITERIA, grokkingCriteria, criteriaTable, separation, accuracySeparation, lossSeparation, firstReached, type Criterion, type Separation } from "./criteria.js";

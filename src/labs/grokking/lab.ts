@@ -5,6 +5,7 @@ import { analyseAllPairs, analyseModel, type ModelAnalysis } from "./analysis.js
 import { loadGrokkingCheckpoint, type LossCurves } from "./checkpoint.js";
 import type { HookedTransformer } from "../../model/transformer.js";
 import { trainGrokking, type GrokTrainOptions } from "./train.js";
+import { accuracySeparation, grokkingCriteria, lossSeparation, type Criterion, type Separation } from "./criteria.js";
 
 export interface GrokkingLabOptions {
   /** Folder of the grokked checkpoint (model.safetensors, config.json, train_pairs.json, loss_curves.json). */
@@ -27,6 +28,12 @@ export interface TrainingRecord {
   epochs: number[];
   trainLoss: number[];
   testLoss: number[];
+  trainAcc: number[];
+  testAcc: number[];
+  /** First epochs at accuracy ≥ 99% (train, test) and their ratio; the same from the loss curves. */
+  separation: { accuracy: Separation; loss: Separation };
+  /** Issue #5's acceptance criteria for this run. */
+  criteria: Criterion[];
   /** Progress measures at each snapshot, with the final model's key frequencies (as §5.1). */
   measures: TrainingMeasure[];
   final: ModelAnalysis;
@@ -37,7 +44,8 @@ export interface TrainingRecord {
 }
 
 export interface GrokkingLabResult {
-  checkpoint?: { dir: string; meta: string; analysis: ModelAnalysis; curves: LossCurves | null };
+  /** separation and criteria from the stored loss curves (the checkpoint has no accuracy curves). */
+  checkpoint?: { dir: string; meta: string; analysis: ModelAnalysis; curves: LossCurves | null; separation: Separation | null; criteria: Criterion[] };
   training?: TrainingRecord;
   seconds: number;
 }
@@ -48,9 +56,11 @@ export function runGrokkingLab(o: GrokkingLabOptions): GrokkingLabResult {
   if (o.checkpoint) {
     const ck = loadGrokkingCheckpoint(o.checkpoint);
     const src = ck.meta["source"] as { repo?: string; path?: string } | undefined;
+    const analysis = analyseModel(ck.model, ck.p, ck.trainSet, { full: true }), c = ck.curves;
+    const separation = c ? lossSeparation(c.train.map((_, i) => i * c.epochsPerPoint), c.train, c.test) : null;
     res.checkpoint = {
       dir: o.checkpoint, meta: src ? `${src.repo ?? ""} ${src.path ?? ""}`.trim() : "",
-      analysis: analyseModel(ck.model, ck.p, ck.trainSet, { full: true }), curves: ck.curves,
+      analysis, curves: c, separation, criteria: grokkingCriteria(analysis, separation),
     };
   }
   if (o.train) {
@@ -65,7 +75,11 @@ export function runGrokkingLab(o: GrokkingLabOptions): GrokkingLabResult {
         embedKeyFraction: a.embedKeyFraction, logitVarianceExplained: a.logitVarianceExplained,
       };
     });
-    res.training = { options, epochs: r.epochs, trainLoss: r.trainLoss, testLoss: r.testLoss, measures, final, seconds: r.seconds, model: r.model, trainSet: r.trainSet };
+    const separation = { accuracy: accuracySeparation(r.epochs, r.trainAcc, r.testAcc), loss: lossSeparation(r.epochs, r.trainLoss, r.testLoss) };
+    res.training = {
+      options, epochs: r.epochs, trainLoss: r.trainLoss, testLoss: r.testLoss, trainAcc: r.trainAcc, testAcc: r.testAcc, separation,
+      criteria: grokkingCriteria(final, separation.accuracy), measures, final, seconds: r.seconds, model: r.model, trainSet: r.trainSet,
+    };
   }
   res.seconds = (performance.now() - t0) / 1000;
   return res;

@@ -3,6 +3,7 @@
 // experiment (lab.ts) nor the measurements (analysis.ts).
 import { heatmap, lineChart, type Series } from "../../plot/index.js";
 import type { ModelAnalysis } from "./analysis.js";
+import { criteriaTable } from "./criteria.js";
 import type { GrokkingLabResult, TrainingMeasure, TrainingRecord } from "./lab.js";
 
 const pct = (v: number) => `${(100 * v).toFixed(2)}%`;
@@ -46,6 +47,7 @@ function analysisTable(a: ModelAnalysis, paper: boolean): string[] {
     `| key frequencies (§4.1) | ${kf.join(", ")} (${kf.length}) | ${paper ? PAPER.keyFrequencies.join(", ") + " (5; another seed)" : "a handful per run"} |`,
     `| share of ‖W_E‖² on the key frequencies | ${pct(a.embedKeyFraction)} | sparse in the Fourier basis (Fig. 3) |`,
     `| logit variance explained by Σ_k α_k cos(w_k(a+b−c)) (§4.2) | ${pct(a.logitVarianceExplained)} | ~${pct(PAPER.logitVarianceExplained)} |`,
+    `| of the rest: a bias over outputs shared by all (a, b) | ${pct(a.logitOutputBiasShare)} of the variance | (none in a clean circuit) |`,
     `| restricted loss, key frequencies only (§5.1) | ${e3(a.progress.restrictedLoss)} | below the full train loss at the end |`,
     `| excluded loss on train pairs (§5.1) | ${e3(a.progress.excludedLoss)} (held-out ${e3(a.progress.excludedTestLoss)}; chance ln ${a.p} = ${Math.log(a.p).toFixed(3)}) | far above the train loss once the circuit forms |`,
   ];
@@ -71,17 +73,24 @@ function trainingSection(t: TrainingRecord, files: Record<string, string>): stri
     { name: "share of ‖W_E‖² on final key frequencies", x: t.measures.map((m) => m.epoch), y: t.measures.map((m) => m.embedKeyFraction) },
     { name: "logit variance explained", x: t.measures.map((m) => m.epoch), y: t.measures.map((m) => m.logitVarianceExplained) },
   ], { title: "Fourier structure over training", xLabel: "epoch", yLabel: "fraction" });
+  files["training-accuracy.svg"] = lineChart([{ name: "train accuracy", x: ep, y: t.trainAcc }, { name: "test accuracy", x: ep, y: t.testAcc }], {
+    title: "accuracy over training (before each epoch's update)", xLabel: "epoch", yLabel: "accuracy",
+  });
   const first = (ys: number[]) => { const i = ys.findIndex((v) => v < 0.01); return i < 0 ? "never" : String(ep[i]); };
-  const o = t.options;
+  const o = t.options, sa = t.separation.accuracy, sl = t.separation.loss;
+  const ratio = (s: typeof sa) => (s.ratio === null ? "undefined" : `${s.ratio.toFixed(1)}×`);
   const firstMeasure = (pred: (m: TrainingMeasure) => boolean) => t.measures.find(pred)?.epoch ?? "never";
   return [
     `## Training from scratch`, "",
     `p = ${o.p}, d_model ${o.dModel}, ${o.nHeads} heads, d_mlp ${o.dMlp}, ${pct(o.fracTrain)} of pairs for training, full-batch AdamW (lr ${o.lr}, weight decay ${o.weightDecay}, betas 0.9/0.98), ${o.epochs} epochs, seed ${o.seed}: ${t.seconds.toFixed(0)} s.`, "",
-    `- train loss < 0.01 first at epoch ${first(t.trainLoss)}; test loss < 0.01 first at epoch ${first(t.testLoss)} (a long gap between the two is grokking)`,
+    "Acceptance criteria (issue #5) for this run. Separation = (first logged epoch with test accuracy ≥ 99%) / (first logged epoch with train accuracy ≥ 99%), accuracies measured every " + `${o.logEvery} epochs before that epoch's update; the final model's Fourier measures are below.`, "",
+    ...criteriaTable(t.criteria), "",
+    `- accuracy ≥ 99% first at epoch ${sa.trainEpoch ?? "never"} (train) and ${sa.testEpoch ?? "never"} (test): ratio ${ratio(sa)}`,
+    `- train loss < 0.01 first at epoch ${first(t.trainLoss)}; test loss < 0.01 first at epoch ${first(t.testLoss)}: ratio ${ratio(sl)} (a long gap between the two is grokking)`,
     `- restricted loss < 0.01 first at snapshot epoch ${firstMeasure((m) => m.restrictedLoss < 0.01)}, excluded (train) loss > ln p first at ${firstMeasure((m) => m.excludedLoss > Math.log(o.p))} (§5.2 expects both before the test loss falls)`,
     `- last logged train / test loss (epoch ${ep.at(-1)}, before its update) ${e3(t.trainLoss.at(-1)!)} / ${e3(t.testLoss.at(-1)!)}; the table below is after the last update`, "",
     ...analysisTable(t.final, false), "",
-    `![training losses](training-loss.svg)`, "", `![Fourier structure over training](training-key-fraction.svg)`, "",
+    `![training losses](training-loss.svg)`, "", `![training accuracy](training-accuracy.svg)`, "", `![Fourier structure over training](training-key-fraction.svg)`, "",
     "Progress measures over training (key frequencies of the final model, as §5.1):", "",
     `| epoch | test accuracy | restricted loss | excluded loss (train) | ‖W_E‖² share | logit var. |`, `| --- | --- | --- | --- | --- | --- |`,
     ...t.measures.map((m) => `| ${m.epoch} | ${pct(m.testAccuracy)} | ${e3(m.restrictedLoss)} | ${e3(m.excludedLoss)} | ${pct(m.embedKeyFraction)} | ${pct(m.logitVarianceExplained)} |`),
@@ -95,6 +104,8 @@ export function renderReport(r: GrokkingLabResult): Record<string, string> {
     const { analysis: a, curves, dir, meta } = r.checkpoint;
     md.push(`## The grokked checkpoint (p = ${a.p})`, "", `Loaded from \`${dir}\`${meta ? ` (${meta})` : ""}. Weights mapped from the original [d_out, d_in] layouts to circuitscope's; the model's own losses are reproduced below.`, "");
     md.push(...analysisTable(a, a.p === 113), ""); // the paper's frequencies are for p = 113 only
+    const sep = r.checkpoint.separation;
+    md.push(`Acceptance criteria (issue #5) on the checkpoint; its stored curves hold losses only, so the separation is (first epoch with test loss < 0.01) / (first epoch with train loss < 0.01)${sep ? "" : " (no stored curves)"}:`, "", ...criteriaTable(r.checkpoint.criteria), "");
     files["embedding-fourier-norms.svg"] = normStems(a.embedNorms, a.keyFrequencies, `embedding norm per frequency, p = ${a.p} (§4.1, Fig. 3)`);
     md.push("![embedding Fourier norms](embedding-fourier-norms.svg)", "");
     if (a.logitSpectrum) {

@@ -39,6 +39,9 @@ export interface GrokTrainResult {
   epochs: number[];
   trainLoss: number[];
   testLoss: number[];
+  /** Accuracies at the same epochs and weights (argmax over the p residues). */
+  trainAcc: number[];
+  testAcc: number[];
   /** Epochs at which logits were snapshot, and the [p², p] logits then (float32 to save memory). */
   snapshots: { epoch: number; logits: Float32Array; embed: Float64Array }[];
   seconds: number;
@@ -57,10 +60,38 @@ function pairBatch(p: number, pairs: readonly number[]): { tokens: Tensor; label
   return { tokens: new Tensor(t, [pairs.length, 3]), labels: new Tensor(l, [pairs.length, 1]) };
 }
 
-/** Cross-entropy at "=" over the p residues (the "=" logit dropped, as the paper's code). */
-function pairLoss(model: HookedTransformer, p: number, b: { tokens: Tensor; labels: Tensor }): Tensor {
-  const logits = model.forward(b.tokens, { lastPositionOnly: true }); // [batch, 1, p+1]
-  return crossEntropy(slice(logits, 2, 0, p).contiguous(), b.labels); // [batch, 1, p] vs [batch, 1]
+/**
+ * The residue logits at "=" [batch, 1, p]: model.forward(tokens, { lastPositionOnly: true }) without the
+ * "=" logit, computed with the model's own components. In this 1-layer, LayerNorm-free model the MLP
+ * acts per position, so only the last position's MLP reaches these logits; running it there alone
+ * skips two thirds of the MLP, the bulk of a step's arithmetic (the test pins equality with forward).
+ */
+export function lastPositionLogits(model: HookedTransformer, tokens: Tensor, p: number): Tensor {
+  const { cfg } = model, blk = model.blocks.items[0]!;
+  if (cfg.n_layers !== 1 || cfg.normalization_type !== null || !blk.mlp || !model.pos_embed) throw new RangeError("lastPositionLogits: needs the 1-layer, LayerNorm-free grokking model with an MLP and learned positions");
+  const [B, T] = tokens.shape as [number, number];
+  const positions = Int32Array.from({ length: B * T }, (_, i) => i % T);
+  const resid = model.embed.forward(tokens).add(model.pos_embed.forward(positions, B)); // [batch, pos, d_model]
+  const mid = slice(resid.add(blk.attn.forward(resid, { positions, keyMask: null, kvCache: null })), 1, T - 1, T).contiguous(); // [batch, 1, d_model]
+  return slice(model.unembed.forward(mid.add(blk.mlp.forward(mid))), 2, 0, p).contiguous(); // [batch, 1, p]
+}
+
+/** Cross-entropy at "=" over the p residues (the "=" logit dropped, as the paper's code), and those logits. */
+function pairLoss(model: HookedTransformer, p: number, b: { tokens: Tensor; labels: Tensor }): { loss: Tensor; logits: Tensor } {
+  const logits = lastPositionLogits(model, b.tokens, p);
+  return { loss: crossEntropy(logits, b.labels), logits }; // [batch, 1, p] vs [batch, 1]
+}
+
+/** Share of rows of logits [batch, 1, p] whose argmax is the label. */
+function accuracy(logits: Tensor, labels: Tensor, p: number): number {
+  const L = logits.toArray(), y = labels.toArray(), n = y.length;
+  let right = 0;
+  for (let i = 0; i < n; i++) {
+    let best = 0;
+    for (let c = 1; c < p; c++) if (L[i * p + c]! > L[i * p + best]!) best = c;
+    if (best === y[i]) right++;
+  }
+  return right / n;
 }
 
 export function trainGrokking(o: GrokTrainOptions): GrokTrainResult {
@@ -81,21 +112,22 @@ export function trainGrokking(o: GrokTrainOptions): GrokTrainResult {
   const all = Array.from({ length: o.p * o.p }, (_, i) => i);
   const train = pairBatch(o.p, all.filter((r) => trainSet.has(r))), test = pairBatch(o.p, all.filter((r) => !trainSet.has(r)));
   const opt = new AdamW(model.parameters(), { lr: o.lr, weightDecay: o.weightDecay, beta1: 0.9, beta2: 0.98 });
-  const res: GrokTrainResult = { model, trainSet, epochs: [], trainLoss: [], testLoss: [], snapshots: [], seconds: 0 };
+  const res: GrokTrainResult = { model, trainSet, epochs: [], trainLoss: [], testLoss: [], trainAcc: [], testAcc: [], snapshots: [], seconds: 0 };
   for (let epoch = 0; epoch < o.epochs; epoch++) {
     opt.setLr(o.lr * Math.min((epoch + 1) / 10, 1)); // the paper's LambdaLR warmup: min(step/10, 1)
     // One scope per step: activations and graph return to the pool when it ends.
     const log = epoch % o.logEvery === 0;
-    const [tr, te] = scope(() => {
-      // Both losses before the update, as the paper's loop (same weights for train and test).
-      const tel = log ? noGrad(() => pairLoss(model, o.p, test).item()) : NaN;
-      const loss = pairLoss(model, o.p, train);
+    const [tr, te, tra, tea] = scope(() => {
+      // Losses and accuracies before the update, as the paper's loop (same weights for train and test).
+      const tel = log ? noGrad(() => { const r = pairLoss(model, o.p, test); return [r.loss.item(), accuracy(r.logits, test.labels, o.p)]; }) : [NaN, NaN];
+      const { loss, logits } = pairLoss(model, o.p, train);
+      const acc = log ? accuracy(logits, train.labels, o.p) : NaN; // this step's logits, before the update
       opt.zeroGrad();
       backward(loss);
       opt.step();
-      return [loss.item(), tel] as const;
+      return [loss.item(), tel[0]!, acc, tel[1]!] as const;
     });
-    if (log) { res.epochs.push(epoch); res.trainLoss.push(tr); res.testLoss.push(te); o.onEpoch?.(epoch, tr, te); }
+    if (log) { res.epochs.push(epoch); res.trainLoss.push(tr); res.testLoss.push(te); res.trainAcc.push(tra); res.testAcc.push(tea); o.onEpoch?.(epoch, tr, te); }
     if ((epoch + 1) % o.evalEvery === 0 || epoch + 1 === o.epochs) {
       const ev = scope(() => evaluateAllPairs(model, o.p));
       res.snapshots.push({ epoch: epoch + 1, logits: Float32Array.from(ev.logits), embed: ev.embed });
