@@ -19,11 +19,10 @@ import { crossEntropy } from "../src/tensor/ops/nn.js";
 import { Rng } from "../src/tensor/rng.js";
 import { Tensor } from "../src/tensor/tensor.js";
 import { tokenAttributionHtml, tokenAttributionSvg } from "../src/cli/commands/attribute.js";
-import { spawnSync } from "node:child_process";
+import { cli, noTinyGpt2 as skip, tinyGpt2 as snapshot } from "./cli-helpers.js";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
 
 const close = (got: readonly number[], want: readonly number[], tol: number, what: string) => {
   assert.equal(got.length, want.length, `${what}: length`);
@@ -301,15 +300,12 @@ describe("the attribute command", () => {
     assert.throws(() => tokenAttributionSvg(["a"], [1, 2]), /1 tokens but 2 values/);
   });
 
-  const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
-  const snapshot = path.resolve(repo, "../shared/models/tiny-gpt2");
-  const skip = fs.existsSync(snapshot) ? false : `no snapshot at ${snapshot}`;
   it("explains a logit on the tiny-gpt2 snapshot and writes SVG, HTML and JSON", { skip }, () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "attribute-"));
     try {
-      const cli = (...args: string[]) => spawnSync(process.execPath, [path.join(repo, "dist/src/cli/main.js"), "attribute", snapshot, "The capital of France is", ...args], { encoding: "utf8", timeout: 60_000 });
-      const r = cli("--target", " Paris", "--steps", "32", "--batch", "8", "--out", dir, "--json");
-      assert.equal(r.status, 0, r.stderr);
+      const attribute = (...args: string[]) => cli("attribute", snapshot, "The capital of France is", ...args);
+      const r = attribute("--target", " Paris", "--steps", "32", "--batch", "8", "--out", dir, "--json");
+      assert.equal(r.code, 0, r.stderr);
       const doc = JSON.parse(r.stdout) as { tokens: { str: string; attribution: number }[]; completeness: { sum: number; relativeGap: number }; files: string[]; target: { str: string } };
       assert.equal(doc.target.str, " Paris");
       assert.deepEqual(doc.tokens.map((t) => t.str), ["<|endoftext|>", "The", " capital", " of", " France", " is"]);
@@ -317,11 +313,11 @@ describe("the attribute command", () => {
       assert.ok(Math.abs(doc.tokens.reduce((a, t) => a + t.attribution, 0) - doc.completeness.sum) < 1e-6);
       assert.deepEqual(doc.files.map((f) => path.basename(f)), ["attribution.svg", "attribution.html", "attribution.json"]);
       for (const f of doc.files) assert.ok(fs.statSync(f).size > 0, f);
-      const lrpRun = cli("--method", "lrp", "--json");
-      assert.equal(lrpRun.status, 0, lrpRun.stderr);
+      const lrpRun = attribute("--method", "lrp", "--json");
+      assert.equal(lrpRun.code, 0, lrpRun.stderr);
       assert.ok("conservation" in (JSON.parse(lrpRun.stdout) as object));
-      const bad = cli("--method", "shap");
-      assert.equal(bad.status, 2, bad.stderr);
+      const bad = attribute("--method", "shap");
+      assert.equal(bad.code, 2, bad.stderr);
       assert.match(bad.stderr, /--method must be one of ig, saliency, ixg, lrp/);
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });

@@ -4,19 +4,15 @@
 // analysis commands open. Tiny sizes; a few seconds.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
 import { loadPretrained, Tokenizer } from "../src/io/index.js";
 import { BPETokenizer, BPETokenizerError, BYTE_TO_UNICODE, CharTokenizer, prepareCorpus, preTokenize, TokenFile } from "../src/train/index.js";
+import { cli, repo, tinyGpt2 } from "./cli-helpers.js";
 
 const tmp = (name: string) => fs.mkdtempSync(path.join(os.tmpdir(), `cs-bpe-${name}-`));
-const here = path.dirname(fileURLToPath(import.meta.url));
-const repo = path.resolve(here, "../..");
 const shakespeare = path.resolve(repo, "../shared/data/tinyshakespeare.txt");
-const tinyGpt2 = path.resolve(repo, "../shared/models/tiny-gpt2");
 const noShakespeare = !fs.existsSync(shakespeare) && `no ${shakespeare}`;
 
 test("bytes_to_unicode: GPT-2's map (space → Ġ, newline → Ċ, printable bytes unchanged), a bijection", () => {
@@ -119,11 +115,6 @@ test("token files of a BPE vocabulary: uint16, ids decode back to the corpus; a 
   assert.equal(again.vocabSize, 280);
   assert.ok(again.trainTokens > data.trainTokens);
 });
-
-function cli(...args: string[]): { code: number | null; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, [path.join(repo, "dist/src/cli/main.js"), ...args], { cwd: repo, encoding: "utf8", timeout: 120_000 });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-}
 
 test("train-lm --tokenizer bpe:300: a snapshot that run, lens and patch open", () => {
   const dir = tmp("cli");

@@ -3,11 +3,9 @@
 // acceptance check on a 2-layer attention-only model trained here to form an induction circuit.
 import { describe, it, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
 import * as cs from "../src/index.js";
 import {
   FactoredMatrix, jacobiSvd, qr, eigenvaluesGeneral, compositionScore, compositionScores, compositionScoresBetween, allCompositionScores,
@@ -24,6 +22,7 @@ import { copyingScores } from "../src/analysis/full-circuits.js";
 import { slices as slicesOf } from "../src/analysis/factored-matrix.js";
 import { randn64, seeded } from "./helpers.js";
 import { randomModel } from "./model-fixtures.js";
+import { cli } from "./cli-helpers.js";
 
 type Tensor = cs.Tensor;
 
@@ -364,8 +363,6 @@ describe("the induction circuit on another seed (every layer-1 head an induction
 });
 
 describe("circuitscope circuits (CLI)", () => {
-  // This file runs as dist/test/circuits.test.js: the repository is two folders up.
-  const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "circuits-cli-"));
   const folder = path.join(dir, "snapshot"), outDir = path.join(dir, "out");
 
@@ -381,8 +378,8 @@ describe("circuitscope circuits (CLI)", () => {
   after(() => fs.rmSync(dir, { recursive: true, force: true }));
 
   it("--json: detector and composition scores match the library on the processed model; writes SVGs", () => {
-    const r = spawnSync(process.execPath, [path.join(repo, "dist/src/cli/main.js"), "circuits", folder, "--json", "--out", outDir, "--batch", "2"], { cwd: repo, encoding: "utf8", timeout: 60_000 });
-    assert.equal(r.status, 0, r.stderr);
+    const r = cli("circuits", folder, "--json", "--out", outDir, "--batch", "2");
+    assert.equal(r.code, 0, r.stderr);
     const doc = JSON.parse(r.stdout) as {
       heads: Record<string, number[][]>; composition: Record<"Q" | "K" | "V", { srcLayer: number; dstLayer: number; scores: number[][] }[]>;
       baseline: { mean: number; std: number }; tokens: { seqLen: number }; files: string[];
@@ -403,8 +400,8 @@ describe("circuitscope circuits (CLI)", () => {
   });
 
   it("rejects a sequence that does not fit n_ctx", () => {
-    const r = spawnSync(process.execPath, [path.join(repo, "dist/src/cli/main.js"), "circuits", folder, "--seq-len", "17"], { cwd: repo, encoding: "utf8", timeout: 60_000 });
-    assert.equal(r.status, 2);
+    const r = cli("circuits", folder, "--seq-len", "17");
+    assert.equal(r.code, 2);
     assert.match(r.stderr, /--seq-len must be in \[2, 16\]/);
   });
 });

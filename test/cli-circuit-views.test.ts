@@ -18,9 +18,8 @@ import { layerIntegratedGradients, logitOf } from "../src/analysis/attribution.j
 import { logitDiffMetric, normalizedMetric } from "../src/analysis/patching-metrics.js";
 import { patchByLayer } from "../src/analysis/patching.js";
 import type { HookName } from "../src/model/hooks.js";
-import { assertSvg, cli, errorOf, tinyGpt2 as snapshot } from "./cli-helpers.js";
+import { assertSvg, cli, errorOf, noTinyGpt2 as skip, tinyGpt2 as snapshot } from "./cli-helpers.js";
 
-const skip = fs.existsSync(snapshot) ? false : `no snapshot at ${snapshot}`;
 // The same default backend as the CLI, so in-process results match its numbers.
 if (!skip) useBackend();
 const tmp = (): string => fs.mkdtempSync(path.join(os.tmpdir(), "circuitscope-views-"));

@@ -4,24 +4,13 @@
 // the same JSON; plus bad flags. And the graph drawing itself on a hand-made graph.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
 import { circuitGraphSvg } from "../src/plot/graph.js";
 import { buildGraph, edgeIndex, emptyCircuit } from "../src/analysis/circuit-discovery/graph.js";
 import { makeConfig } from "../src/model/config.js";
-
-const here = path.dirname(fileURLToPath(import.meta.url));
-const repo = path.resolve(here, "../..");
-const snapshot = path.resolve(repo, "../shared/models/tiny-gpt2");
-const skip = fs.existsSync(snapshot) ? false : `no snapshot at ${snapshot}`;
-
-function cli(...args: string[]): { code: number | null; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, [path.join(repo, "dist/src/cli/main.js"), ...args], { cwd: repo, encoding: "utf8", timeout: 120_000 });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-}
+import { cli, noTinyGpt2 as skip, tinyGpt2 as snapshot } from "./cli-helpers.js";
 
 const PROMPTS = ["--clean", "When Mary and John went to the store, John gave a drink to", "--corrupted", "When Mary and John went to the store, Mary gave a drink to", "--answer", " Mary", "--wrong", " John"];
 

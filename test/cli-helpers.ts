@@ -10,9 +10,19 @@ import { fileURLToPath } from "node:url";
 const here = path.dirname(fileURLToPath(import.meta.url));
 export const repo = path.resolve(here, "../..");
 export const tinyGpt2 = path.resolve(repo, "../shared/models/tiny-gpt2");
+/** The `skip` option of tests that need the tiny-gpt2 snapshot: false, or why they are skipped. */
+export const noTinyGpt2: string | false = fs.existsSync(tinyGpt2) ? false : `no snapshot at ${tinyGpt2}`;
 
-export function cli(...args: string[]): { code: number | null; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, [path.join(repo, "dist/src/cli/main.js"), ...args], { cwd: repo, encoding: "utf8", timeout: 120_000 });
+/** How to run the CLI: defaults are the repository as working directory, this process's env, 120 s. */
+export interface CliOptions { cwd?: string; env?: NodeJS.ProcessEnv; timeout?: number }
+export interface CliResult { code: number | null; stdout: string; stderr: string }
+
+/** Runs the built CLI with these arguments; options, when given, come first. */
+export function cli(...args: string[]): CliResult;
+export function cli(options: CliOptions, ...args: string[]): CliResult;
+export function cli(...all: (string | CliOptions)[]): CliResult {
+  const options = typeof all[0] === "object" ? all.shift() as CliOptions : {};
+  const r = spawnSync(process.execPath, [path.join(repo, "dist/src/cli/main.js"), ...all as string[]], { cwd: repo, timeout: 120_000, ...options, encoding: "utf8" });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 

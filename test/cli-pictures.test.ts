@@ -8,7 +8,6 @@ import assert from "node:assert/strict";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
 import { useBackend } from "../src/backend/init.js";
 import { loadPretrained } from "../src/io/snapshot.js";
 import { encodeText } from "../src/model/tokens.js";
@@ -23,11 +22,8 @@ import { corpusWindows } from "../src/cli/commands/neurons.js";
 import { parseReceivers } from "../src/cli/commands/path-patch.js";
 import { UsageError } from "../src/cli/args.js";
 import type { HookName } from "../src/model/hooks.js";
-import { assertBalanced, assertSvg, cli, errorOf } from "./cli-helpers.js";
+import { assertBalanced, assertSvg, cli, errorOf, repo, tinyGpt2 as snapshot } from "./cli-helpers.js";
 
-const here = path.dirname(fileURLToPath(import.meta.url));
-const repo = path.resolve(here, "../..");
-const snapshot = path.resolve(repo, "../shared/models/tiny-gpt2");
 const corpusSource = path.resolve(repo, "../shared/data/tinyshakespeare.txt");
 const skip = fs.existsSync(snapshot) && fs.existsSync(corpusSource) ? false : `no snapshot at ${snapshot}`;
 // The same default backend as the CLI, so in-process results match its numbers.

@@ -3,16 +3,11 @@
 // shapes and exact zeros that causality fixes, SVG + JSON files, and the usage errors.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
+import { cli, noTinyGpt2 as skip, tinyGpt2 as snapshot } from "./cli-helpers.js";
 
-const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
-const snapshot = path.resolve(repo, "../shared/models/tiny-gpt2");
-const skip = fs.existsSync(snapshot) ? false : `no snapshot at ${snapshot}`;
-const cli = (...args: string[]) => spawnSync(process.execPath, [path.join(repo, "dist/src/cli/main.js"), ...args], { cwd: repo, encoding: "utf8", timeout: 120_000 });
 const tmp = (): string => fs.mkdtempSync(path.join(os.tmpdir(), "circuitscope-probe-"));
 
 /** --out wrote exactly name.svg (an SVG) and name.json (the stdout document). */
@@ -33,7 +28,7 @@ interface ProbeDoc {
 test("probe --a --b --json --out: exact zeros before the swapped token, DLA differences add up, SVG + JSON", { skip }, () => {
   const dir = tmp();
   const r = cli("probe", snapshot, "--a", "The doctor said that", "--b", "The nurse said that", "--answer", " he", "--wrong", " she", "--out", dir, "--json");
-  assert.equal(r.status, 0, r.stderr);
+  assert.equal(r.code, 0, r.stderr);
   const doc = JSON.parse(r.stdout) as ProbeDoc;
   const T = doc.pairs[0]!.a.tokens.length, k = doc.pairs[0]!.differing[0]!;
   assert.deepEqual(doc.pairs[0]!.differing, [2]); // <|endoftext|> The ·doctor/·nurse ·said ·that
@@ -53,7 +48,7 @@ test("probe --pairs: one result per line, per-line targets, means; malformed lin
   const dir = tmp(), file = path.join(dir, "pairs.jsonl");
   fs.writeFileSync(file, ['{"a": "The doctor said that", "b": "The nurse said that"}', "", '{"a": "My boss thinks", "b": "My aunt thinks", "answer": " she", "wrong": " he"}'].join("\n"));
   const r = cli("probe", snapshot, "--pairs", file, "--answer", " he", "--wrong", " she", "--json");
-  assert.equal(r.status, 0, r.stderr);
+  assert.equal(r.code, 0, r.stderr);
   const doc = JSON.parse(r.stdout) as ProbeDoc;
   assert.equal(doc.pairs.length, 2);
   assert.equal(doc.answer, null, "the pairs have different targets");
@@ -62,10 +57,10 @@ test("probe --pairs: one result per line, per-line targets, means; malformed lin
 
   fs.writeFileSync(file, '{"a": "The doctor said that", "b": "The nurse said that"}\n{"a": "oops"}\n');
   const bad = cli("probe", snapshot, "--pairs", file, "--answer", " he", "--wrong", " she", "--json");
-  assert.equal(bad.status, 2);
+  assert.equal(bad.code, 2);
   assert.match((JSON.parse(bad.stdout) as { error: { message: string } }).error.message, /pairs\.jsonl:2: expected/);
   const len = cli("probe", snapshot, "--a", "The doctor said that", "--b", "The nurse practitioner said that", "--answer", " he", "--wrong", " she", "--json");
-  assert.equal(len.status, 2);
+  assert.equal(len.code, 2);
   assert.match((JSON.parse(len.stdout) as { error: { message: string } }).error.message, /same number of tokens: A has 5/);
 });
 
@@ -77,7 +72,7 @@ test("ablate --sweep mlps|positions|neurons: shapes, axes, top cells, SVG + JSON
   for (const sweep of ["mlps", "positions", "neurons"] as const) {
     const dir = tmp();
     const r = cli("ablate", snapshot, prompt, ...args, "--sweep", sweep, ...(sweep === "neurons" ? ["--layer", "1", "--top", "3"] : []), "--kind", "mean", "--reference", "The Eiffel Tower is on", "--out", dir);
-    assert.equal(r.status, 0, r.stderr);
+    assert.equal(r.code, 0, r.stderr);
     const doc = JSON.parse(r.stdout) as SweepDoc;
     assert.equal(doc.sweep, sweep);
     assert.deepEqual(doc.shape, expect[sweep][0]);
@@ -89,6 +84,6 @@ test("ablate --sweep mlps|positions|neurons: shapes, axes, top cells, SVG + JSON
     wrote(dir, "ablate", doc);
   }
   const bad = cli("ablate", snapshot, prompt, ...args, "--sweep", "neurons");
-  assert.equal(bad.status, 2);
+  assert.equal(bad.code, 2);
   assert.match((JSON.parse(bad.stdout) as { error: { message: string } }).error.message, /needs --layer/);
 });

@@ -2,25 +2,14 @@
 // ../shared is absent) and check its JSON against the same model run in process.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
 import { loadPretrained } from "../src/io/snapshot.js";
 import { noGrad } from "../src/tensor/autodiff.js";
 import { generate } from "../src/model/generate.js";
+import { cli, noTinyGpt2 as skip, repo, tinyGpt2 as snapshot } from "./cli-helpers.js";
 
-// This file runs as dist/test/cli-run.test.js: the repository is two folders up, shared/ beside it.
-const here = path.dirname(fileURLToPath(import.meta.url));
-const repo = path.resolve(here, "../..");
-const snapshot = path.resolve(repo, "../shared/models/tiny-gpt2");
-const skip = fs.existsSync(snapshot) ? false : `no snapshot at ${snapshot}`;
 const PROMPT = "The Eiffel Tower is in";
-
-function cli(...args: string[]): { code: number | null; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, [path.join(repo, "dist/src/cli/main.js"), ...args], { cwd: repo, encoding: "utf8", timeout: 60_000 });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-}
 
 interface RunDoc {
   promptTokens: { id: number; str: string }[];

@@ -3,20 +3,16 @@
 // the hypothesis, the empty hypothesis recovers 0, and malformed input fails with the path named.
 import { describe, it, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
 import { causalScrub, parseHypothesis } from "../src/analysis/index.js";
 import { loadPretrained, saveHF } from "../src/io/snapshot.js";
 import { Rng } from "../src/tensor/rng.js";
 import { makeConfig } from "../src/model/config.js";
 import { HookedTransformer } from "../src/model/transformer.js";
 import { noGrad } from "../src/tensor/autodiff.js";
-
-const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
-const cli = (args: string[]) => spawnSync(process.execPath, [path.join(repo, "dist/src/cli/main.js"), "scrub", ...args], { cwd: repo, encoding: "utf8", timeout: 60_000 });
+import { cli } from "./cli-helpers.js";
 
 describe("circuitscope scrub (CLI)", () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "scrub-cli-"));
@@ -43,8 +39,8 @@ describe("circuitscope scrub (CLI)", () => {
   after(() => fs.rmSync(dir, { recursive: true, force: true }));
 
   it("--json: the library's numbers; writes scrub.svg with every node and scrub.json", () => {
-    const r = cli([folder, "--hypothesis", hypFile, "--data", dataFile, "--samples", "40", "--seed", "3", "--positions", "2-6", "--out", outDir, "--json"]);
-    assert.equal(r.status, 0, r.stderr);
+    const r = cli("scrub", folder, "--hypothesis", hypFile, "--data", dataFile, "--samples", "40", "--seed", "3", "--positions", "2-6", "--out", outDir, "--json");
+    assert.equal(r.code, 0, r.stderr);
     const doc = JSON.parse(r.stdout) as { recovered: number; modelLoss: number; scrubbedLoss: number; randomLoss: number; samples: number; files: string[] };
     const { model } = loadPretrained(folder);
     const want = causalScrub(model, parseHypothesis(hyp), { sequences: JSON.parse(fs.readFileSync(dataFile, "utf8")) as number[][], positions: [2, 3, 4, 5, 6] }, { samples: 40, seed: 3 });
@@ -58,8 +54,8 @@ describe("circuitscope scrub (CLI)", () => {
   });
 
   it("the empty hypothesis recovers 0", () => {
-    const r = cli([folder, "--hypothesis", emptyFile, "--data", dataFile, "--samples", "20", "--json"]);
-    assert.equal(r.status, 0, r.stderr);
+    const r = cli("scrub", folder, "--hypothesis", emptyFile, "--data", dataFile, "--samples", "20", "--json");
+    assert.equal(r.code, 0, r.stderr);
     const doc = JSON.parse(r.stdout) as { recovered: number; scrubbedLoss: number; randomLoss: number };
     assert.equal(doc.scrubbedLoss, doc.randomLoss);
     assert.ok(doc.recovered === 0);
@@ -68,16 +64,16 @@ describe("circuitscope scrub (CLI)", () => {
   it("fails clearly on a malformed hypothesis, a component the model lacks, and missing flags", () => {
     const bad = path.join(dir, "bad.json");
     fs.writeFileSync(bad, JSON.stringify({ output: [{ node: "head", layer: 0, head: 0, feature: "token[pos-x]" }] }));
-    let r = cli([folder, "--hypothesis", bad, "--data", dataFile, "--json"]);
-    assert.equal(r.status, 1);
+    let r = cli("scrub", folder, "--hypothesis", bad, "--data", dataFile, "--json");
+    assert.equal(r.code, 1);
     assert.match(r.stderr, /output\[0\]: unknown feature "token\[pos-x\]"/);
     assert.match(r.stdout, /"HypothesisError"/);
     fs.writeFileSync(bad, JSON.stringify({ output: [{ node: "head", layer: 5, head: 0, feature: "any" }] }));
-    r = cli([folder, "--hypothesis", bad, "--data", dataFile]);
-    assert.equal(r.status, 1);
+    r = cli("scrub", folder, "--hypothesis", bad, "--data", dataFile);
+    assert.equal(r.code, 1);
     assert.match(r.stderr, /L5H0 is not a head of this model/);
-    r = cli([folder, "--data", dataFile]);
-    assert.equal(r.status, 2);
+    r = cli("scrub", folder, "--data", dataFile);
+    assert.equal(r.code, 2);
     assert.match(r.stderr, /scrub needs --hypothesis/);
   });
 });

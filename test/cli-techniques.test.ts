@@ -3,22 +3,10 @@
 // shapes and keys and that --out wrote an SVG and the same JSON; plus one error case per command.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
-
-// This file runs as dist/test/cli-techniques.test.js: the repository is two folders up, shared/ beside it.
-const here = path.dirname(fileURLToPath(import.meta.url));
-const repo = path.resolve(here, "../..");
-const snapshot = path.resolve(repo, "../shared/models/tiny-gpt2");
-const skip = fs.existsSync(snapshot) ? false : `no snapshot at ${snapshot}`;
-
-function cli(...args: string[]): { code: number | null; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, [path.join(repo, "dist/src/cli/main.js"), ...args], { cwd: repo, encoding: "utf8", timeout: 120_000 });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-}
+import { cli, noTinyGpt2 as skip, tinyGpt2 as snapshot } from "./cli-helpers.js";
 
 const tmp = (): string => fs.mkdtempSync(path.join(os.tmpdir(), "circuitscope-techniques-"));
 

@@ -6,11 +6,10 @@ import assert from "node:assert/strict";
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { spawnSync } from "node:child_process";
-import { fileURLToPath } from "node:url";
 import { useBackend } from "../src/backend/init.js";
 import { Rng } from "../src/tensor/rng.js";
 import { additionBatch, answerMetrics, crossing, decodeAnswer, encodeProblem, EQUALS, layout, PLUS, trainEmergence } from "../src/labs/emergence/index.js";
+import { cli } from "./cli-helpers.js";
 
 useBackend();
 
@@ -51,11 +50,10 @@ test("a tiny run's held-out answer loss falls", () => {
 });
 
 test("circuitscope lab emergence --json --steps 20 writes the report and one JSON document", () => {
-  const main = fileURLToPath(new URL("../src/cli/main.js", import.meta.url));
   const out = mkdtempSync(join(tmpdir(), "emergence-lab-"));
   try {
-    const res = spawnSync(process.execPath, [main, "lab", "emergence", "--steps", "20", "--sizes", "8,16", "--seed", "1", "--out", out, "--json"], { encoding: "utf8", timeout: 60_000 });
-    assert.equal(res.status, 0, res.stderr);
+    const res = cli("lab", "emergence", "--steps", "20", "--sizes", "8,16", "--seed", "1", "--out", out, "--json");
+    assert.equal(res.code, 0, res.stderr);
     const doc = JSON.parse(res.stdout) as { options: { steps: number; seed: number; sizes: number[] }; sizes: { dModel: number }[]; evals: unknown[] };
     assert.equal(doc.options.steps, 20);
     assert.equal(doc.options.seed, 1);

@@ -8,11 +8,10 @@ import assert from "node:assert/strict";
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { spawnSync } from "node:child_process";
-import { fileURLToPath } from "node:url";
 import { useBackend } from "../src/backend/init.js";
 import { Rng } from "../src/tensor/rng.js";
 import { detectPhaseChange, inductionBatch, runInductionLab, smooth, type InductionLabResult } from "../src/labs/induction/index.js";
+import { cli } from "./cli-helpers.js";
 
 useBackend();
 
@@ -71,11 +70,10 @@ describe("induction lab: training through the phase change (seed 0)", () => {
 });
 
 test("circuitscope lab induction --json writes the report and one JSON document", () => {
-  const main = fileURLToPath(new URL("../src/cli/main.js", import.meta.url));
   const out = mkdtempSync(join(tmpdir(), "induction-lab-"));
   try {
-    const res = spawnSync(process.execPath, [main, "lab", "induction", "--steps", "30", "--seed", "1", "--out", out, "--json"], { encoding: "utf8", timeout: 60_000 });
-    assert.equal(res.status, 0, res.stderr);
+    const res = cli("lab", "induction", "--steps", "30", "--seed", "1", "--out", out, "--json");
+    assert.equal(res.code, 0, res.stderr);
     const doc = JSON.parse(res.stdout) as { options: { steps: number; seed: number }; phaseChange: { step: number }; induction: number[][]; kComposition: number[][] };
     assert.equal(doc.options.steps, 30);
     assert.equal(doc.options.seed, 1);

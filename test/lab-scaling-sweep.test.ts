@@ -4,16 +4,14 @@
 // `circuitscope lab scaling --json` writes the report, one JSON document, and skips finished runs on a rerun.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { parseCsv, RUN_COLUMNS, runSweep, type RunRow, type SweepOptions } from "../src/labs/scaling/index.js";
+import { cli, repo } from "./cli-helpers.js";
 
-const shakespeare = fileURLToPath(new URL("../../../shared/data/tinyshakespeare.txt", import.meta.url));
+const shakespeare = join(repo, "../shared/data/tinyshakespeare.txt");
 const skip = existsSync(shakespeare) ? false : `no corpus at ${shakespeare}`;
-const main = fileURLToPath(new URL("../src/cli/main.js", import.meta.url));
 
 /** A 3 × 2 grid: six runs (the fewest fit-scaling accepts), 4 or 8 steps of 4 × 16 tokens each. */
 function tiny(dir: string, corpus: string, over: Partial<SweepOptions> = {}): SweepOptions {
@@ -67,8 +65,8 @@ test("lab scaling sweep: runs.csv columns, values, interrupted-and-resumed equal
     runSweep(tiny(dir, corpus, { onStep: () => steps++ }));
     assert.equal(steps, 0);
 
-    const res = spawnSync(process.execPath, [main, "fit-scaling", join(root, "full", "runs.csv"), "--n-col", "N", "--d-col", "D", "--loss-col", "val_loss", "--bootstrap", "5", "--json"], { encoding: "utf8", timeout: 60_000 });
-    assert.equal(res.status, 0, res.stderr);
+    const res = cli("fit-scaling", join(root, "full", "runs.csv"), "--n-col", "N", "--d-col", "D", "--loss-col", "val_loss", "--bootstrap", "5", "--json");
+    assert.equal(res.code, 0, res.stderr);
     const doc = JSON.parse(res.stdout) as { runs: number; used: number; law: { E: number; A: number; B: number; alpha: number; beta: number } };
     assert.equal(doc.runs, 6);
     assert.equal(doc.used, 6);
@@ -81,9 +79,9 @@ test("circuitscope lab scaling --json on a tiny grid writes runs.csv, the report
   try {
     const corpus = join(root, "corpus.txt"), out = join(root, "out");
     writeFileSync(corpus, readFileSync(shakespeare, "utf8").slice(0, 20000));
-    const args = [main, "lab", "scaling", "--corpus", corpus, "--sizes", "1x16,2x16,1x32", "--tokens", "256,512", "--batch", "4", "--ctx", "16", "--eval-iters", "2", "--bootstrap", "5", "--out", out, "--json"];
-    const res = spawnSync(process.execPath, args, { encoding: "utf8", timeout: 120_000 });
-    assert.equal(res.status, 0, res.stderr);
+    const args = ["lab", "scaling", "--corpus", corpus, "--sizes", "1x16,2x16,1x32", "--tokens", "256,512", "--batch", "4", "--ctx", "16", "--eval-iters", "2", "--bootstrap", "5", "--out", out, "--json"];
+    const res = cli(...args);
+    assert.equal(res.code, 0, res.stderr);
     const doc = JSON.parse(res.stdout) as { out: string; stopped: boolean; runs: RunRow[]; fit: { runs: number; law: Record<string, number>; allocation: { a: number; b: number } } | null; kaplanGrid: unknown };
     assert.equal(doc.out, out);
     assert.equal(doc.stopped, false);
@@ -97,8 +95,8 @@ test("circuitscope lab scaling --json on a tiny grid writes runs.csv, the report
     const md = readFileSync(join(out, "report.md"), "utf8");
     assert.match(md, /\| α \(N term of L\(N, D\)\) \|/);
     assert.match(md, /!\[loss_vs_D\.svg\]\(loss_vs_D\.svg\)/);
-    const again = spawnSync(process.execPath, args, { encoding: "utf8", timeout: 120_000 });
-    assert.equal(again.status, 0, again.stderr);
+    const again = cli(...args);
+    assert.equal(again.code, 0, again.stderr);
     const doc2 = JSON.parse(again.stdout) as { runs: RunRow[] };
     assert.deepEqual(doc2.runs, doc.runs, "the rerun reads every run from runs.csv");
     assert.doesNotMatch(again.stderr, /val loss/, "no run was trained again");

@@ -1,6 +1,6 @@
 // Writing a command's --out files: any number of pictures (SVG, HTML) plus the JSON document that
 // lists them all (itself included), each written atomically (temp + rename) so a reader never sees
-// half a file. patch.ts's writeOutputs covers the one-SVG case.
+// half a file. patch.ts's writeOutputs is the one-SVG shorthand.
 import fs from "node:fs";
 import path from "node:path";
 import { writeFileAtomic } from "../io/safetensors.js";

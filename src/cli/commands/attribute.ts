@@ -4,8 +4,6 @@
 // Prints one attribution per token with the completeness gap (or LRP's conservation gap); with --out
 // writes attribution.svg and attribution.html (one box per token, blue negative, red positive) and
 // attribution.json. The renderers are pure functions of strings and numbers.
-import fs from "node:fs";
-import path from "node:path";
 import { noGrad } from "../../tensor/autodiff.js";
 import { tokensHtml, tokensSvg } from "../../plot/tokens.js";
 import { INTEGRATION_METHODS, layerIntegratedGradients, logitOf, tokenAttribution, type IntegrationMethod } from "../../analysis/attribution.js";
@@ -14,6 +12,7 @@ import { transformerLRP } from "../../analysis/lrp.js";
 import { UsageError } from "../args.js";
 import type { Command } from "../command.js";
 import { loadWithTokenizer, promptIds, singleToken } from "./patch.js";
+import { writeOutputFiles } from "../outputs.js";
 
 const METHODS = ["ig", "saliency", "ixg", "lrp"] as const;
 type Method = (typeof METHODS)[number];
@@ -116,15 +115,11 @@ export const attribute: Command = {
         ? "saliency makes no completeness claim (the JSON still has Σ |gradient| against f(x) − f(0))"
         : `completeness: Σ ${num(check.sum!)} vs f(x) − f(baseline) = ${num(check.fInput! - check.fBaseline!)} (gap ${check.gap!.toExponential(2)}, ${(100 * check.relativeGap!).toFixed(2)}%)`;
     if (outDir !== undefined) {
-      fs.mkdirSync(outDir, { recursive: true });
       const title = `${method}${hook ? ` at ${hook}` : ""} attribution to logit(${JSON.stringify(doc.target.str)})`;
-      // Write a temp file, then rename, so a reader never sees half a file.
-      const write = (f: string, text: string) => { fs.writeFileSync(f + ".tmp", text); fs.renameSync(f + ".tmp", f); };
-      // The JSON lists every file, itself included, so it is named before it is written.
-      doc.files.push(...["attribution.svg", "attribution.html", "attribution.json"].map((n) => path.join(outDir, n)));
-      write(doc.files[0]!, tokenAttributionSvg(strs, values, { title, caption: [gapLine] }));
-      write(doc.files[1]!, tokenAttributionHtml(strs, values, { title, caption: [gapLine] }));
-      write(doc.files[2]!, JSON.stringify(doc, null, 2) + "\n");
+      writeOutputFiles(outDir, [
+        ["attribution.svg", tokenAttributionSvg(strs, values, { title, caption: [gapLine] })],
+        ["attribution.html", tokenAttributionHtml(strs, values, { title, caption: [gapLine] })],
+      ], "attribution", doc);
     }
     out.result(doc, () => [
       `${method}${hook ? ` (${hook})` : ""} → logit(${JSON.stringify(doc.target.str)})`,

@@ -2,8 +2,6 @@
 // on repeated random tokens, and score Q-, K- and V-composition between every pair of heads in
 // different layers against a random-matrix baseline. Writes heatmap SVGs and a JSON report to
 // --out when given; the result goes to stdout (one JSON document with --json), progress to stderr.
-import fs from "node:fs";
-import path from "node:path";
 import { loadPretrained } from "../../io/snapshot.js";
 import { processWeights } from "../../model/weight-processing.js";
 import { heatmap } from "../../plot/svg.js";
@@ -11,6 +9,7 @@ import { allCompositionScores, compositionBaseline, COMPOSITION_KINDS, type Comp
 import { headDetectorScores, repeatedRandomTokens, topHead, HEAD_KINDS, type HeadScores } from "../../analysis/head-detectors.js";
 import { UsageError } from "../args.js";
 import type { Command } from "../command.js";
+import { writeOutputFiles } from "../outputs.js";
 
 const USAGE = `circuitscope circuits <snapshot-folder> [--out dir] [--seq-len N] [--batch B] [--seed S] [--no-process] [--json]
   --out dir       write heatmaps (heads-<kind>.svg, k-composition-L0-L1.svg, composition-<Q|K|V>.svg) and circuits.json there
@@ -85,8 +84,8 @@ export const circuits: Command = {
     };
 
     if (outDir !== undefined) {
-      fs.mkdirSync(outDir, { recursive: true });
-      const write = (name: string, text: string) => { const f = path.join(outDir, name); fs.writeFileSync(f, text); doc.files.push(f); };
+      const pictures: [string, string][] = [];
+      const write = (name: string, text: string) => { pictures.push([name, text]); };
       const headLabels = Array.from({ length: cfg.n_heads }, (_, h) => `H${h}`), layerLabels = Array.from({ length: cfg.n_layers }, (_, l) => `L${l}`);
       for (const k of HEAD_KINDS)
         write(`heads-${k}.svg`, heatmap(heads[k], { title: k.replace(/_head$/, "").replace(/_/g, "-"), rowLabels: layerLabels, colLabels: headLabels, xLabel: "head", yLabel: "layer", scale: "sequential", min: 0, max: 1 }));
@@ -101,10 +100,7 @@ export const circuits: Command = {
         const m = headByHead(composition[kind], cfg.n_layers, cfg.n_heads).map((row) => row.map((x) => x ?? NaN));
         write(`composition-${kind}.svg`, heatmap(m, { title: `${kind}-composition (earlier head → later head)`, rowLabels: all, colLabels: all, xLabel: "later head", yLabel: "earlier head", scale: "sequential", min: 0 }));
       }
-      const jsonFile = path.join(outDir, "circuits.json");
-      doc.files.push(jsonFile);
-      fs.writeFileSync(jsonFile + ".tmp", JSON.stringify(doc, null, 2) + "\n");
-      fs.renameSync(jsonFile + ".tmp", jsonFile);
+      writeOutputFiles(outDir, pictures, "circuits", doc);
       out.info(`wrote ${doc.files.length} files to ${outDir}`);
     }
 

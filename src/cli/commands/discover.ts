@@ -3,15 +3,12 @@
 // logit-difference metric (0 = corrupted, 1 = clean). Prints the circuit's edges and faithfulness;
 // with --out writes circuit.svg (the graph, circuit highlighted), circuit-curve.svg (faithfulness
 // against edges kept) and circuit.json.
-import path from "node:path";
-import fs from "node:fs";
-import { writeFileAtomic } from "../../io/safetensors.js";
 import { lineChart } from "../../plot/svg.js";
 import { circuitGraphSvg } from "../../plot/graph.js";
 import { discoverCircuit, DISCOVERY_METHODS, type DiscoveryMethod, type DiscoveryResult } from "../../analysis/circuit-discovery/index.js";
 import { UsageError } from "../args.js";
 import type { Command } from "../command.js";
-import { writeOutputs } from "./patch.js";
+import { writeOutputFiles } from "../outputs.js";
 import { loadContrastPair } from "../prompt-pair.js";
 import { normalizedMetric } from "../../analysis/patching-metrics.js";
 
@@ -89,11 +86,7 @@ export const discover: Command = {
     };
     if (outDir !== undefined) {
       const title = `${method} circuit: ${r.faithfulness.edges} of ${g.edges.length} edges, faithfulness ${r.faithfulness.normalized.toFixed(3)}`;
-      const curveFile = path.join(outDir, "circuit-curve.svg");
-      fs.mkdirSync(outDir, { recursive: true });
-      writeFileAtomic(curveFile, (fd) => fs.writeFileSync(fd, curveSvg(r)));
-      doc.files.push(curveFile);
-      writeOutputs(outDir, "circuit", circuitGraphSvg(g, r.scores, r.mask, { title }), doc);
+      writeOutputFiles(outDir, [["circuit-curve.svg", curveSvg(r)], ["circuit.svg", circuitGraphSvg(g, r.scores, r.mask, { title })]], "circuit", doc);
     }
     out.result(doc, () => [
       `${method}: ${r.selection}`,

@@ -38,11 +38,7 @@ const superposition: Lab = {
     const bar = progress("training", opts.steps);
     const result = runSuperpositionLab({ ...opts, onStep: (_s, loss) => bar.tick(1, `loss ${loss.toFixed(4)}`) });
     bar.done();
-    const files = renderReport(result);
-    mkdirSync(dir, { recursive: true });
-    // Temp file then rename, so a report is never half-written.
-    for (const [name, text] of Object.entries(files)) { const p = join(dir, name); writeFileSync(p + ".tmp", text); renameSync(p + ".tmp", p); }
-    out.info(`wrote ${Object.keys(files).length} files to ${dir}/`);
+    writeReport(dir, renderReport(result), out);
     const summary = result.instances.map(({ gram: _g, bias: _b, ...rest }) => rest);
     out.result({ out: dir, seconds: result.seconds, options: result.options, instances: summary }, () => {
       const rows = result.instances.map((x) => `${x.variant.padEnd(13)} S=${String(x.sparsity).padEnd(6)} represented ${String(x.represented).padStart(2)}/${opts.nFeatures}  in superposition ${String(x.inSuperposition).padStart(2)}  m/‖W‖²=${x.dimsPerFeature.toFixed(3)}`);
@@ -198,10 +194,7 @@ const emergence: Lab = {
     const bar = progress("training", steps * sizes.length);
     const result = runEmergenceLab({ steps, seed, sizes, evalEvery: Math.max(1, Math.min(25, Math.floor(steps / 10))), onStep: (d, _s, l) => bar.tick(1, `d_model ${d} loss ${l.toFixed(3)}`) });
     bar.done();
-    const files = renderEmergenceReport(result);
-    mkdirSync(dir, { recursive: true });
-    for (const [name, text] of Object.entries(files)) { const p = join(dir, name); writeFileSync(p + ".tmp", text); renameSync(p + ".tmp", p); }
-    out.info(`wrote ${Object.keys(files).length} files to ${dir}/`);
+    writeReport(dir, renderEmergenceReport(result), out);
     out.result({ out: dir, ...emergenceSummary(result) }, () => [
       `emergence lab: ${result.seconds.toFixed(1)} s, report in ${join(dir, "report.md")}`,
       ...result.analysis.sizes.map((s) => `d_model ${s.dModel} (${s.params} params): loss moves at step ${s.transitions.loss.start ?? "—"}, exact match at ${s.transitions.exactMatch.start ?? "—"} (≥50% at ${s.exactHalfStep ?? "never"}); final loss ${s.final.loss.toFixed(3)}, exact match ${(100 * s.final.exactMatch).toFixed(1)}%`),
@@ -260,10 +253,7 @@ const scaling: Lab = {
     bar.done();
     if (result.analysis) out.info(`fit: L-BFGS from the Hoffmann grid and ${opts.resamples} bootstrap resamples in ${(result.analysis.seconds.fit + result.analysis.seconds.bootstrap).toFixed(1)} s`);
     const settings = `circuitscope lab scaling --sizes ${sizes.map((s) => `${s.layers}x${s.dModel}`).join(",")} --tokens ${tokens.join(",")} --batch ${opts.batch} --ctx ${opts.ctx} --lr ${opts.lr} --seed ${opts.seed}`;
-    const files = renderScalingReport(result, settings);
-    mkdirSync(dir, { recursive: true });
-    for (const [name, text] of Object.entries(files)) { const p = join(dir, name); writeFileSync(p + ".tmp", text); renameSync(p + ".tmp", p); }
-    out.info(`wrote ${Object.keys(files).length} files and runs.csv to ${dir}/`);
+    writeReport(dir, renderScalingReport(result, settings), out); // runs.csv is beside them, written run by run
     const sum = scalingLabSummary(result), f = sum.fit;
     out.result({ out: dir, ...sum }, () => {
       if (!f) return `scaling lab: ${result.sweep.stopped ? "stopped early; rerun the same command to continue" : "too few runs to fit"} (${result.sweep.rows.length} runs in ${result.sweep.csv})`;

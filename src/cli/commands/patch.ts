@@ -6,10 +6,7 @@
 // --method attribution estimates the same sweep from one forward and backward pass (attribution
 // patching, Nanda 2023); --method both runs both and adds patch-agreement.svg (scatter) and Pearson r.
 // Also exports the small helpers lens and ablate share (snapshot + prompt loading, atomic outputs).
-import fs from "node:fs";
-import path from "node:path";
 import { loadPretrained } from "../../io/snapshot.js";
-import { writeFileAtomic } from "../../io/safetensors.js";
 import { noGrad } from "../../tensor/autodiff.js";
 import { encodeText, toSingleToken } from "../../model/tokens.js";
 import { heatmap } from "../../plot/svg.js";
@@ -57,12 +54,7 @@ export function singleToken(tokenizer: Parameters<typeof toSingleToken>[0], flag
 
 /** Write `name.svg` and `name.json` into outDir atomically; the JSON lists both files. Returns the paths. */
 export function writeOutputs(outDir: string, name: string, svg: string, doc: { files: string[] }): string[] {
-  fs.mkdirSync(outDir, { recursive: true });
-  const files = [path.join(outDir, `${name}.svg`), path.join(outDir, `${name}.json`)];
-  doc.files.push(...files);
-  writeFileAtomic(files[0]!, (fd) => fs.writeFileSync(fd, svg));
-  writeFileAtomic(files[1]!, (fd) => fs.writeFileSync(fd, JSON.stringify(doc, null, 2) + "\n"));
-  return files;
+  return writeOutputFiles(outDir, [[`${name}.svg`, svg]], name, doc);
 }
 
 /** A token as shown on an axis: spaces visible. */
