@@ -174,6 +174,55 @@ test("training runs, records losses, memorises the training pairs, and saves a c
   } finally { rmSync(dir, { recursive: true, force: true }); }
 });
 
+describe("training checkpoints and resume", () => {
+  const base = { p: 7, dModel: 16, nHeads: 2, dMlp: 32, fracTrain: 0.6, epochs: 90, lr: 1e-2, weightDecay: 0.1, seed: 1, logEvery: 10, evalEvery: 30, checkpointEvery: 20 };
+  test("a run stopped at epoch 50 and resumed from its epoch-40 checkpoint ends bitwise where an uninterrupted run does", () => {
+    const dirA = mkdtempSync(join(tmpdir(), "grok-resume-a-")), dirB = mkdtempSync(join(tmpdir(), "grok-resume-b-"));
+    try {
+      const whole = trainGrokking({ ...base, outDir: dirA });
+      assert.equal(whole.stopped, false);
+      const killed = trainGrokking({ ...base, outDir: dirB, stopAfter: 50 });
+      assert.equal(killed.stopped, true);
+      assert.equal(killed.epochs.at(-1), 40); // logged before epoch 50's update; nothing past the kill
+      const resumed = trainGrokking({ ...base, outDir: dirB, resume: true });
+      assert.equal(resumed.resumedFrom, 40);
+      for (const k of ["epochs", "trainLoss", "testLoss", "trainAcc", "testAcc"] as const) assert.deepEqual(resumed[k], whole[k], k);
+      assert.deepEqual(resumed.snapshots.map((s) => s.epoch), [30, 60, 90]);
+      resumed.snapshots.forEach((s, i) => assert.deepEqual(s.logits, whole.snapshots[i]!.logits, `snapshot ${s.epoch}`));
+      const pw = whole.model.parameters(), pr = resumed.model.parameters();
+      pw.forEach((p, i) => assert.deepEqual(pr[i]!.toArray(), p.toArray(), `parameter ${i}`));
+      // Resuming a finished run trains nothing and returns the same model.
+      const again = trainGrokking({ ...base, outDir: dirB, resume: true });
+      assert.equal(again.resumedFrom, 90);
+      assert.deepEqual(again.trainLoss, whole.trainLoss);
+    } finally { rmSync(dirA, { recursive: true, force: true }); rmSync(dirB, { recursive: true, force: true }); }
+  });
+  test("resuming with other settings names the setting", () => {
+    const dir = mkdtempSync(join(tmpdir(), "grok-resume-c-"));
+    try {
+      trainGrokking({ ...base, outDir: dir, stopAfter: 20 });
+      assert.throws(() => trainGrokking({ ...base, lr: 2e-2, outDir: dir, resume: true }), /trained with lr = 0\.01, this run has 0\.02/);
+    } finally { rmSync(dir, { recursive: true, force: true }); }
+  });
+  test("the CLI refuses to overwrite a checkpoint without --resume", () => {
+    const main = fileURLToPath(new URL("../src/cli/main.js", import.meta.url));
+    const out = mkdtempSync(join(tmpdir(), "grok-cli-"));
+    const args = [main, "lab", "grokking", "--train", "--p", "7", "--d-model", "16", "--heads", "2", "--frac", "0.6", "--epochs", "40", "--lr", "0.01", "--checkpoint-every", "20", "--out", out, "--json"];
+    try {
+      const first = spawnSync(process.execPath, args, { encoding: "utf8", timeout: 60_000 });
+      assert.equal(first.status, 0, first.stderr);
+      assert.ok(existsSync(join(out, "checkpoint", "ckpt.safetensors")));
+      const second = spawnSync(process.execPath, args, { encoding: "utf8", timeout: 60_000 });
+      assert.notEqual(second.status, 0);
+      assert.match(second.stderr, /already has a training checkpoint; pass --resume/);
+      const third = spawnSync(process.execPath, [...args, "--resume"], { encoding: "utf8", timeout: 60_000 });
+      assert.equal(third.status, 0, third.stderr);
+      const [a, b] = [first, third].map((r) => JSON.parse(r.stdout) as { training: { trainLoss: number[] } });
+      assert.deepEqual(b!.training.trainLoss, a!.training.trainLoss);
+    } finally { rmSync(out, { recursive: true, force: true }); }
+  });
+});
+
 const ckDir = fileURLToPath(new URL("../../../shared/models/grokking-mod113", import.meta.url));
 describe("the real grokked checkpoint (Nanda et al. 2023, p = 113)", { skip: existsSync(ckDir) ? false : `${ckDir} absent` }, () => {
   test("acceptance criteria: accuracy, key frequencies, logit variance, progress measures", () => {

@@ -12,8 +12,10 @@
 // Library code: nothing here prints; progress goes to the onProgress callback.
 import fs from "node:fs";
 import path from "node:path";
-import { loadSafetensors, saveSafetensors, SafetensorsFile, writeFileAtomic } from "../io/safetensors.js";
-import { AdamW, clipGradNorm, cosineSchedule, type OptimizerStateDict, type AdamWHyper, type ParamState } from "../nn/index.js";
+import { writeFileAtomic } from "../io/safetensors.js";
+import { AdamW, clipGradNorm, cosineSchedule } from "../nn/index.js";
+import { CheckpointError, loadCheckpointFile, readCheckpointJson, saveCheckpointFile, type CheckpointCore } from "./checkpoint.js";
+export { CheckpointError } from "./checkpoint.js";
 import { HookedTransformer } from "../model/transformer.js";
 import { backward, noGrad } from "../tensor/autodiff.js";
 import { scope } from "../tensor/memory.js";
@@ -122,21 +124,14 @@ export interface TrainResult {
   stopped: boolean; // true when stopAfter ended the run early
 }
 
-export class CheckpointError extends Error {
-  override name = "CheckpointError";
-}
-
 export const CHECKPOINT_FILE = "ckpt.safetensors";
 const STATE_KEY = "circuitscope.trainer";
 const CHECKPOINT_VERSION = 1;
 
-interface CheckpointState {
-  version: number;
+interface CheckpointState extends CheckpointCore {
   step: number;
   config: TrainConfig;
   sampler: SamplerState;
-  parameterNames: string[] | null;
-  optimizer: { kind: string; steps: number; groups: { hyper: AdamWHyper; size: number }[]; state: ({ step: number; buffers: string[] } | null)[] };
   lastLoss?: number; // the training loss of step `step`
   lastValLoss?: number;
   meta?: Record<string, unknown>;
@@ -246,35 +241,22 @@ function nameInOrder(names: string[], params: Tensor[], flat: Tensor[]): string[
 }
 
 function saveCheckpoint(file: string, s: { step: number; cfg: TrainConfig; sampler: SamplerState; names: string[] | null; opt: AdamW; flatParams: Tensor[]; lastLoss: number; lastVal?: number; meta?: Record<string, unknown> }): void {
-  const sd = s.opt.stateDict();
-  const tensors = new Map<string, Tensor>();
-  s.flatParams.forEach((p, i) => tensors.set(`param.${i}`, p));
-  sd.state.forEach((st, i) => {
-    if (!st) return;
-    for (const [b, arr] of Object.entries(st.buffers)) tensors.set(`opt.${i}.${b}`, new Tensor(arr, [arr.length]));
+  const state = saveCheckpointFile(file, STATE_KEY, {
+    flatParams: s.flatParams, names: s.names, opt: s.opt, version: CHECKPOINT_VERSION,
+    state: {
+      step: s.step, config: s.cfg, sampler: s.sampler,
+      ...(Number.isFinite(s.lastLoss) ? { lastLoss: s.lastLoss } : {}),
+      ...(s.lastVal !== undefined ? { lastValLoss: s.lastVal } : {}),
+      ...(s.meta ? { meta: s.meta } : {}),
+    },
   });
-  const state: CheckpointState = {
-    version: CHECKPOINT_VERSION, step: s.step, config: s.cfg, sampler: s.sampler, parameterNames: s.names,
-    optimizer: { kind: sd.kind, steps: sd.steps, groups: sd.groups, state: sd.state.map((st) => (st ? { step: st.step, buffers: Object.keys(st.buffers) } : null)) },
-    ...(Number.isFinite(s.lastLoss) ? { lastLoss: s.lastLoss } : {}),
-    ...(s.lastVal !== undefined ? { lastValLoss: s.lastVal } : {}),
-    ...(s.meta ? { meta: s.meta } : {}),
-  };
-  saveSafetensors(file, tensors, { [STATE_KEY]: JSON.stringify(state) });
   const { optimizer: _o, ...readable } = state;
   writeFileAtomic(file.replace(/\.safetensors$/, "") + ".json", (fd) => fs.writeFileSync(fd, JSON.stringify(readable, null, 2) + "\n"));
 }
 
 /** The trainer state in a checkpoint file (step, config, sampler, meta), without loading tensors. */
 export function readCheckpointState(file: string): CheckpointState {
-  const raw = SafetensorsFile.open(file).metadata[STATE_KEY];
-  if (raw === undefined) throw new CheckpointError(`${file}: not a circuitscope training checkpoint (no "${STATE_KEY}" metadata)`);
-  let st: CheckpointState;
-  try { st = JSON.parse(raw) as CheckpointState; } catch (e) {
-    throw new CheckpointError(`${file}: trainer state is not valid JSON (${(e as Error).message})`);
-  }
-  if (st.version !== CHECKPOINT_VERSION) throw new CheckpointError(`${file}: checkpoint version ${st.version}; this build reads ${CHECKPOINT_VERSION}`);
-  return st;
+  return readCheckpointJson<CheckpointState>(file, STATE_KEY, CHECKPOINT_VERSION);
 }
 
 function loadCheckpoint(file: string, flat: Tensor[], names: string[] | null, opt: AdamW, cfg: TrainConfig): CheckpointState {
@@ -283,32 +265,7 @@ function loadCheckpoint(file: string, flat: Tensor[], names: string[] | null, op
   for (const k of ["batch", "ctx", "seed", "lr", "minLr", "warmupIters", "decayIters", "weightDecay", "beta1", "beta2", "gradClip"] as const)
     if (st.config[k] !== cfg[k]) throw new CheckpointError(`${file}: checkpoint was trained with ${k} = ${st.config[k]}, this run has ${cfg[k]}; resume with the same settings`);
   if (st.step > cfg.iters) throw new CheckpointError(`${file}: checkpoint is at step ${st.step}, beyond iters = ${cfg.iters}`);
-  if (names && st.parameterNames && names.join("\n") !== st.parameterNames.join("\n"))
-    throw new CheckpointError(`${file}: checkpoint parameters (${st.parameterNames.length}) do not match the model's (${names.length}) by name`);
-  const tensors = loadSafetensors(file);
-  // Check every shape and dtype before writing anything, so a bad checkpoint leaves the model as it was.
-  flat.forEach((p, i) => {
-    const t = tensors.get(`param.${i}`);
-    if (!t) throw new CheckpointError(`${file}: missing param.${i}${names ? ` (${names[i]})` : ""}`);
-    if (!t.shapeEquals(p.shape) || t.dtype !== p.dtype) throw new CheckpointError(`${file}: param.${i}${names ? ` (${names[i]})` : ""} is ${t.dtype} [${t.shape}], the model's is ${p.dtype} [${p.shape}]`);
-  });
-  const optState: (ParamState | null)[] = st.optimizer.state.map((s, i) => {
-    if (!s) return null;
-    const buffers: Record<string, Float32Array | Float64Array> = {};
-    for (const b of s.buffers) {
-      const t = tensors.get(`opt.${i}.${b}`);
-      if (!t) throw new CheckpointError(`${file}: missing optimizer buffer opt.${i}.${b}`);
-      buffers[b] = t.toArray() as Float32Array | Float64Array;
-    }
-    return { step: s.step, buffers };
-  });
-  const sd: OptimizerStateDict<AdamWHyper> = { kind: st.optimizer.kind, steps: st.optimizer.steps, groups: st.optimizer.groups, state: optState };
-  opt.loadStateDict(sd);
-  noGrad(() => flat.forEach((p, i) => {
-    p.data.set(tensors.get(`param.${i}`)!.toArray() as Float32Array, p.offset);
-    p.version++; // tells linear()'s packed-weight cache the weight changed
-  }));
-  return st;
+  return loadCheckpointFile<CheckpointState>(file, STATE_KEY, CHECKPOINT_VERSION, flat, names, opt).state;
 }
 
 /** Keep the complete metrics lines with step ≤ upTo (rewritten atomically); a fresh run (upTo 0) starts an empty log. */

@@ -10,7 +10,7 @@ import { renderReport, runSuperpositionLab } from "../../labs/superposition/inde
 import { renderReport as renderInductionReport, runInductionLab, summary as inductionSummary, renderTextReport as renderInductionTextReport, runInductionTextLab, textSummary as inductionTextSummary } from "../../labs/induction/index.js";
 import { renderReport as renderEmergenceReport, runEmergenceLab, summary as emergenceSummary } from "../../labs/emergence/index.js";
 import { planSweep, renderScalingReport, runScalingLab, scalingLabSummary, type SweepRun } from "../../labs/scaling/index.js";
-import { renderReport as renderGrokkingReport, runGrokkingLab, saveGrokkingCheckpoint, type GrokTrainOptions } from "../../labs/grokking/index.js";
+import { renderReport as renderGrokkingReport, runGrokkingLab, saveGrokkingCheckpoint, GROK_CHECKPOINT_FILE, type GrokTrainOptions } from "../../labs/grokking/index.js";
 
 interface Lab { summary: string; usage: string; run(flags: Flags, out: Output): void | Promise<void> }
 
@@ -49,7 +49,7 @@ const superposition: Lab = {
 
 const grokking: Lab = {
   summary: "grokking modular addition (Nanda et al. 2023): the real checkpoint's Fourier circuit, progress measures, training",
-  usage: "circuitscope lab grokking [--checkpoint ../shared/models/grokking-mod113] [--train] [--paper] [--p 53] [--d-model 64] [--heads 4] [--d-mlp 256] [--frac 0.4] [--epochs 6000] [--lr 0.001] [--wd 1] [--seed 0] [--log-every 10] [--eval-every <epochs/50>] [--out grokking-report] [--json]",
+  usage: "circuitscope lab grokking [--checkpoint ../shared/models/grokking-mod113] [--train] [--paper] [--p 53] [--d-model 64] [--heads 4] [--d-mlp 256] [--frac 0.4] [--epochs 6000] [--lr 0.001] [--wd 1] [--seed 0] [--log-every 10] [--eval-every <epochs/50>] [--checkpoint-every 500] [--resume] [--out grokking-report] [--json]",
   run(flags, out) {
     const int = (name: string, def: number) => {
       const v = flags.num(name, def);
@@ -66,7 +66,13 @@ const grokking: Lab = {
       logEvery: int("log-every", 10), evalEvery: int("eval-every", Math.max(10, Math.round(epochs / 50))),
     };
     const dir = flags.str("out", "grokking-report");
+    const resume = flags.bool("resume"), checkpointEvery = int("checkpoint-every", 500);
     flags.checkUnknown();
+    // Training checkpoints go to <out>/checkpoint; starting afresh would overwrite a run that may have taken long.
+    const ckptDir = join(dir, "checkpoint");
+    if (doTrain && !resume && existsSync(join(ckptDir, GROK_CHECKPOINT_FILE)))
+      throw new UsageError(`${ckptDir} already has a training checkpoint; pass --resume to continue it, or choose another --out`);
+    if (resume && !doTrain) throw new UsageError("--resume continues a training run: give it with --train");
     if (!checkpoint && !doTrain) throw new UsageError("lab grokking: give --checkpoint <folder> (e.g. ../shared/models/grokking-mod113), --train, or both");
     if (train.p % 2 === 0 || train.p < 3) throw new UsageError(`--p must be an odd number ≥ 3 (a prime for a field), got ${train.p}`);
     if (!(train.fracTrain > 0 && train.fracTrain < 1)) throw new UsageError(`--frac must be in (0, 1), got ${train.fracTrain}`);
@@ -74,7 +80,10 @@ const grokking: Lab = {
     const bar = doTrain ? progress("training", train.epochs) : null;
     const result = runGrokkingLab({
       checkpoint,
-      train: doTrain ? { ...train, onEpoch: (_e, tr, te) => bar!.tick(train.logEvery, `train ${tr.toExponential(2)} test ${te.toExponential(2)}`) } : undefined,
+      train: doTrain ? {
+        ...train, outDir: ckptDir, resume, checkpointEvery,
+        onEpoch: (_e, tr, te) => bar!.tick(train.logEvery, `train ${tr.toExponential(2)} test ${te.toExponential(2)}`),
+      } : undefined,
     });
     bar?.done();
     const files = renderGrokkingReport(result);

@@ -24,7 +24,7 @@ export interface TrainingMeasure {
 }
 
 export interface TrainingRecord {
-  options: Omit<GrokTrainOptions, "onEpoch">;
+  options: Omit<GrokTrainOptions, "onEpoch" | "outDir" | "resume" | "stopAfter" | "checkpointEvery">;
   epochs: number[];
   trainLoss: number[];
   testLoss: number[];
@@ -64,7 +64,7 @@ export function runGrokkingLab(o: GrokkingLabOptions): GrokkingLabResult {
     };
   }
   if (o.train) {
-    const { onEpoch: _cb, ...options } = o.train;
+    const { onEpoch: _cb, outDir: _d, resume: _r, stopAfter: _s, checkpointEvery: _c, ...options } = o.train;
     const r = trainGrokking(o.train);
     const final = analyseModel(r.model, options.p, r.trainSet, { full: true });
     const D = options.dModel, M = options.dMlp;

@@ -1,7 +1,14 @@
 // Trains a 1-layer modular-addition transformer from scratch with the paper's recipe (Nanda et al.
 // 2023, §3 and Appendix A: full-batch AdamW, lr 1e-3 with a 10-step linear warmup, weight decay 1,
 // betas (0.9, 0.98), 30% of the pairs for training) and records train/test loss every epoch and the
-// progress measures (§5.1) at intervals. Library code: progress goes through a callback.
+// progress measures (§5.1) at intervals. With outDir it checkpoints every checkpointEvery epochs
+// (weights, AdamW state and the curves in one file; each logit snapshot in a file of its own, written
+// once) and resume continues a killed run to bitwise the same result. Library code: progress goes
+// through a callback.
+import fs from "node:fs";
+import path from "node:path";
+import { loadSafetensors, saveSafetensors } from "../../io/safetensors.js";
+import { CheckpointError, loadCheckpointFile, saveCheckpointFile, type CheckpointCore } from "../../train/checkpoint.js";
 import { AdamW } from "../../nn/optim.js";
 import { backward, noGrad } from "../../tensor/autodiff.js";
 import { randn } from "../../tensor/create.js";
@@ -30,7 +37,30 @@ export interface GrokTrainOptions {
   evalEvery: number;
   /** Called every logEvery epochs with the losses before that epoch's update. */
   onEpoch?: (epoch: number, trainLoss: number, testLoss: number) => void;
+  /** Folder for the checkpoint (ckpt.safetensors) and snapshots/; nothing is written without it. */
+  outDir?: string;
+  /** Checkpoint every this many epochs (e.g. 500; default 500); the last epoch always checkpoints. */
+  checkpointEvery?: number;
+  /** Continue from outDir's checkpoint when there is one (same settings required). */
+  resume?: boolean;
+  /** Stop (as if killed) once this many epochs are done, without a final checkpoint; for tests and time limits. */
+  stopAfter?: number;
 }
+
+/** The settings a resumed run must share with its checkpoint (everything that changes the result). */
+const SAME = ["p", "dModel", "nHeads", "dMlp", "fracTrain", "epochs", "lr", "weightDecay", "seed", "logEvery", "evalEvery"] as const;
+export const GROK_CHECKPOINT_FILE = "ckpt.safetensors";
+const STATE_KEY = "circuitscope.grokking", VERSION = 1;
+
+interface GrokCheckpointState extends CheckpointCore {
+  epoch: number; // updates done
+  options: Pick<GrokTrainOptions, (typeof SAME)[number]>;
+  curves: { epochs: number[]; trainLoss: number[]; testLoss: number[]; trainAcc: number[]; testAcc: number[] };
+  snapshots: number[]; // epochs whose snapshot file exists
+  seconds: number; // training time before this checkpoint
+}
+
+const snapshotFile = (dir: string, epoch: number) => path.join(dir, "snapshots", `epoch-${String(epoch).padStart(7, "0")}.safetensors`);
 
 export interface GrokTrainResult {
   model: HookedTransformer;
@@ -44,7 +74,12 @@ export interface GrokTrainResult {
   testAcc: number[];
   /** Epochs at which logits were snapshot, and the [p², p] logits then (float32 to save memory). */
   snapshots: { epoch: number; logits: Float32Array; embed: Float64Array }[];
+  /** Training time, including the time before a resumed checkpoint. */
   seconds: number;
+  /** The epoch a resumed run continued from (0 for a fresh run). */
+  resumedFrom: number;
+  /** true when stopAfter ended the run early. */
+  stopped: boolean;
 }
 
 /** A random fracTrain share of the p² pairs (a·p+b), as the paper's seeded shuffle-and-cut. */
@@ -112,8 +147,36 @@ export function trainGrokking(o: GrokTrainOptions): GrokTrainResult {
   const all = Array.from({ length: o.p * o.p }, (_, i) => i);
   const train = pairBatch(o.p, all.filter((r) => trainSet.has(r))), test = pairBatch(o.p, all.filter((r) => !trainSet.has(r)));
   const opt = new AdamW(model.parameters(), { lr: o.lr, weightDecay: o.weightDecay, beta1: 0.9, beta2: 0.98 });
-  const res: GrokTrainResult = { model, trainSet, epochs: [], trainLoss: [], testLoss: [], trainAcc: [], testAcc: [], snapshots: [], seconds: 0 };
-  for (let epoch = 0; epoch < o.epochs; epoch++) {
+  const res: GrokTrainResult = { model, trainSet, epochs: [], trainLoss: [], testLoss: [], trainAcc: [], testAcc: [], snapshots: [], seconds: 0, resumedFrom: 0, stopped: false };
+  const names = model.namedParameters().map(([n]) => n), params = model.parameters();
+  const ckpt = o.outDir ? path.join(o.outDir, GROK_CHECKPOINT_FILE) : null;
+  const every = o.checkpointEvery ?? 500;
+  if (!(Number.isInteger(every) && every > 0)) throw new RangeError(`trainGrokking: checkpointEvery must be a positive integer, got ${every}`);
+  let start = 0, before = 0;
+  if (o.outDir) fs.mkdirSync(path.join(o.outDir, "snapshots"), { recursive: true });
+  if (o.resume && ckpt && fs.existsSync(ckpt)) {
+    const { state } = loadCheckpointFile<GrokCheckpointState>(ckpt, STATE_KEY, VERSION, params, names, opt);
+    for (const k of SAME) if (state.options[k] !== o[k]) throw new CheckpointError(`${ckpt}: checkpoint was trained with ${k} = ${state.options[k]}, this run has ${o[k]}; resume with the same settings`);
+    start = res.resumedFrom = state.epoch; before = state.seconds;
+    Object.assign(res, { epochs: state.curves.epochs, trainLoss: state.curves.trainLoss, testLoss: state.curves.testLoss, trainAcc: state.curves.trainAcc, testAcc: state.curves.testAcc });
+    for (const e of state.snapshots) {
+      const t = loadSafetensors(snapshotFile(o.outDir!, e));
+      res.snapshots.push({ epoch: e, logits: t.get("logits")!.toArray() as Float32Array, embed: t.get("embed")!.toArray() as Float64Array });
+    }
+  }
+  const save = (epoch: number) => {
+    if (!ckpt) return;
+    saveCheckpointFile<Omit<GrokCheckpointState, keyof CheckpointCore>>(ckpt, STATE_KEY, {
+      flatParams: params, names, opt, version: VERSION,
+      state: {
+        epoch, options: Object.fromEntries(SAME.map((k) => [k, o[k]])) as GrokCheckpointState["options"],
+        curves: { epochs: res.epochs, trainLoss: res.trainLoss, testLoss: res.testLoss, trainAcc: res.trainAcc, testAcc: res.testAcc },
+        snapshots: res.snapshots.map((x) => x.epoch), seconds: before + (performance.now() - t0) / 1000,
+      },
+    });
+  };
+  for (let epoch = start; epoch < o.epochs; epoch++) {
+    if (o.stopAfter !== undefined && epoch >= o.stopAfter) { res.stopped = true; break; }
     opt.setLr(o.lr * Math.min((epoch + 1) / 10, 1)); // the paper's LambdaLR warmup: min(step/10, 1)
     // One scope per step: activations and graph return to the pool when it ends.
     const log = epoch % o.logEvery === 0;
@@ -130,9 +193,12 @@ export function trainGrokking(o: GrokTrainOptions): GrokTrainResult {
     if (log) { res.epochs.push(epoch); res.trainLoss.push(tr); res.testLoss.push(te); res.trainAcc.push(tra); res.testAcc.push(tea); o.onEpoch?.(epoch, tr, te); }
     if ((epoch + 1) % o.evalEvery === 0 || epoch + 1 === o.epochs) {
       const ev = scope(() => evaluateAllPairs(model, o.p));
-      res.snapshots.push({ epoch: epoch + 1, logits: Float32Array.from(ev.logits), embed: ev.embed });
+      const snap = { epoch: epoch + 1, logits: Float32Array.from(ev.logits), embed: ev.embed };
+      res.snapshots.push(snap);
+      if (o.outDir) saveSafetensors(snapshotFile(o.outDir, snap.epoch), new Map([["logits", new Tensor(snap.logits, [o.p * o.p, o.p])], ["embed", new Tensor(snap.embed, [o.p, o.dModel])]]));
     }
+    if ((epoch + 1) % every === 0 || epoch + 1 === o.epochs) save(epoch + 1);
   }
-  res.seconds = (performance.now() - t0) / 1000;
+  res.seconds = before + (performance.now() - t0) / 1000;
   return res;
 }
