@@ -10,7 +10,7 @@ import { renderReport, runSuperpositionLab } from "../../labs/superposition/inde
 import { renderReport as renderInductionReport, runInductionLab, summary as inductionSummary, renderTextReport as renderInductionTextReport, runInductionTextLab, textSummary as inductionTextSummary } from "../../labs/induction/index.js";
 import { renderReport as renderEmergenceReport, runEmergenceLab, summary as emergenceSummary } from "../../labs/emergence/index.js";
 import { planSweep, renderScalingReport, runScalingLab, scalingLabSummary, type SweepRun } from "../../labs/scaling/index.js";
-import { renderReport as renderGrokkingReport, runGrokkingLab, saveGrokkingCheckpoint, GROK_CHECKPOINT_FILE, type GrokTrainOptions } from "../../labs/grokking/index.js";
+import { renderReport as renderGrokkingReport, runGrokkingLab, saveGrokkingCheckpoint, GROK_CHECKPOINT_FILE, grokCheckpointEpoch, type GrokTrainOptions } from "../../labs/grokking/index.js";
 
 interface Lab { summary: string; usage: string; run(flags: Flags, out: Output): void | Promise<void> }
 
@@ -78,6 +78,8 @@ const grokking: Lab = {
     if (!(train.fracTrain > 0 && train.fracTrain < 1)) throw new UsageError(`--frac must be in (0, 1), got ${train.fracTrain}`);
     if (dModel % train.nHeads !== 0) throw new UsageError(`--d-model (${dModel}) must be a multiple of --heads (${train.nHeads})`);
     const bar = doTrain ? progress("training", train.epochs) : null;
+    const from = resume ? grokCheckpointEpoch(ckptDir) : null;
+    if (from) { bar!.tick(from, `resuming at epoch ${from}`); out.info(`resuming from ${ckptDir} at epoch ${from}`); }
     const result = runGrokkingLab({
       checkpoint,
       train: doTrain ? {

@@ -8,7 +8,7 @@ export {
   type FourierBasis, type LogitFit, type ProgressMeasures, type NeuronClusters,
 } from "./fourier.js";
 export { analyseModel, analyseAllPairs, NEURON_CLUSTER_THRESHOLD, type ModelAnalysis, type AnalyseOptions } from "./analysis.js";
-export { trainGrokking, splitPairs, lastPositionLogits, GROK_CHECKPOINT_FILE, type GrokTrainOptions, type GrokTrainResult } from "./train.js";
+export { trainGrokking, splitPairs, lastPositionLogits, GROK_CHECKPOINT_FILE, grokCheckpointEpoch, type GrokTrainOptions, type GrokTrainResult } from "./train.js";
 export { runGrokkingLab, type GrokkingLabOptions, type GrokkingLabResult, type TrainingRecord, type TrainingMeasure } from "./lab.js";
 export { renderReport, PAPER } from "./report.js";
 export { CRITERIA, grokkingCriteria, criteriaTable, separation, accuracySeparation, lossSeparation, firstReached, type Criterion, type Separation } from "./criteria.js";

@@ -8,7 +8,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import { loadSafetensors, saveSafetensors } from "../../io/safetensors.js";
-import { CheckpointError, loadCheckpointFile, saveCheckpointFile, type CheckpointCore } from "../../train/checkpoint.js";
+import { CheckpointError, loadCheckpointFile, readCheckpointJson, saveCheckpointFile, type CheckpointCore } from "../../train/checkpoint.js";
 import { AdamW } from "../../nn/optim.js";
 import { backward, noGrad } from "../../tensor/autodiff.js";
 import { randn } from "../../tensor/create.js";
@@ -58,6 +58,12 @@ interface GrokCheckpointState extends CheckpointCore {
   curves: { epochs: number[]; trainLoss: number[]; testLoss: number[]; trainAcc: number[]; testAcc: number[] };
   snapshots: number[]; // epochs whose snapshot file exists
   seconds: number; // training time before this checkpoint
+}
+
+/** The epoch a checkpoint folder's run reached, or null when it has none (e.g. to start a progress bar there). */
+export function grokCheckpointEpoch(dir: string): number | null {
+  const file = path.join(dir, GROK_CHECKPOINT_FILE);
+  return fs.existsSync(file) ? readCheckpointJson<GrokCheckpointState>(file, STATE_KEY, VERSION).epoch : null;
 }
 
 const snapshotFile = (dir: string, epoch: number) => path.join(dir, "snapshots", `epoch-${String(epoch).padStart(7, "0")}.safetensors`);
