@@ -29,12 +29,18 @@ export interface SaeTrainConfig {
   bDecInit: "geometric_median" | "mean" | "zeros";
   beta1: number; beta2: number; // Adam's betas, e.g. 0.9, 0.999
   checkpointEvery: number;    // steps between checkpoints (0: none)
+  /**
+   * "expected_average_only_in" trains on activations scaled so their mean norm is √d (SAELens's
+   * option of that name, from Anthropic's April 2024 update), which makes one λ fit every hook, and
+   * folds the scale back into the weights at the end; "none" trains on them as they are.
+   */
+  normalizeActivations: "none" | "expected_average_only_in";
 }
 
 export const defaultSaeTrainConfig: SaeTrainConfig = {
   steps: 1000, lr: 1e-3, lrWarmupSteps: 0, lrDecaySteps: 200, sparsityCoefficient: 5, sparsityWarmupSteps: 100,
   bandwidth: 0.001, auxK: null, auxCoefficient: 1 / 32, deadTokens: 10_000, bDecInit: "geometric_median",
-  beta1: 0.9, beta2: 0.999, checkpointEvery: 0,
+  beta1: 0.9, beta2: 0.999, checkpointEvery: 0, normalizeActivations: "none",
 };
 
 export interface SaeStepLog { step: number; loss: number; mse: number; sparsity: number; aux: number | null; l0: number; dead: number; lr: number; coefficient: number }
@@ -57,10 +63,12 @@ export interface SaeTrainResult {
   /** Per-token firing statistics of the final tracking window. */
   deadFraction: number;
   final: SaeStepLog | null;
+  /** The factors the input and target activations were multiplied by in training (1 without normalisation). */
+  scale: { in: number; out: number };
   seconds: number;
 }
 
-interface SaeCheckpointState { step: number; sae: Record<string, unknown>; config: SaeTrainConfig }
+interface SaeCheckpointState { step: number; sae: Record<string, unknown>; config: SaeTrainConfig; scale: { in: number; out: number } }
 const CHECKPOINT_KEY = "circuitscope.sae";
 const CHECKPOINT_VERSION = 1;
 
@@ -100,6 +108,7 @@ export function trainSae(sae: SparseAutoencoder, data: BatchSource, opts: SaeTra
   checkConfig(c);
   if (data.dIn !== sae.cfg.d_in) throw new RangeError(`sae train: activations have width ${data.dIn}, the SAE's d_in is ${sae.cfg.d_in}`);
   if (data.dOut !== sae.cfg.d_out) throw new RangeError(`sae train: target activations have width ${data.dOut}, the SAE's d_out is ${sae.cfg.d_out}`);
+  if (c.normalizeActivations !== "none" && c.normalizeActivations !== "expected_average_only_in") throw new RangeError(`sae train: normalizeActivations must be none or expected_average_only_in, got ${c.normalizeActivations}`);
   const t0 = Date.now();
   const params = sae.parameters(), names = sae.namedParameters().map(([n]) => n);
   const opt = new AdamW(params, { lr: c.lr, beta1: c.beta1, beta2: c.beta2, eps: 1e-8, weightDecay: 0 });
@@ -107,6 +116,7 @@ export function trainSae(sae: SparseAutoencoder, data: BatchSource, opts: SaeTra
   // Tokens since each latent last fired (float64 so counts stay exact).
   const since = new Tensor(new Float64Array(dSae), [dSae]);
   let start = 0, resumedFrom: number | null = null;
+  let scale = c.normalizeActivations === "none" ? { in: 1, out: 1 } : normalisingScale(data, sae.cfg.apply_b_dec_to_input);
   const file = opts.checkpointFile;
   if (opts.resume) {
     if (!file || !fs.existsSync(file)) throw new CheckpointError(`sae train: nothing to resume: no checkpoint at ${file}`);
@@ -116,10 +126,11 @@ export function trainSae(sae: SparseAutoencoder, data: BatchSource, opts: SaeTra
     const { state, tensors } = loadCheckpointFile<SaeCheckpointState & CheckpointCore>(file, CHECKPOINT_KEY, CHECKPOINT_VERSION, params, names, opt);
     since.data.set(tensors.get("sae.since_fired")!.toArray());
     start = resumedFrom = state.step;
+    scale = state.scale;
   } else {
     const s = data.sample();
     if (c.bDecInit !== "zeros") {
-      const target = s.y, d = s.dOut;
+      const target = s.y.map((v) => v * scale.out), d = s.dOut;
       const init = c.bDecInit === "mean" ? rowMean(target, d) : geometricMedian(target, d);
       noGrad(() => { sae.b_dec.data.set(init); sae.b_dec.version++; });
     }
@@ -129,7 +140,7 @@ export function trainSae(sae: SparseAutoencoder, data: BatchSource, opts: SaeTra
     if (!file) return;
     saveCheckpointFile(file, CHECKPOINT_KEY, {
       flatParams: params, names, opt, version: CHECKPOINT_VERSION,
-      state: { step, sae: configToJson(sae.cfg), config: c }, extra: new Map([["sae.since_fired", since]]),
+      state: { step, sae: configToJson(sae.cfg), config: c, scale }, extra: new Map([["sae.since_fired", since]]),
     });
   };
   const end = Math.min(c.steps, opts.stopAfter ?? c.steps);
@@ -139,7 +150,8 @@ export function trainSae(sae: SparseAutoencoder, data: BatchSource, opts: SaeTra
     const lr = lrAt(c, step), coefficient = coefficientAt(c, step);
     opt.setLr(lr);
     const log = scope(() => {
-      const { x, y } = data.batch(step);
+      const raw = data.batch(step);
+      const x = scale.in === 1 ? raw.x : raw.x.mul(scale.in), y = raw.y === raw.x ? x : scale.out === 1 ? raw.y : raw.y.mul(scale.out);
       const dead = sae.cfg.activation === "topk" ? deadMask(since, c.deadTokens, sae.cfg.dtype) : null;
       const parts = saeLoss(sae, x, y, { sparsityCoefficient: coefficient, bandwidth: c.bandwidth, deadMask: dead, auxK: c.auxK ?? undefined, auxCoefficient: c.auxCoefficient });
       backward(parts.loss);
@@ -171,7 +183,38 @@ export function trainSae(sae: SparseAutoencoder, data: BatchSource, opts: SaeTra
   }
   let deadCount = 0;
   for (let j = 0; j < dSae; j++) if (since.data[j]! >= c.deadTokens) deadCount++;
-  return { steps: end, resumedFrom, deadFraction: deadCount / dSae, final: last, seconds: (Date.now() - t0) / 1000 };
+  foldScale(sae, scale);
+  return { steps: end, resumedFrom, deadFraction: deadCount / dSae, final: last, scale, seconds: (Date.now() - t0) / 1000 };
+}
+
+/** √d / E‖a‖ for the input and target rows of the first chunk (SAELens's expected_average_only_in). */
+function normalisingScale(data: BatchSource, shared: boolean): { in: number; out: number } {
+  const s = data.sample();
+  const meanNorm = (rows: Float32Array, d: number) => {
+    let t = 0;
+    for (let i = 0; i < s.n; i++) { let q = 0; for (let j = 0; j < d; j++) q += rows[i * d + j]! ** 2; t += Math.sqrt(q); }
+    return t / Math.max(s.n, 1);
+  };
+  const f = (rows: Float32Array, d: number) => { const m = meanNorm(rows, d); return m > 0 ? Math.sqrt(d) / m : 1; };
+  const sin = f(s.x, s.dIn);
+  // b_dec subtracted from the input lives in both spaces, so then both share the input's scale.
+  return { in: sin, out: s.y === s.x || shared ? sin : f(s.y, s.dOut) };
+}
+
+/**
+ * Turn an SAE trained on (s_in·x → s_out·y) into one on (x → y): pre-activations are unchanged when
+ * W_enc ← s_in·W_enc (and, when b_dec is subtracted from the input, s_in = s_out so b_dec/s_out works
+ * on both sides); the output scales back with W_dec, b_dec ← /s_out and W_skip ← ·s_in/s_out.
+ */
+export function foldScale(sae: SparseAutoencoder, scale: { in: number; out: number }): void {
+  if (scale.in === 1 && scale.out === 1) return;
+  noGrad(() => {
+    const mul = (p: Tensor, k: number) => { for (let i = 0; i < p.data.length; i++) p.data[i]! *= k; p.version++; };
+    mul(sae.W_enc, scale.in);
+    mul(sae.W_dec, 1 / scale.out);
+    mul(sae.b_dec, 1 / scale.out);
+    if (sae.W_skip) mul(sae.W_skip, scale.in / scale.out);
+  });
 }
 
 function deadMask(since: Tensor, deadTokens: number, dtype: "float32" | "float64"): Tensor {
