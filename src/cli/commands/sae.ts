@@ -69,7 +69,7 @@ eval:
   --out dir           writes sae-density.svg and sae-eval.json
 dashboard:
   --latents LIST      comma-separated latent indices; or
-  --top N             the N latents with the largest activation over the corpus (default 4)
+  --top N             the N latents that fire on the most tokens of the corpus (default 4)
   --k K               examples per latent (default 8); --before/--after tokens of context (default 10 / 4)
   --max-windows W     windows scanned (default 64); --bins N histogram bins (default 40); --logits N tokens per side (default 10)
   --out dir           writes sae-dashboard.html, sae-dashboard.svg and sae-dashboard.json`;
@@ -326,7 +326,7 @@ function dashboardCmd(pos: string[], flags: Flags, out: Output): void {
     const hist = (d: LatentDoc, title: string) => histogramChart(d.histogram.edges, d.histogram.counts, { title, xLabel: "activation", logCounts: true, width: 360, height: 220 });
     const logitBars = (d: LatentDoc) => d.logits
       ? barChart([...d.logits.positive.slice(0, 8), ...d.logits.negative.slice(0, 8).reverse()].map((t) => ({ label: shownToken(t.str), value: t.value, color: t.value >= 0 ? "#2c7fb8" : "#d95f0e" })), { title: `latent ${d.latent}: logit effects`, xLabel: "W_dec · W_U", width: 360 })
-      : `<svg xmlns="http://www.w3.org/2000/svg" width="360" height="40"><text x="8" y="24" font-size="12">no logit effects: ${esc(dash[0]!.logits === null ? "decoder not in the residual stream" : "")}</text></svg>`;
+      : `<svg xmlns="http://www.w3.org/2000/svg" width="360" height="40"><text x="8" y="24" font-size="12">no logit effects: the decoder does not write to the residual stream</text></svg>`;
     const html = htmlPage(`SAE latents of ${sae.cfg.hook_name}: feature dashboards`,
       `<p>${esc(`${pos[1]}; ${windows.length} windows of ${setup.ctx} tokens from ${corpusFile}; ${listed ? "chosen latents" : `the ${top} densest latents`}`)}</p>` +
       docs.map((d) => card(d, hist(d, `latent ${d.latent} activations`), logitBars(d))).join(""));
