@@ -8,7 +8,8 @@ import os from "node:os";
 import path from "node:path";
 import * as cs from "../src/index.js";
 import { SparseAutoencoder } from "../src/sae/model.js";
-import { trainSae } from "../src/sae/train.js";
+import { foldScale, trainSae } from "../src/sae/train.js";
+import { latentDashboards, latentLogitEffects } from "../src/sae/dashboard.js";
 import { collectActivations, modelBatchSource, rowsBatchSource } from "../src/sae/activations.js";
 import { syntheticFeatures, syntheticRows, maxCosines } from "../src/sae/synthetic.js";
 import { reconstructionMetrics, downstreamMetrics, splicedLogits } from "../src/sae/metrics.js";
@@ -206,5 +207,57 @@ test("training resumes from its checkpoint bit-identically", () => {
     assert.equal(r.resumedFrom, 17);
     for (const [n, p] of straight.namedParameters()) assertBitwiseEqual(resumed.namedParameters().find(([m]) => m === n)![1], p, `${activation} ${n}`);
     assert.throws(() => trainSae(make(), src(), { config: { ...config, lr: 1e-3 }, checkpointFile: file, resume: true }), /different settings/);
+  }
+});
+
+test("dashboards: the streamed top examples of a latent equal a brute-force scan of sae.encode; logit effects equal centred W_dec · w · W_U", () => {
+  const model = randomModel("gpt2", { seed: 3 });
+  const hook = "blocks.1.hook_resid_post";
+  const sae = new SparseAutoencoder({ d_in: 16, d_sae: 24, hook_name: hook }, { seed: 2, decoderNorm: 1 });
+  const batches = [0, 1, 2].map((b) => randomTokens(model.cfg.d_vocab, 2, 10, 40 + b));
+  const latents = [3, 7];
+  const dash = latentDashboards(model, sae, batches, { latents, k: 4, contextBefore: 2, contextAfter: 1, skipPositions: 1, topLogits: 3 });
+  // Brute force: every (sequence, position) activation of each latent.
+  const all: { v: number; seq: number; pos: number; latent: number }[] = [];
+  batches.forEach((b, bi) => {
+    const acts = cs.noGrad(() => { const c = model.runWithCache(b).cache; return sae.encode(c.get(hook)); }).toArray();
+    b.forEach((_, r) => { for (let p = 1; p < 10; p++) latents.forEach((l) => all.push({ v: acts[(r * 10 + p) * 24 + l]!, seq: bi * 2 + r, pos: p, latent: l })); });
+  });
+  latents.forEach((l, j) => {
+    const want = all.filter((a) => a.latent === l).sort((a, b) => b.v - a.v || a.seq - b.seq || a.pos - b.pos).slice(0, 4);
+    assert.deepEqual(dash[j]!.examples.map((e) => [e.sequence, e.position]), want.map((w) => [w.seq, w.pos]));
+    dash[j]!.examples.forEach((e, i) => { assert.ok(Math.abs(e.value - want[i]!.v) < 1e-6); assert.ok(Math.abs(e.acts[e.offset]! - e.value) < 1e-6); });
+    const fired = all.filter((a) => a.latent === l && a.v > 0).length / all.filter((a) => a.latent === l).length;
+    assert.ok(Math.abs(dash[j]!.density - fired) < 1e-12);
+  });
+  // Logit effects by hand for latent 7.
+  const W = sae.W_dec.toArray(), w = model.ln_final!.w.toArray(), U = model.unembed.W_U.toArray(), V = model.cfg.d_vocab;
+  const row = Array.from({ length: 16 }, (_, i) => W[7 * 16 + i]!), mean = row.reduce((a, b) => a + b) / 16;
+  const eff = Array.from({ length: V }, (_, v) => row.reduce((s, x, i) => s + (x - mean) * w[i]! * U[i * V + v]!, 0));
+  const order = eff.map((value, token) => ({ token, value })).sort((a, b) => b.value - a.value);
+  const got = dash[1]!.logits!;
+  assert.deepEqual(got.positive.map((e) => e.token), order.slice(0, 3).map((e) => e.token));
+  assert.deepEqual(got.negative.map((e) => e.token), order.slice(-3).reverse().map((e) => e.token));
+  assert.ok(Math.abs(got.positive[0]!.value - order[0]!.value) < 1e-5);
+  assert.equal(got.via, "direct");
+  // A decoder that writes to mlp.hook_post reaches the residual stream through W_out.
+  const post = new SparseAutoencoder({ d_in: 24, d_sae: 8, hook_name: "blocks.0.mlp.hook_post" });
+  assert.equal(latentLogitEffects(model, post, [0])[0]!.via, "through W_out of block 0");
+});
+
+test("activation normalisation folds back exactly: the folded SAE on x equals the trained one on s·x, divided by s_out", () => {
+  for (const c of [
+    { d_in: 6, d_sae: 12, hook_name: "a" },
+    { d_in: 6, d_sae: 12, d_out: 4, hook_name: "a", hook_name_out: "b", skip: true, activation: "jumprelu" },
+  ] as const) {
+    const sae = new SparseAutoencoder({ ...c, dtype: "float64" }, { seed: 1 });
+    cs.noGrad(() => { for (const p of sae.parameters()) { p.data.set(cs.randn(p.shape, { rng: new cs.Rng(5), std: 0.5, dtype: "float64" }).data); p.version++; } });
+    const x = cs.randn([5, 6], { rng: new cs.Rng(6), dtype: "float64" });
+    const scale = { in: 3, out: c.d_in === 6 && !("d_out" in c) ? 3 : 0.25 };
+    const want = cs.noGrad(() => sae.forward(x.mul(scale.in)).div(scale.out));
+    foldScale(sae, scale);
+    const got = cs.noGrad(() => sae.forward(x));
+    const d = Math.max(...Array.from(got.toArray(), (v, i) => Math.abs(v - want.toArray()[i]!)));
+    assert.ok(d < 1e-12, `${JSON.stringify(c)}: ${d}`);
   }
 });
