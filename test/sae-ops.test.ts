@@ -94,3 +94,30 @@ test("topkMask keeps exactly k per row along any axis, ties to the lower index, 
   const m = cs.topkMask(x, 2).mul(x.gt(0));
   assertClose(g, m, { rtol: 0, atol: 0, msg: "gradient mask" });
 });
+
+test("topkMask equals the mask of topk's indices (ties, NaN, every axis, k = 0 and k = n)", () => {
+  const ref = (x: cs.Tensor, k: number, axis: number) => {
+    const { indices } = cs.topk(x, k, axis);
+    const m = cs.zeros(x.shape, "float64");
+    const idx = indices.toArray(), n = x.shape[(axis + x.ndim) % x.ndim]!;
+    // Walk indices in their own layout and set the picked positions.
+    const st = indices.shape, xs = x.shape;
+    for (let i = 0; i < idx.length; i++) {
+      let rest = i, o = 0, mult = 1;
+      const coord = new Array<number>(st.length);
+      for (let d = st.length - 1; d >= 0; d--) { coord[d] = rest % st[d]!; rest = Math.floor(rest / st[d]!); }
+      coord[(axis + x.ndim) % x.ndim] = idx[i]!;
+      for (let d = xs.length - 1; d >= 0; d--) { o += coord[d]! * mult; mult *= xs[d]!; }
+      m.data[o] = 1;
+    }
+    void n;
+    return m;
+  };
+  const ints = cs.tensor(Array.from({ length: 4 * 6 * 5 }, () => R.int(0, 4)), [4, 6, 5], "float64");
+  ints.data[7] = NaN; ints.data[31] = NaN;
+  for (const axis of [0, 1, 2, -1]) {
+    const n = ints.shape[(axis + 3) % 3]!;
+    for (const k of [0, 1, 2, n]) assertClose(cs.topkMask(ints, k, axis), ref(ints, k, axis), { rtol: 0, atol: 0, msg: `axis ${axis} k ${k}` });
+  }
+  assert.throws(() => cs.topkMask(ints, 7, -1), /k = 7/);
+});
