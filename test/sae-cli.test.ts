@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { assertBalanced, assertSvg, cli, errorOf } from "./cli-helpers.js";
+import { assertBalanced, assertSvg, cli, errorOf, repo } from "./cli-helpers.js";
 import { loadPretrained } from "../src/io/snapshot.js";
 import { loadSae } from "../src/sae/io.js";
 import { collectActivations } from "../src/sae/activations.js";
@@ -17,7 +17,7 @@ import type { HookName } from "../src/model/hooks.js";
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), "circuitscope-sae-cli-"));
 const corpus = path.join(dir, "corpus.txt"), model = path.join(dir, "lm", "model");
-const shakespeare = path.resolve(process.cwd(), "../shared/data/tinyshakespeare.txt");
+const shakespeare = path.resolve(repo, "../shared/data/tinyshakespeare.txt");
 
 before(() => {
   // Tiny Shakespeare when it is there, else a generated text with some structure.

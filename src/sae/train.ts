@@ -60,7 +60,7 @@ export interface SaeTrainOptions {
 export interface SaeTrainResult {
   steps: number;
   resumedFrom: number | null;
-  /** Per-token firing statistics of the final tracking window. */
+  /** Fraction of latents that had not fired for deadTokens tokens when training stopped. */
   deadFraction: number;
   final: SaeStepLog | null;
   /** The factors the input and target activations were multiplied by in training (1 without normalisation). */

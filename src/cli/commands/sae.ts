@@ -16,7 +16,7 @@ import { svgGrid } from "../../plot/grid.js";
 import { lineChart, esc, fmtTick } from "../../plot/svg.js";
 import { htmlPage, legendSvg, tokenSpans } from "../../plot/tokens.js";
 import { collectActivations, modelBatchSource } from "../../sae/activations.js";
-import { SaeConfigError, SAE_ACTIVATIONS, type SaeActivation } from "../../sae/config.js";
+import { architectureOf, SaeConfigError, SAE_ACTIVATIONS, type SaeActivation } from "../../sae/config.js";
 import { latentDashboards, type LatentDashboard } from "../../sae/dashboard.js";
 import { loadSae, saveSae, SaeLoadError } from "../../sae/io.js";
 import { downstreamMetrics, reconstructionMetrics, type ReconstructionMetrics } from "../../sae/metrics.js";
@@ -221,7 +221,7 @@ function trainCmd(pos: string[], flags: Flags, out: Output): void {
   const files = saveSae(sae, outDir);
   const evaluation = heldOut.length > 0 && result.steps === steps ? evaluate(model, sae, heldOut, skip, setup.batchWindows, 30) : null;
   const doc = {
-    model: pos[0], sae: { ...sae.cfg, architecture: undefined }, folder: outDir, config: { ...config, batchTokens: batch, chunkWindows, seed },
+    model: pos[0], sae: { architecture: architectureOf(sae.cfg), ...sae.cfg }, folder: outDir, config: { ...config, batchTokens: batch, chunkWindows, seed },
     corpus: { file: corpusFile, trainWindows: trainWindows.length, heldOutWindows: heldOut.length, ctx: setup.ctx, bos, skippedPositions: skip },
     steps: result.steps, resumedFrom: result.resumedFrom, activationScale: result.scale, seconds: result.seconds, final: result.final, deadFraction: result.deadFraction,
     evaluation, checkpoint: ckpt, files: [...files] as string[],
