@@ -86,12 +86,12 @@ const positive = (name: string, v: number) => {
 };
 
 /** The model, tokenizer and corpus windows every subcommand starts from. */
-function corpusSetup(folder: string | undefined, flags: Flags, maxWindowsDefault: number) {
+function corpusSetup(folder: string | undefined, flags: Flags) {
   const corpusFile = flags.str("corpus");
   const ctx = int("ctx", flags.num("ctx", 32), 1), batchWindows = int("batch-windows", flags.num("batch-windows", 8), 1);
   const noBos = flags.bool("no-bos");
   return {
-    ctx, batchWindows, maxWindowsDefault,
+    ctx, batchWindows,
     open(maxWindows: number) {
       if (folder === undefined) throw new UsageError("sae needs a snapshot folder");
       if (corpusFile === undefined) throw new UsageError("sae needs --corpus file.txt");
@@ -169,7 +169,7 @@ function trainCmd(pos: string[], flags: Flags, out: Output): void {
   const chunkWindows = int("chunk-windows", flags.num("chunk-windows", 64), 1), seed = int("seed", flags.num("seed", 0), 0);
   const checkpointEvery = int("checkpoint-every", flags.num("checkpoint-every", 100), 0), resume = flags.bool("resume");
   const stopAfterText = flags.str("stop-after");
-  const setup = corpusSetup(pos[0], flags, 256);
+  const setup = corpusSetup(pos[0], flags);
   flags.checkUnknown();
   if (pos.length > 1) throw new UsageError(`unexpected arguments: ${pos.slice(1).join(" ")}`);
   if (hookText === undefined) throw new UsageError("sae train needs --hook <hook point>, e.g. blocks.0.hook_resid_post");
@@ -245,7 +245,7 @@ function trainCmd(pos: string[], flags: Flags, out: Output): void {
 function evalCmd(pos: string[], flags: Flags, out: Output): void {
   const maxWindows = int("max-windows", flags.num("max-windows", 32), 1), skipWindows = int("skip-windows", flags.num("skip-windows", 0), 0);
   const bins = int("bins", flags.num("bins", 30), 1), outDir = flags.str("out");
-  const setup = corpusSetup(pos[0], flags, 32);
+  const setup = corpusSetup(pos[0], flags);
   flags.checkUnknown();
   if (pos.length > 2) throw new UsageError(`unexpected arguments: ${pos.slice(2).join(" ")}`);
   const sae = openSae(pos[1]);
@@ -289,7 +289,7 @@ function dashboardCmd(pos: string[], flags: Flags, out: Output): void {
   const k = int("k", flags.num("k", 8), 1), before = int("before", flags.num("before", 10), 0), after = int("after", flags.num("after", 4), 0);
   const maxWindows = int("max-windows", flags.num("max-windows", 64), 1), bins = int("bins", flags.num("bins", 40), 1), nLogits = int("logits", flags.num("logits", 10), 1);
   const outDir = flags.str("out");
-  const setup = corpusSetup(pos[0], flags, 64);
+  const setup = corpusSetup(pos[0], flags);
   flags.checkUnknown();
   if (pos.length > 2) throw new UsageError(`unexpected arguments: ${pos.slice(2).join(" ")}`);
   if (latentsText !== undefined && topText !== undefined) throw new UsageError("give --latents or --top, not both");
