@@ -101,6 +101,13 @@ test("sae train: a skip transcoder from ln2.hook_normalized to hook_mlp_out, res
   assert.ok(doc.evaluation.reconstruction.explainedVariance > 0.5, JSON.stringify(doc.evaluation.reconstruction));
   assert.equal(JSON.parse(fs.readFileSync(path.join(out, "cfg.json"), "utf8")).architecture, "skip_transcoder");
   assert.ok(loadSae(out).W_skip);
+  // Its dashboard scans the latents at the input hook and reads the decoder at hook_mlp_out.
+  const dash = cli("sae", "dashboard", model, out, "--corpus", corpus, "--top", "1", "--k", "2", "--max-windows", "16", "--json");
+  assert.equal(dash.code, 0, dash.stderr);
+  const dd = JSON.parse(dash.stdout) as { hook: string; latents: { examples: unknown[]; logits: { via: string } }[] };
+  assert.equal(dd.hook, "blocks.0.ln2.hook_normalized");
+  assert.equal(dd.latents[0]!.examples.length, 2);
+  assert.equal(dd.latents[0]!.logits.via, "direct");
 });
 
 test("sae: usage errors name the problem", () => {

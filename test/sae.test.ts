@@ -7,8 +7,8 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import * as cs from "../src/index.js";
-import { SparseAutoencoder } from "../src/sae/model.js";
-import { foldScale, trainSae } from "../src/sae/train.js";
+import { SparseAutoencoder, geometricMedian, rowMean } from "../src/sae/model.js";
+import { coefficientAt, defaultSaeTrainConfig, foldScale, lrAt, trainSae } from "../src/sae/train.js";
 import { latentDashboards, latentLogitEffects } from "../src/sae/dashboard.js";
 import { collectActivations, modelBatchSource, rowsBatchSource } from "../src/sae/activations.js";
 import { syntheticFeatures, syntheticRows, maxCosines } from "../src/sae/synthetic.js";
@@ -260,4 +260,22 @@ test("activation normalisation folds back exactly: the folded SAE on x equals th
     const d = Math.max(...Array.from(got.toArray(), (v, i) => Math.abs(v - want.toArray()[i]!)));
     assert.ok(d < 1e-12, `${JSON.stringify(c)}: ${d}`);
   }
+});
+
+test("schedules and b_dec initialisation: LR warm-up and final decay, sparsity warm-up, geometric median by hand", () => {
+  const c = { ...defaultSaeTrainConfig, steps: 100, lr: 1e-3, lrWarmupSteps: 10, lrDecaySteps: 20, sparsityCoefficient: 4, sparsityWarmupSteps: 8 };
+  assert.equal(lrAt(c, 0), 1e-4);            // (0 + 1)/10 of the peak
+  assert.equal(lrAt(c, 50), 1e-3);
+  assert.equal(lrAt(c, 90), 1e-3 * 10 / 20); // 10 steps left of 20
+  assert.equal(coefficientAt(c, 1), 1);       // 4 · 2/8
+  assert.equal(coefficientAt(c, 30), 4);
+  // 1-D: the median of {0, 1, 10} is 1 (the mean is 11/3).
+  assert.ok(Math.abs(geometricMedian(new Float64Array([0, 1, 10]), 1, 500)[0]! - 1) < 1e-3);
+  // A square's corners and a far outlier: the median stays near the square, the mean does not.
+  const pts = new Float64Array([0, 0, 1, 0, 0, 1, 1, 1, 50, 50]);
+  const gm = geometricMedian(pts, 2, 500), mean = rowMean(pts, 2);
+  const cost = (p: ArrayLike<number>) => { let s = 0; for (let i = 0; i < 5; i++) s += Math.hypot(pts[2 * i]! - p[0]!, pts[2 * i + 1]! - p[1]!); return s; };
+  assert.deepEqual(Array.from(mean), [10.4, 10.4]);
+  assert.ok(gm[0]! < 1 && gm[1]! < 1 && Math.abs(gm[0]! - gm[1]!) < 1e-9, `${gm}`);
+  for (const [dx, dy] of [[1e-3, 0], [0, 1e-3], [-1e-3, 0], [0, -1e-3]]) assert.ok(cost(gm) <= cost([gm[0]! + dx!, gm[1]! + dy!]) + 1e-9, "a local minimum of the summed distance");
 });

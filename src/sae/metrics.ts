@@ -65,7 +65,7 @@ export function reconstructionMetrics(sae: SparseAutoencoder, rows: ActivationRo
   const freq = Array.from(fires, (c) => c / n);
   const denseThreshold = o.denseThreshold ?? 0.1;
   const bins = o.bins ?? 30;
-  const lo = Math.floor(Math.log10(1 / n)), edges = Array.from({ length: bins + 1 }, (_, i) => lo + (-lo * i) / bins);
+  const lo = Math.min(-1, Math.floor(Math.log10(1 / n))), edges = Array.from({ length: bins + 1 }, (_, i) => lo + (-lo * i) / bins);
   const counts = new Array<number>(bins).fill(0);
   let dead = 0;
   for (const q of freq) {

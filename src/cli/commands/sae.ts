@@ -304,7 +304,7 @@ function dashboardCmd(pos: string[], flags: Flags, out: Output): void {
   let latents = listed;
   if (!latents) {
     // --top: the latents with the largest activation anywhere in the corpus.
-    const r = reconstructionMetrics(sae, collectActivations(model, windows, { hookIn: sae.cfg.hook_name as HookName, hookOut: sae.cfg.hook_name as HookName, skipPositions: skip, batchWindows: setup.batchWindows }));
+    const r = reconstructionMetrics(sae, collectActivations(model, windows, { hookIn: sae.cfg.hook_name as HookName, hookOut: sae.cfg.hook_name_out as HookName, skipPositions: skip, batchWindows: setup.batchWindows }));
     latents = r.firingFrequency.map((f, i) => [f, i] as const).filter(([f]) => f > 0).sort((a, b) => b[0] - a[0] || a[1] - b[1]).slice(0, top).map(([, i]) => i);
     if (latents.length === 0) throw new UsageError("no latent fires on this corpus");
   }
