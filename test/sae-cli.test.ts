@@ -127,5 +127,5 @@ test("sae: usage errors name the problem", () => {
   assert.match(errorOf(cli("sae", "eval", model, wrong, "--corpus", corpus, "--json")), /the SAE has d_in 32 but blocks.0.mlp.hook_post has width 128/);
   assert.match(errorOf(cli("sae", "dashboard", model, sae, "--corpus", corpus, "--latents", "64", "--json")), /latent 64 is out of range/);
   const help = cli("sae", "--help");
-  for (const flag of ["--hook-out", "--skip", "--activation", "--k", "--sparsity", "--bandwidth", "--aux-k", "--normalize", "--resume", "--latents", "--top", "--skip-windows"]) assert.ok(help.stdout.includes(flag), flag);
+  for (const flag of ["--hook-out", "--skip", "--activation", "--k", "--sparsity", "--bandwidth", "--aux-k", "--normalize", "--resample-every", "--resume", "--latents", "--top", "--skip-windows"]) assert.ok(help.stdout.includes(flag), flag);
 });

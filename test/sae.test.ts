@@ -191,11 +191,11 @@ test("loading names what is wrong: missing folder, bad config, unknown architect
   assert.throws(() => configFromJson({ architecture: "transcoder", d_in: 2, d_sae: 3, d_out: 2, metadata: { hook_name: "a" } }), /hook_name_out/);
 });
 
-test("training resumes from its checkpoint bit-identically", () => {
+test("training resumes from its checkpoint bit-identically (with resampling and AuxK on the way)", () => {
   const spec = { d: 8, nFeatures: 12, p: 0.1, seed: 2 };
   const feats = syntheticFeatures(spec);
   const src = () => rowsBatchSource((c) => syntheticRows(spec, feats, 512, c), 64, 3);
-  const config = { steps: 40, lr: 3e-3, sparsityCoefficient: 0.5, sparsityWarmupSteps: 10, lrDecaySteps: 10, deadTokens: 128 };
+  const config = { steps: 40, lr: 3e-3, sparsityCoefficient: 0.5, sparsityWarmupSteps: 10, lrDecaySteps: 10, deadTokens: 128, resampleEvery: 10 };
   for (const activation of ["relu", "topk", "jumprelu"] as const) {
     const make = () => new SparseAutoencoder({ d_in: 8, d_sae: 24, hook_name: "s", activation, k: activation === "topk" ? 3 : null }, { seed: 4 });
     const straight = make();
@@ -278,4 +278,24 @@ test("schedules and b_dec initialisation: LR warm-up and final decay, sparsity w
   assert.deepEqual(Array.from(mean), [10.4, 10.4]);
   assert.ok(gm[0]! < 1 && gm[1]! < 1 && Math.abs(gm[0]! - gm[1]!) < 1e-9, `${gm}`);
   for (const [dx, dy] of [[1e-3, 0], [0, 1e-3], [-1e-3, 0], [0, -1e-3]]) assert.ok(cost(gm) <= cost([gm[0]! + dx!, gm[1]! + dy!]) + 1e-9, "a local minimum of the summed distance");
+});
+
+test("resampling revives latents killed at initialisation toward features the live ones miss (ReLU); without it they stay dead", () => {
+  const spec = { d: 16, nFeatures: 32, p: 0.04, seed: 1 };
+  const feats = syntheticFeatures(spec);
+  const run = (resampleEvery: number) => {
+    const sae = new SparseAutoencoder({ d_in: 16, d_sae: 64, hook_name: "s" }, { seed: 0 });
+    cs.noGrad(() => { for (let j = 0; j < 48; j++) sae.b_enc.data[j] = -100; sae.b_enc.version++; }); // 16 live latents for 32 features
+    const logs: number[] = [];
+    const r = trainSae(sae, rowsBatchSource((c) => syntheticRows(spec, feats, 4096, c), 256, 0), {
+      config: { steps: 1000, lr: 3e-3, sparsityCoefficient: 1, lrDecaySteps: 100, deadTokens: 5000, resampleEvery, bDecInit: "mean" },
+      logEvery: 1, onStep: (l) => logs.push(l.resampled),
+    });
+    const cos = maxCosines(feats, sae.W_dec.toArray(), 64);
+    return { dead: r.deadFraction, resampled: logs.reduce((a, b) => a + b, 0), found: cos.filter((c) => c > 0.9).length };
+  };
+  const without = run(0), withR = run(200);
+  console.log(`resampling: dead ${(100 * without.dead).toFixed(1)}% without, ${(100 * withR.dead).toFixed(1)}% with (${withR.resampled} latent resamplings); true features found (cosine > 0.9) ${without.found}/32 without, ${withR.found}/32 with`);
+  assert.ok(without.dead >= 0.75 && without.resampled === 0 && without.found <= 16, JSON.stringify(without));
+  assert.ok(withR.dead < 0.6 && withR.resampled >= 48 && withR.found >= 26, JSON.stringify(withR));
 });

@@ -1,13 +1,14 @@
 // Training an SAE or transcoder on batches of activations: Adam, linear LR warm-up and final decay,
 // a linear warm-up of the sparsity coefficient, b_dec initialised at the geometric median (or mean)
 // of the first chunk, dead-latent tracking (tokens since each latent last fired) feeding AuxK for
-// TopK, unit-norm decoder rows for TopK, θ ≥ 0 for JumpReLU, and checkpoints (train/checkpoint.ts,
+// TopK or optional resampling for ReLU/JumpReLU, unit-norm decoder rows for TopK, θ ≥ 0 for JumpReLU, and checkpoints (train/checkpoint.ts,
 // written atomically) from which a killed run resumes bit-identically. The library neither prints
 // nor exits: progress goes to the onProgress callback.
 import fs from "node:fs";
 import { AdamW } from "../nn/optim.js";
 import { backward, noGrad } from "../tensor/autodiff.js";
 import { scope } from "../tensor/memory.js";
+import { Rng } from "../tensor/rng.js";
 import { Tensor } from "../tensor/tensor.js";
 import { loadCheckpointFile, saveCheckpointFile, readCheckpointJson, CheckpointError, type CheckpointCore } from "../train/checkpoint.js";
 import type { BatchSource } from "./activations.js";
@@ -35,15 +36,21 @@ export interface SaeTrainConfig {
    * folds the scale back into the weights at the end; "none" trains on them as they are.
    */
   normalizeActivations: "none" | "expected_average_only_in";
+  /**
+   * ReLU and JumpReLU: every this many steps (0: never; never during the final LR decay) re-initialise
+   * dead latents toward inputs the SAE reconstructs badly (Anthropic's "Towards Monosemanticity"
+   * resampling) and reset their Adam moments. TopK revives its dead latents with AuxK instead.
+   */
+  resampleEvery: number;
 }
 
 export const defaultSaeTrainConfig: SaeTrainConfig = {
   steps: 1000, lr: 1e-3, lrWarmupSteps: 0, lrDecaySteps: 200, sparsityCoefficient: 5, sparsityWarmupSteps: 100,
   bandwidth: 0.001, auxK: null, auxCoefficient: 1 / 32, deadTokens: 10_000, bDecInit: "geometric_median",
-  beta1: 0.9, beta2: 0.999, checkpointEvery: 0, normalizeActivations: "none",
+  beta1: 0.9, beta2: 0.999, checkpointEvery: 0, normalizeActivations: "none", resampleEvery: 0,
 };
 
-export interface SaeStepLog { step: number; loss: number; mse: number; sparsity: number; aux: number | null; l0: number; dead: number; lr: number; coefficient: number }
+export interface SaeStepLog { step: number; loss: number; mse: number; sparsity: number; aux: number | null; l0: number; dead: number; lr: number; coefficient: number; resampled: number }
 
 export interface SaeTrainOptions {
   config?: Partial<SaeTrainConfig>;
@@ -87,7 +94,7 @@ function checkConfig(c: SaeTrainConfig): void {
     if (!(typeof v === "number" && Number.isFinite(v) && (allowZero ? v >= 0 : v > 0))) throw new RangeError(`sae train: ${k} must be ${allowZero ? "≥ 0" : "> 0"}, got ${v}`);
   };
   pos("steps"); pos("lr"); pos("bandwidth"); pos("deadTokens");
-  pos("lrWarmupSteps", true); pos("lrDecaySteps", true); pos("sparsityCoefficient", true); pos("sparsityWarmupSteps", true); pos("auxCoefficient", true); pos("checkpointEvery", true);
+  pos("lrWarmupSteps", true); pos("lrDecaySteps", true); pos("sparsityCoefficient", true); pos("sparsityWarmupSteps", true); pos("auxCoefficient", true); pos("checkpointEvery", true); pos("resampleEvery", true);
 }
 
 /** Unit-norm decoder rows (TopK keeps them so; Gao et al. 2024). */
@@ -167,9 +174,11 @@ export function trainSae(sae: SparseAutoencoder, data: BatchSource, opts: SaeTra
         since.data[j] = fired[j] ? 0 : since.data[j]! + n;
         if (since.data[j]! >= c.deadTokens) deadCount++;
       }
+      const resampleNow = c.resampleEvery > 0 && sae.cfg.activation !== "topk" && (step + 1) % c.resampleEvery === 0 && c.steps - (step + 1) > c.lrDecaySteps;
+      const resampled = resampleNow && deadCount > 0 ? resampleDead(sae, opt, since, c.deadTokens, x, y, parts.recon, step) : 0;
       return {
         step: step + 1, loss: parts.loss.item(), mse: parts.mse.item(), sparsity: parts.sparsity.item(), aux: parts.aux ? parts.aux.item() : null,
-        l0: active / n, dead: deadCount / dSae, lr, coefficient,
+        l0: active / n, dead: deadCount / dSae, lr, coefficient, resampled,
       };
     });
     noGrad(() => {
@@ -215,6 +224,57 @@ export function foldScale(sae: SparseAutoencoder, scale: { in: number; out: numb
     mul(sae.b_dec, 1 / scale.out);
     if (sae.W_skip) mul(sae.W_skip, scale.in / scale.out);
   });
+}
+
+/**
+ * Give each dead latent (silent for deadTokens tokens) a new direction: rows of the batch are drawn
+ * with probability ∝ their squared reconstruction error (seeded by the step, so resumes repeat it);
+ * the decoder row becomes the row's unit residual y − ŷ times the mean live decoder norm, the encoder
+ * column its unit (centred) input times 0.2 × the mean live encoder norm, b_enc 0; Adam's moments of
+ * those entries restart from zero. Returns how many latents were resampled.
+ */
+function resampleDead(sae: SparseAutoencoder, opt: AdamW, since: Tensor, deadTokens: number, x: Tensor, y: Tensor, recon: Tensor, step: number): number {
+  const { d_in, d_sae, d_out } = sae.cfg;
+  const dead: number[] = [];
+  for (let j = 0; j < d_sae; j++) if (since.data[j]! >= deadTokens) dead.push(j);
+  if (dead.length === 0 || dead.length === d_sae) return 0;
+  const X = x.toArray(), Y = y.toArray(), Yh = recon.toArray(), n = x.shape[0]!;
+  const err = new Float64Array(n);
+  for (let r = 0; r < n; r++) { let e = 0; for (let j = 0; j < d_out; j++) e += (Y[r * d_out + j]! - Yh[r * d_out + j]!) ** 2; err[r] = e * e; }
+  if (!(err.reduce((a, b) => a + b, 0) > 0)) return 0;
+  const rng = new Rng(1_000_003 * (step + 1) + 17);
+  const isDead = new Uint8Array(d_sae);
+  for (const j of dead) isDead[j] = 1;
+  const We = sae.W_enc.data, Wd = sae.W_dec.data, be = sae.b_enc.data, bd = sae.b_dec.data;
+  let encNorm = 0, decNorm = 0;
+  for (let j = 0; j < d_sae; j++) {
+    if (isDead[j]) continue;
+    let e = 0, d = 0;
+    for (let i = 0; i < d_in; i++) e += We[i * d_sae + j]! ** 2;
+    for (let i = 0; i < d_out; i++) d += Wd[j * d_out + i]! ** 2;
+    encNorm += Math.sqrt(e); decNorm += Math.sqrt(d);
+  }
+  encNorm /= d_sae - dead.length; decNorm /= d_sae - dead.length;
+  const sd = opt.stateDict();
+  const names = sae.namedParameters().map(([k]) => k);
+  const moments = (name: string) => sd.state[names.indexOf(name)]?.buffers ?? {};
+  for (const j of dead) {
+    const r = rng.categorical(err);
+    const res = Array.from({ length: d_out }, (_, i) => Y[r * d_out + i]! - Yh[r * d_out + i]!);
+    const inp = Array.from({ length: d_in }, (_, i) => X[r * d_in + i]! - (sae.cfg.apply_b_dec_to_input ? bd[i]! : 0));
+    const rn = Math.hypot(...res) || 1, xn = Math.hypot(...inp) || 1;
+    for (let i = 0; i < d_out; i++) Wd[j * d_out + i] = (res[i]! / rn) * decNorm;
+    for (let i = 0; i < d_in; i++) We[i * d_sae + j] = (inp[i]! / xn) * 0.2 * encNorm;
+    be[j] = 0;
+    for (const b of Object.values(moments("W_dec"))) b.fill(0, j * d_out, (j + 1) * d_out);
+    for (const b of Object.values(moments("W_enc"))) for (let i = 0; i < d_in; i++) b[i * d_sae + j] = 0;
+    for (const b of Object.values(moments("b_enc"))) b[j] = 0;
+    for (const b of Object.values(moments("threshold"))) b[j] = 0;
+    since.data[j] = 0;
+  }
+  opt.loadStateDict(sd);
+  for (const p of [sae.W_enc, sae.W_dec, sae.b_enc]) p.version++;
+  return dead.length;
 }
 
 function deadMask(since: Tensor, deadTokens: number, dtype: "float32" | "float64"): Tensor {

@@ -55,6 +55,7 @@ train:
   --bandwidth X       jumprelu: ε of the pseudo-derivative (default 0.001); --threshold X its initial θ (default 0.001)
   --aux-k N           topk: AuxK's k (default d_in/2); --aux-coef X its coefficient (default 1/32)
   --dead-tokens N     a latent silent for N tokens counts as dead (default 10000)
+  --resample-every N  relu/jumprelu: re-initialise dead latents toward badly reconstructed inputs every N steps (default 0: never)
   --b-dec-init I      geometric_median (default), mean or zeros
   --normalize N       expected_average_only_in (default: train on activations scaled to mean norm √d, folded back into the saved weights) or none
   --max-windows W     corpus windows used for training (default 256); the next --eval-windows (default 16) are held out for evaluation
@@ -163,6 +164,7 @@ function trainCmd(pos: string[], flags: Flags, out: Output): void {
   const sparsity = flags.num("sparsity", activation === "jumprelu" ? 1 : 5), sparsityWarmup = int("sparsity-warmup", flags.num("sparsity-warmup", Math.floor(steps / 20)), 0);
   const bandwidth = positive("bandwidth", flags.num("bandwidth", 0.001)), threshold = flags.num("threshold", 0.001);
   const auxKText = flags.str("aux-k"), auxCoef = flags.num("aux-coef", 1 / 32), deadTokens = int("dead-tokens", flags.num("dead-tokens", 10_000), 1);
+  const resampleEvery = int("resample-every", flags.num("resample-every", 0), 0);
   const bDecInit = flags.str("b-dec-init", "geometric_median") as SaeTrainConfig["bDecInit"];
   const normalize = flags.str("normalize", "expected_average_only_in") as SaeTrainConfig["normalizeActivations"];
   const maxWindows = int("max-windows", flags.num("max-windows", 256), 1), evalWindows = int("eval-windows", flags.num("eval-windows", 16), 0);
@@ -199,7 +201,7 @@ function trainCmd(pos: string[], flags: Flags, out: Output): void {
   }, { seed, threshold, decoderNorm: activation === "topk" ? 1 : 0.1 });
   const config: Partial<SaeTrainConfig> = {
     steps, lr, lrWarmupSteps: lrWarmup, lrDecaySteps: lrDecay, sparsityCoefficient: sparsity, sparsityWarmupSteps: sparsityWarmup,
-    bandwidth, auxK: auxKText === undefined ? null : int("aux-k", Number(auxKText), 1), auxCoefficient: auxCoef, deadTokens, bDecInit, checkpointEvery, normalizeActivations: normalize,
+    bandwidth, auxK: auxKText === undefined ? null : int("aux-k", Number(auxKText), 1), auxCoefficient: auxCoef, deadTokens, bDecInit, checkpointEvery, normalizeActivations: normalize, resampleEvery,
   };
   out.info(`${sae.cfg.hook_name === sae.cfg.hook_name_out ? "SAE" : "transcoder"} ${activation} ${dIn} → ${dSae} → ${dOut} on ${hook}${hookOut !== hook ? ` → ${hookOut}` : ""}; ${trainWindows.length} training windows × ${setup.ctx} tokens, ${heldOut.length} held out`);
   const data = modelBatchSource(model, trainWindows, { hookIn: hook, hookOut, skipPositions: skip, batchWindows: setup.batchWindows, chunkWindows, batchTokens: batch, seed });
