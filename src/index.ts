@@ -4,6 +4,7 @@ export * from "./nn/index.js";
 export * from "./io/index.js";
 export * from "./model/index.js";
 export * from "./analysis/index.js";
+export * from "./sae/index.js";
 export * from "./plot/index.js";
 export { setBackend, getBackend, backendStatus, selectBestBackend, registerBackend, type BackendName } from "./backend/registry.js";
 export type { Backend, Kernels } from "./backend/kernels.js";

@@ -9,6 +9,8 @@
 //    in TWO passes over the corpus (pass 1: min, max, count, mean/variance by Welford, fraction > 0;
 //    pass 2: bin counts). The corpus must therefore be re-iterable (an array, or a function returning
 //    a fresh iterable); a one-shot generator is rejected.
+//  The scanned units are the hook's activation by default, or any function of it (`units`: e.g. an
+//  SAE's encode, which is how src/sae/dashboard.ts finds its latents' examples with this same code).
 //  - polysemanticity: a HEURISTIC indicator clustering the tokens at the max position of a neuron's
 //    top examples (identical ids always together; distinct ids merged greedily by cosine similarity
 //    of their W_E rows). See polysemanticity() for the exact definition.
@@ -31,6 +33,11 @@ export interface NeuronScanOptions {
   hook?: HookName;
   /** Positions [0, skipPositions) of every row are ignored (e.g. 1 for a BOS column, an attention sink); default 0. */
   skipPositions?: number;
+  /**
+   * The units scanned, as a function of the hook's activation [batch, pos, d] → [batch, pos, units]
+   * (e.g. an SAE's encode, to scan its latents); default: the activation itself.
+   */
+  units?: (activation: Tensor) => Tensor;
 }
 
 export interface MaxActOptions extends NeuronScanOptions {
@@ -127,12 +134,13 @@ function tokenData(b: NeuronTokenBatch): { ids: Int32Array; rows: number; len: n
  * Run the model on one batch (no grad, inside a scope) and hand the hook's activation to `visit` as a
  * flat row-major copy [rows, len, d]. Nothing tensor-valued survives the call.
  */
-function withActivations(model: HookedTransformer, tokens: NeuronTokenBatch, hook: HookName, visit: (acts: ArrayLike<number>, d: number) => void): void {
+function withActivations(model: HookedTransformer, tokens: NeuronTokenBatch, hook: HookName, visit: (acts: ArrayLike<number>, d: number) => void, units?: (a: Tensor) => Tensor): void {
   scope(() => noGrad(() => {
     let seen = false;
     model.runWithHooks(tokens as Tensor, {
-      fwd: [[hook, (a: Tensor) => {
-        if (a.ndim !== 3) throw new RangeError(`neurons: ${hook} must be [batch, pos, d], got [${a.shape.join(", ")}]`);
+      fwd: [[hook, (act: Tensor) => {
+        const a = units ? units(act) : act;
+        if (a.ndim !== 3) throw new RangeError(`neurons: ${hook}${units ? " (mapped to units)" : ""} must be [batch, pos, d], got [${a.shape.join(", ")}]`);
         visit(a.toArray() as ArrayLike<number>, a.shape[2]!);
         seen = true;
       }]],
@@ -192,7 +200,7 @@ export function maxActivatingExamples(model: HookedTransformer, batches: Iterabl
             }
           }
         }
-      });
+      }, opts.units);
     }
     sequence += rows;
     batchIndex++;
@@ -213,7 +221,7 @@ export function neuronActivations(model: HookedTransformer, tokens: NeuronTokenB
   withActivations(model, tokens, hook, (acts, d) => {
     const ns = neuronList(opts, d);
     out = Array.from({ length: rows }, (_, r) => Array.from({ length: len }, (_, p) => ns.map((n) => Number(acts[(r * len + p) * d + n]))));
-  });
+  }, opts.units);
   return out;
 }
 
@@ -274,7 +282,7 @@ export function activationHistogram(model: HookedTransformer, corpus: Corpus, op
             if (!Number.isNaN(v)) f(v, j);
           }
         }
-      });
+      }, opts.units);
     }
   };
   each(0, (v, j) => {

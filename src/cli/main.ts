@@ -24,13 +24,14 @@ import { attention } from "./commands/attention.js";
 import { scrub } from "./commands/scrub.js";
 import { discover } from "./commands/discover.js";
 import { qkOv } from "./commands/qk-ov.js";
+import { saeCmd } from "./commands/sae.js";
 import { useBackend } from "../backend/init.js";
 import type { BackendName } from "../backend/registry.js";
 
 // In the order `circuitscope help` lists them: basics, techniques, training, labs.
 const commands: Command[] = [
   demo, info, run,
-  lens, dla, attention, patch, pathPatchCmd, ablateCmd, attribute, circuits, qkOv, neuronsCmd, probe, discover, scrub,
+  lens, dla, attention, patch, pathPatchCmd, ablateCmd, attribute, circuits, qkOv, neuronsCmd, saeCmd, probe, discover, scrub,
   trainLm, trainChar, lab, fitScaling,
 ];
 

@@ -33,6 +33,8 @@ export interface Saved {
   logSoftmax: null;
   layerNorm: { mean: FloatArray; rstd: FloatArray; hasW: boolean; hasB: boolean };
   rmsNorm: { rstd: FloatArray };
+  jumpRelu: { bandwidth: number };
+  step: { bandwidth: number };
 }
 export type Prim = keyof Saved;
 
@@ -188,4 +190,17 @@ export const vjpRules: { [P in Prim]: Rule<P> } = {
       dense(g).data as FloatArray, rows, cols, gx.data as FloatArray, (gw?.data ?? null) as FloatArray | null);
     return w ? [gx, gw!.cast(w.dtype)] : [gx];
   },
+  // out = z·H(z − θ): ∂z = H(z − θ); ∂θ = −(θ/ε)·K((z − θ)/ε), K the unit rectangle (Rajamanoharan et al. 2024, eq. 11).
+  jumpRelu: (g, [z, t], _out, { bandwidth }) => [
+    needs(z) ? sumTo(g.mul(z.gt(t!)), z.shape) : null,
+    needs(t) ? sumTo(g.mul(rectangle(z!, t, bandwidth)).mul(t.div(-bandwidth)), t.shape) : null,
+  ],
+  // out = H(z − θ): ∂z = 0 (the paper passes no gradient to z); ∂θ = −(1/ε)·K((z − θ)/ε).
+  step: (g, [z, t], _out, { bandwidth }) => [
+    needs(z) ? sumTo(g.mul(0), z.shape) : null,
+    needs(t) ? sumTo(g.mul(rectangle(z!, t, bandwidth)).mul(-1 / bandwidth), t.shape) : null,
+  ],
 };
+
+/** K((z − θ)/ε) with K(u) = 1 for −½ < u < ½, else 0. */
+const rectangle = (z: Tensor, t: Tensor, bandwidth: number): Tensor => z.sub(t).div(bandwidth).abs().lt(0.5);
