@@ -68,6 +68,14 @@ test("sae train (topk) writes an SAELens folder the library loads; eval reproduc
   // This process runs the TypeScript reference kernels, the CLI the fastest backend: equal to float32 rounding.
   assert.ok(Math.abs(lib.mse - evDoc.reconstruction.mse) <= 1e-5 * lib.mse, `${lib.mse} vs ${evDoc.reconstruction.mse}`);
   assertSvg(path.join(dir, "ev", "sae-density.svg"), ["log10 firing frequency"]);
+  // --skip-positions leaves the first positions of every window out, as the library's skipPositions does.
+  const ev3 = cli("sae", "eval", model, out, "--corpus", corpus, "--skip-windows", "96", "--max-windows", "16", "--skip-positions", "3", "--json");
+  assert.equal(ev3.code, 0, ev3.stderr);
+  const ev3Doc = JSON.parse(ev3.stdout) as { reconstruction: { mse: number }; corpus: { skippedPositions: number } };
+  assert.equal(ev3Doc.corpus.skippedPositions, 3);
+  const lib3 = reconstructionMetrics(loadSae(out), collectActivations(m, windows, { hookIn: hook, hookOut: hook, skipPositions: 3, batchWindows: 8 }));
+  assert.ok(Math.abs(lib3.mse - ev3Doc.reconstruction.mse) <= 1e-5 * lib3.mse, `${lib3.mse} vs ${ev3Doc.reconstruction.mse}`);
+  assert.notEqual(ev3Doc.reconstruction.mse, evDoc.reconstruction.mse);
 
   const dash = cli("sae", "dashboard", model, out, "--corpus", corpus, "--top", "2", "--k", "3", "--max-windows", "32", "--out", path.join(dir, "dash"), "--json");
   assert.equal(dash.code, 0, dash.stderr);
@@ -116,6 +124,8 @@ test("sae: usage errors name the problem", () => {
   assert.match(errorOf(cli("sae", "train", model, "--corpus", path.join(dir, "missing.txt"), "--hook", "blocks.0.hook_resid_post", "--out", path.join(dir, "x"), "--json")), /--corpus: no file at/);
   assert.match(errorOf(cli("sae", "eval", model, path.join(dir, "no-sae"), "--corpus", corpus, "--json")), /no SAE folder at/);
   assert.match(errorOf(cli("sae", "fit", model, "--json")), /unknown sae subcommand "fit"/);
+  assert.match(errorOf(cli("sae", "eval", model, sae, "--corpus", corpus, "--skip-positions", "1.5", "--json")), /--skip-positions must be a non-negative integer, got 1.5/);
+  assert.match(errorOf(cli("sae", "eval", model, sae, "--corpus", corpus, "--skip-positions", "40", "--json")), /--skip-positions 40 leaves no position of a 3[23]-token window/);
   assert.match(errorOf(cli("sae", "train", model, "--corpus", corpus, "--hook", "blocks.0.hook_resid_post", "--activation", "gated", "--out", path.join(dir, "x"), "--json")), /--activation must be/);
   // An SAE whose d_in does not match its hook in this model: point its config at the MLP's 128-wide hook_post.
   const wrong = path.join(dir, "wrong");
@@ -127,5 +137,5 @@ test("sae: usage errors name the problem", () => {
   assert.match(errorOf(cli("sae", "eval", model, wrong, "--corpus", corpus, "--json")), /the SAE has d_in 32 but blocks.0.mlp.hook_post has width 128/);
   assert.match(errorOf(cli("sae", "dashboard", model, sae, "--corpus", corpus, "--latents", "64", "--json")), /latent 64 is out of range/);
   const help = cli("sae", "--help");
-  for (const flag of ["--hook-out", "--skip", "--activation", "--k", "--sparsity", "--bandwidth", "--aux-k", "--normalize", "--resample-every", "--resume", "--latents", "--top", "--skip-windows"]) assert.ok(help.stdout.includes(flag), flag);
+  for (const flag of ["--hook-out", "--skip", "--activation", "--k", "--sparsity", "--bandwidth", "--aux-k", "--normalize", "--resample-every", "--resume", "--latents", "--top", "--skip-windows", "--skip-positions"]) assert.ok(help.stdout.includes(flag), flag);
 });

@@ -33,7 +33,9 @@ import { loadWithTokenizer, shownToken } from "./patch.js";
 const CORPUS_FLAGS = `  --corpus F          a text file, read line by line and cut into windows of --ctx tokens
   --ctx T             tokens per window (default 32; a BOS token goes first unless --no-bos, and its position is left out)
   --batch-windows B   windows per forward pass (default 8)
-  --no-bos            no BOS token before each window`;
+  --no-bos            no BOS token before each window
+  --skip-positions S  leave the first S positions of every window out of training, metrics and dashboards
+                      (default 1 with a BOS token, else 0; e.g. 1 for a char model whose first position is an outlier)`;
 
 const USAGE = `circuitscope sae train <snapshot> --corpus file.txt --hook <hook> --out <dir> [options] [--json]
 circuitscope sae eval <snapshot> <sae-folder> --corpus file.txt [--max-windows 32] [--skip-windows 0] [--out dir] [--json]
@@ -91,6 +93,8 @@ function corpusSetup(folder: string | undefined, flags: Flags) {
   const corpusFile = flags.str("corpus");
   const ctx = int("ctx", flags.num("ctx", 32), 1), batchWindows = int("batch-windows", flags.num("batch-windows", 8), 1);
   const noBos = flags.bool("no-bos");
+  const skipFlag = flags.num("skip-positions", -1);
+  if (skipFlag !== -1 && !(Number.isInteger(skipFlag) && skipFlag >= 0)) throw new UsageError(`--skip-positions must be a non-negative integer, got ${skipFlag}`);
   return {
     ctx, batchWindows,
     open(maxWindows: number) {
@@ -100,8 +104,9 @@ function corpusSetup(folder: string | undefined, flags: Flags) {
       if (!fs.existsSync(folder)) throw new UsageError(`no snapshot folder at ${folder}`);
       const { model, tokenizer, config } = loadWithTokenizer(folder);
       const bos = noBos ? undefined : tokenizer.bosTokenId ?? undefined;
-      const skip = bos === undefined ? 0 : 1;
-      if (ctx + skip > config.n_ctx) throw new UsageError(`--ctx ${ctx}${skip ? " (plus BOS)" : ""} exceeds n_ctx = ${config.n_ctx}`);
+      const lead = bos === undefined ? 0 : 1, skip = skipFlag === -1 ? lead : skipFlag;
+      if (ctx + lead > config.n_ctx) throw new UsageError(`--ctx ${ctx}${lead ? " (plus BOS)" : ""} exceeds n_ctx = ${config.n_ctx}`);
+      if (skip >= ctx + lead) throw new UsageError(`--skip-positions ${skip} leaves no position of a ${ctx + lead}-token window`);
       const windows = corpusWindows(tokenizer, fs.readFileSync(corpusFile, "utf8"), ctx, maxWindows, bos);
       if (windows.length === 0) throw new UsageError(`--corpus: ${corpusFile} has fewer than --ctx = ${ctx} tokens`);
       return { model, tokenizer, windows, skip, corpusFile, bos: bos ?? null };
