@@ -25,12 +25,13 @@ import { scrub } from "./commands/scrub.js";
 import { discover } from "./commands/discover.js";
 import { qkOv } from "./commands/qk-ov.js";
 import { saeCmd } from "./commands/sae.js";
+import { serve } from "./commands/serve.js";
 import { useBackend } from "../backend/init.js";
 import type { BackendName } from "../backend/registry.js";
 
 // In the order `circuitscope help` lists them: basics, techniques, training, labs.
 const commands: Command[] = [
-  demo, info, run,
+  demo, info, run, serve,
   lens, dla, attention, patch, pathPatchCmd, ablateCmd, attribute, circuits, qkOv, neuronsCmd, saeCmd, probe, discover, scrub,
   trainLm, trainChar, lab, fitScaling,
 ];

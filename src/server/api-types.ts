@@ -1,0 +1,57 @@
+// The workbench's JSON API, as types shared by the server (src/server/) and the page (src/web/).
+// Every route answers JSON; a failure is { error } with a 4xx/5xx status. Values are plain numbers
+// from the model's float32 tensors; 2-D arrays are [row][col] with the axes named beside them.
+
+export interface Token { id: number; str: string }
+export interface TopToken { id: number; str: string; prob: number }
+
+/** GET /api/info */
+export interface InfoResponse {
+  model: string;
+  config: { architecture: string; n_layers: number; n_heads: number; d_model: number; d_vocab: number; n_ctx: number; attn_only: boolean };
+  /** Every hook point of the model, in forward order. */
+  hookNames: string[];
+  /** Longest prompt the server accepts, in tokens. */
+  maxTokens: number;
+}
+
+/** POST /api/run {prompt, top?}: the next-token predictions at every position. */
+export interface RunRequest { prompt: string; top?: number }
+export interface RunResponse { tokens: Token[]; predictions: TopToken[][] } // predictions[pos][rank]
+
+/** POST /api/attention {prompt, layer}: every head's pattern, blocks.L.attn.hook_pattern. */
+export interface AttentionRequest { prompt: string; layer: number }
+export interface AttentionResponse { tokens: Token[]; layer: number; hook: string; patterns: number[][][] } // [head_index][query_pos][key_pos]
+
+/**
+ * POST /api/activations {prompt, hook}: one activation per position. Activations whose first axis
+ * after batch is pos ([batch, pos, …]) are flattened per position; attention patterns and scores
+ * ([batch, head_index, query_pos, key_pos]) are given per query position as [head_index × key_pos].
+ */
+export interface ActivationsRequest { prompt: string; hook: string }
+export interface ActivationsResponse {
+  tokens: Token[];
+  hook: string;
+  /** The activation's shape without batch, e.g. [pos, d_mlp] or [pos, head_index, d_head]. */
+  shape: number[];
+  /** The names of shape's axes. */
+  axes: string[];
+  /** values[pos][dim], dim running over the flattened axes after pos. */
+  values: number[][];
+}
+
+/** POST /api/lens {prompt, top?}: the logit lens (final norm recomputed per layer). */
+export interface LensRequest { prompt: string; top?: number }
+export interface LensResponse { tokens: Token[]; layers: string[]; cells: TopToken[][][] } // [layer][pos][rank]
+
+/** POST /api/patch: activation patching by layer × position, normalised logit difference (0 = corrupted, 1 = clean). */
+export interface PatchRequest { clean: string; corrupted: string; answer: string; wrong: string; site?: "resid_pre" | "resid_mid" | "resid_post" | "attn_out" | "mlp_out"; direction?: "denoising" | "noising" }
+export interface PatchResponse {
+  clean: Token[]; corrupted: Token[]; answer: Token; wrong: Token;
+  site: string; direction: string;
+  metric: { cleanLogitDiff: number; corruptedLogitDiff: number };
+  layers: string[]; positions: string[];
+  values: number[][]; // [layer][pos]
+}
+
+export interface ErrorResponse { error: string }

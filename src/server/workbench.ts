@@ -1,0 +1,170 @@
+// The analyses behind the workbench's API, on one loaded model: each takes a parsed request body
+// (unknown JSON), validates it, runs the library (runWithCache, logitLens, patchByPos) and returns
+// plain data for the page. Invalid input throws ApiError(400) with a message naming the field;
+// nothing here knows about HTTP beyond that status. Kept bounded: prompts are capped at maxTokens,
+// and patching at maxPatchCells layer × position cells, so one request cannot hold the server long.
+import type { HookedTransformer } from "../model/transformer.js";
+import type { Tokenizer } from "../io/tokenizer.js";
+import type { ModelConfig } from "../model/config.js";
+import { noGrad } from "../tensor/autodiff.js";
+import { checkHookName, HookNameError, type HookName } from "../model/hooks.js";
+import { encodeText, toSingleToken } from "../model/tokens.js";
+import { logitLens } from "../analysis/residual.js";
+import { patchByPos, type Direction, type ResidSite } from "../analysis/patching.js";
+import { logitDiffMetric, normalizedMetric } from "../analysis/patching-metrics.js";
+import type {
+  ActivationsResponse, AttentionResponse, InfoResponse, LensResponse, PatchResponse, RunResponse, Token, TopToken,
+} from "./api-types.js";
+
+/** A client error: the status to answer with and a message for the page. */
+export class ApiError extends Error {
+  override name = "ApiError";
+  constructor(readonly status: number, message: string) { super(message); }
+}
+
+const RESID_SITES: readonly ResidSite[] = ["resid_pre", "resid_mid", "resid_post", "attn_out", "mlp_out"];
+
+export interface WorkbenchLimits {
+  /** Longest prompt in tokens (default min(n_ctx, 128)). */
+  maxTokens?: number;
+  /** Most patched runs one /api/patch may do (n_layers × positions; default 2,048). */
+  maxPatchCells?: number;
+}
+
+type Body = Record<string, unknown>;
+
+function field(body: Body, name: string, kind: "string"): string;
+function field(body: Body, name: string, kind: "integer"): number;
+function field(body: Body, name: string, kind: "string" | "integer"): string | number {
+  const v = body[name];
+  if (v === undefined) throw new ApiError(400, `missing field "${name}"`);
+  if (kind === "string" && typeof v !== "string") throw new ApiError(400, `"${name}" must be a string, got ${JSON.stringify(v)}`);
+  if (kind === "integer" && !Number.isInteger(v)) throw new ApiError(400, `"${name}" must be an integer, got ${JSON.stringify(v)}`);
+  return v as string | number;
+}
+
+function optInt(body: Body, name: string, def: number, lo: number, hi: number): number {
+  if (body[name] === undefined) return def;
+  const v = field(body, name, "integer");
+  if (v < lo || v > hi) throw new ApiError(400, `"${name}" must be between ${lo} and ${hi}, got ${v}`);
+  return v;
+}
+
+/** The analyses of one model; every method takes the request's parsed JSON body. */
+export class Workbench {
+  readonly maxTokens: number;
+  readonly maxPatchCells: number;
+
+  constructor(readonly model: HookedTransformer, readonly tokenizer: Tokenizer, readonly cfg: ModelConfig, readonly name: string, limits: WorkbenchLimits = {}) {
+    this.maxTokens = Math.min(cfg.n_ctx, limits.maxTokens ?? 128);
+    this.maxPatchCells = limits.maxPatchCells ?? 2048;
+  }
+
+  info(): InfoResponse {
+    const c = this.cfg;
+    return {
+      model: this.name,
+      config: { architecture: c.architecture, n_layers: c.n_layers, n_heads: c.n_heads, d_model: c.d_model, d_vocab: c.d_vocab, n_ctx: c.n_ctx, attn_only: c.attn_only },
+      hookNames: [...this.model.hookNames()],
+      maxTokens: this.maxTokens,
+    };
+  }
+
+  /** A prompt's ids (with the tokenizer's BOS, as the CLI commands), checked for length. */
+  private ids(text: string, what = "prompt"): number[] {
+    let ids: number[];
+    try { ids = encodeText(this.tokenizer, text); } catch (e) { throw new ApiError(400, `${what}: ${(e as Error).message}`); }
+    if (ids.length === 0) throw new ApiError(400, `${what} has no tokens`);
+    if (ids.length > this.maxTokens) throw new ApiError(400, `${what} has ${ids.length} tokens; this server takes at most ${this.maxTokens}`);
+    return ids;
+  }
+
+  private tokens(ids: readonly number[]): Token[] { return ids.map((id) => ({ id, str: this.tokenizer.decode([id]) })); }
+  private top(id: number, prob: number): TopToken { return { id, str: this.tokenizer.decode([id]), prob }; }
+
+  run(body: Body): RunResponse {
+    const ids = this.ids(field(body, "prompt", "string"));
+    const k = optInt(body, "top", 5, 1, 50);
+    const probs = noGrad(() => this.model.forward([ids]).softmax(-1)); // [batch, pos, d_vocab]
+    const V = probs.shape[2]!, p = probs.contiguous().toArray();
+    const predictions = ids.map((_, pos) => {
+      const row = p.subarray(pos * V, (pos + 1) * V);
+      const order = Array.from({ length: V }, (_, i) => i).sort((a, b) => row[b]! - row[a]! || a - b);
+      return order.slice(0, Math.min(k, V)).map((t) => this.top(t, row[t]!));
+    });
+    return { tokens: this.tokens(ids), predictions };
+  }
+
+  attention(body: Body): AttentionResponse {
+    const ids = this.ids(field(body, "prompt", "string"));
+    const layer = optInt(body, "layer", 0, 0, this.cfg.n_layers - 1);
+    const hook = `blocks.${layer}.attn.hook_pattern` as HookName;
+    const pattern = noGrad(() => this.model.runWithCache([ids], { names: [hook] }).cache.get(hook)); // [batch, head_index, query_pos, key_pos]
+    const [, H, T] = pattern.shape as [number, number, number, number];
+    const patterns = Array.from({ length: H }, (_, h) => Array.from({ length: T }, (_, q) => Array.from({ length: T }, (_, k) => pattern.get(0, h, q, k))));
+    return { tokens: this.tokens(ids), layer, hook, patterns };
+  }
+
+  activations(body: Body): ActivationsResponse {
+    const prompt = field(body, "prompt", "string"), hook = field(body, "hook", "string");
+    try { checkHookName(hook, new Set<string>(this.model.hookNames())); } catch (e) {
+      if (e instanceof HookNameError) throw new ApiError(400, e.message);
+      throw e;
+    }
+    const ids = this.ids(prompt);
+    const act = noGrad(() => this.model.runWithCache([ids], { names: [hook] }).cache.get(hook)).contiguous();
+    const shape = act.shape.slice(1);
+    const a = act.toArray();
+    const perPattern = hook.endsWith(".hook_pattern") || hook.endsWith(".hook_attn_scores");
+    if (perPattern) {
+      // [head_index, query_pos, key_pos] → per query position: [head_index × key_pos].
+      const [H, T, K] = shape as [number, number, number];
+      const values = Array.from({ length: T }, (_, q) => Array.from({ length: H * K }, (_, i) => a[(Math.floor(i / K) * T + q) * K + (i % K)]!));
+      return { tokens: this.tokens(ids), hook, shape, axes: ["head_index", "query_pos", "key_pos"], values };
+    }
+    const T = shape[0]!, D = shape.slice(1).reduce((x, y) => x * y, 1);
+    const values = Array.from({ length: T }, (_, t) => Array.from(a.subarray(t * D, (t + 1) * D)));
+    const axes = shape.length === 3 ? ["pos", "head_index", "dim"] : ["pos", ...shape.slice(1).map(() => "dim")];
+    return { tokens: this.tokens(ids), hook, shape, axes, values };
+  }
+
+  lens(body: Body): LensResponse {
+    const ids = this.ids(field(body, "prompt", "string"));
+    const k = optInt(body, "top", 3, 1, 20);
+    const r = noGrad(() => logitLens(this.model, this.model.runWithCache([ids]).cache, { topK: k }));
+    const layers = r.axes[0]!.labels;
+    return { tokens: this.tokens(ids), layers, cells: layers.map((_, l) => ids.map((_, p) => r.topK[l]![0]![p]!.map((t) => this.top(t.token, t.prob)))) };
+  }
+
+  patch(body: Body): PatchResponse {
+    const clean = this.ids(field(body, "clean", "string"), "the clean prompt");
+    const corrupted = this.ids(field(body, "corrupted", "string"), "the corrupted prompt");
+    const site = (body.site ?? "resid_pre") as ResidSite;
+    if (!RESID_SITES.includes(site)) throw new ApiError(400, `"site" must be one of ${RESID_SITES.join(", ")}, got ${JSON.stringify(body.site)}`);
+    if (site === "mlp_out" && this.cfg.attn_only) throw new ApiError(400, `"site" mlp_out: an attention-only model has no MLPs`);
+    const direction = (body.direction ?? "denoising") as Direction;
+    if (direction !== "denoising" && direction !== "noising") throw new ApiError(400, `"direction" must be denoising or noising, got ${JSON.stringify(body.direction)}`);
+    const cleanToks = this.tokens(clean), corruptedToks = this.tokens(corrupted);
+    if (clean.length !== corrupted.length)
+      throw new ApiError(400, `the clean and corrupted prompts must have the same number of tokens: clean has ${clean.length} ${JSON.stringify(cleanToks.map((t) => t.str))}, corrupted has ${corrupted.length} ${JSON.stringify(corruptedToks.map((t) => t.str))}`);
+    const single = (name: string) => {
+      try { return toSingleToken(this.tokenizer, field(body, name, "string")); } catch (e) { throw e instanceof ApiError ? e : new ApiError(400, `"${name}": ${(e as Error).message}`); }
+    };
+    const answer = single("answer"), wrong = single("wrong");
+    const cells = this.cfg.n_layers * clean.length;
+    if (cells > this.maxPatchCells) throw new ApiError(400, `patching ${this.cfg.n_layers} layers × ${clean.length} positions = ${cells} runs; this server does at most ${this.maxPatchCells}`);
+    const base = logitDiffMetric([answer, wrong]);
+    const cleanLd = noGrad(() => base.compute(this.model.forward([clean])).item());
+    const corruptedLd = noGrad(() => base.compute(this.model.forward([corrupted])).item());
+    if (cleanLd === corruptedLd) throw new ApiError(400, `the clean and corrupted logit differences are equal (${cleanLd}), so the metric cannot be normalised`);
+    const positions = cleanToks.map((t, i) => (t.str === corruptedToks[i]!.str ? t.str : `${t.str}/${corruptedToks[i]!.str}`));
+    const r = patchByPos(this.model, { clean: [clean], corrupted: [corrupted], metric: normalizedMetric(base, cleanLd, corruptedLd), direction, site, posLabels: positions });
+    const [L, P] = r.values.shape as [number, number];
+    return {
+      clean: cleanToks, corrupted: corruptedToks, answer: this.tokens([answer])[0]!, wrong: this.tokens([wrong])[0]!,
+      site, direction, metric: { cleanLogitDiff: cleanLd, corruptedLogitDiff: corruptedLd },
+      layers: r.axes[0]!.labels, positions: r.axes[1]!.labels,
+      values: Array.from({ length: L }, (_, l) => Array.from({ length: P }, (_, p) => r.values.get(l, p))),
+    };
+  }
+}

@@ -1,0 +1,262 @@
+// The workbench page's script (bundled by scripts/build-web.mjs into dist/web/app.js): reads the
+// model's info, then on Run asks the server's API for predictions, attention patterns, activations
+// and the logit lens, and draws them; patching runs on its own button. Plain DOM, no framework.
+// Every view shows the server's error message in its own alert box; nothing is fetched from the
+// network beyond this server.
+import type {
+  ActivationsResponse, AttentionResponse, ErrorResponse, InfoResponse, LensResponse, PatchResponse, RunResponse, Token,
+} from "../server/api-types.js";
+import { visibleToken } from "../plot/tokens.js";
+import { diverging, fmt, heatmapSvg, svgEl, textOn, Tooltip, viridis } from "./heatmap.js";
+
+const $ = <T extends HTMLElement = HTMLElement>(id: string) => document.getElementById(id) as T;
+const tooltip = new Tooltip($("tooltip"));
+
+/** POST (or GET without a body) to the API; throws the server's error message. */
+async function api<T>(path: string, body?: unknown): Promise<T> {
+  const res = await fetch(path, body === undefined ? {} : { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
+  const doc = (await res.json()) as T | ErrorResponse;
+  if (!res.ok) throw new Error((doc as ErrorResponse).error ?? `${res.status} ${res.statusText}`);
+  return doc as T;
+}
+
+/** Run fn, showing its error (or clearing the box) in the alert element `errId`. */
+async function guarded(errId: string, fn: () => Promise<void>): Promise<void> {
+  const box = $(errId);
+  box.textContent = "";
+  try { await fn(); } catch (e) { box.textContent = (e as Error).message; }
+}
+
+const shown = (t: Token | string) => visibleToken(typeof t === "string" ? t : t.str);
+
+/** A token chip; hover shows `tip` in the tooltip. */
+function chip(t: Token, tip: string, bg?: string): HTMLSpanElement {
+  const s = document.createElement("span");
+  s.className = "tok";
+  s.textContent = shown(t);
+  s.title = tip;
+  if (bg) { s.style.background = bg; s.style.color = textOn(bg); }
+  s.addEventListener("mousemove", (e) => tooltip.show(e, tip));
+  s.addEventListener("mouseleave", () => tooltip.hide());
+  return s;
+}
+
+const markRendered = (el: HTMLElement) => { el.dataset.rendered = String(Number(el.dataset.rendered ?? "0") + 1); };
+
+let info: InfoResponse;
+/** The prompt as typed now (every view reads it when it asks the server). */
+const currentPrompt = () => $<HTMLTextAreaElement>("prompt").value;
+
+// ---- next-token predictions -------------------------------------------------------------------
+function renderPredictions(r: RunResponse, pos: number): void {
+  const row = $("pred-tokens"); row.replaceChildren();
+  r.tokens.forEach((t, i) => {
+    const c = chip(t, `position ${i}, id ${t.id}: click for predictions`);
+    if (i === pos) c.classList.add("selected");
+    c.style.cursor = "pointer";
+    c.addEventListener("click", () => renderPredictions(r, i));
+    row.append(c);
+  });
+  const table = document.createElement("table"); table.className = "preds";
+  const cap = document.createElement("caption"); cap.className = "hint"; cap.style.textAlign = "left";
+  cap.textContent = `after position ${pos} (${JSON.stringify(r.tokens[pos]!.str)})`;
+  table.append(cap);
+  for (const p of r.predictions[pos]!) {
+    const tr = table.insertRow();
+    tr.insertCell().textContent = shown(p);
+    tr.insertCell().textContent = `${(100 * p.prob).toFixed(2)}%`;
+    const bar = tr.insertCell(); const b = document.createElement("div");
+    b.style.cssText = `height:10px;width:${Math.round(200 * p.prob)}px;background:${viridis(0.35)}`; bar.append(b);
+  }
+  $("predictions").replaceChildren(table);
+  markRendered($("predictions"));
+}
+
+// ---- activations: tokens coloured by one hook's value ------------------------------------------
+let activations: ActivationsResponse | null = null;
+
+function renderActivations(): void {
+  const r = activations;
+  if (!r) return;
+  const D = r.values[0]?.length ?? 0;
+  const mode = $<HTMLSelectElement>("act-mode").value;
+  const dimInput = $<HTMLInputElement>("dim");
+  dimInput.max = String(Math.max(0, D - 1));
+  const dim = Math.min(Math.max(0, Math.floor(Number(dimInput.value) || 0)), D - 1);
+  dimInput.value = String(dim);
+  const vals = r.values.map((v) => (mode === "norm" ? Math.sqrt(v.reduce((s, x) => s + x * x, 0)) : v[dim]!));
+  const max = Math.max(1e-12, ...vals.map(Math.abs));
+  // Signed values on blue–white–red around 0; norms (≥ 0) on viridis.
+  const colour = (v: number) => (mode === "norm" ? viridis(v / max) : diverging(v / max));
+  $("act-info").textContent = `${r.hook}: shape [${r.shape.join(", ")}] (${r.axes.join(", ")}); ${D} values per position; ` +
+    (mode === "norm" ? "colour: L2 norm per position" : `colour: dimension ${dim}`) + `; max |value| ${fmt(max)}`;
+  const row = $("act-tokens"); row.replaceChildren();
+  r.tokens.forEach((t, i) => {
+    const c = chip(t, `${i} ${JSON.stringify(t.str)}: ${fmt(vals[i]!)}`, colour(vals[i]!));
+    c.dataset.value = String(vals[i]);
+    row.append(c);
+  });
+  $("act-legend").textContent = mode === "norm" ? `dark purple 0 … yellow ${fmt(max)}` : `blue −${fmt(max)} … white 0 … red +${fmt(max)}`;
+  markRendered(row);
+}
+
+async function loadActivations(): Promise<void> {
+  await guarded("act-error", async () => {
+    activations = null;
+    $("act-tokens").replaceChildren(); $("act-info").textContent = ""; $("act-legend").textContent = "";
+    activations = await api<ActivationsResponse>("/api/activations", { prompt: currentPrompt(), hook: $<HTMLInputElement>("hook").value.trim() });
+    renderActivations();
+  });
+}
+
+// ---- attention patterns ------------------------------------------------------------------------
+let attention: AttentionResponse | null = null;
+let head = 0;
+let locked: number | null = null;
+
+function renderAttention(): void {
+  const r = attention;
+  if (!r) return;
+  const T = r.tokens.length, labels = r.tokens.map((t, i) => `${i} ${shown(t)}`);
+  head = Math.min(head, r.patterns.length - 1);
+  // Head picker: a thumbnail of every head's pattern.
+  const heads = $("heads"); heads.replaceChildren();
+  r.patterns.forEach((p, h) => {
+    const b = document.createElement("button");
+    b.setAttribute("aria-pressed", String(h === head));
+    b.setAttribute("aria-label", `head ${h}`);
+    b.dataset.head = String(h);
+    const s = Math.max(2, Math.floor(60 / T));
+    const svg = svgEl("svg", { width: s * T, height: s * T, "aria-hidden": "true" });
+    for (let q = 0; q < T; q++) for (let k = 0; k < T; k++) svg.append(svgEl("rect", { x: k * s, y: q * s, width: s, height: s, fill: viridis(p[q]![k]!) }));
+    b.append(svg, document.createTextNode(`L${r.layer}H${h}`));
+    b.addEventListener("click", () => { head = h; renderAttention(); });
+    heads.append(b);
+  });
+  const p = r.patterns[head]!;
+  const map = heatmapSvg({
+    values: p, rowLabels: labels, colLabels: labels, xLabel: "key (source) token", yLabel: "query (destination) token",
+    colour: (v) => viridis(v), title: `L${r.layer}H${head}: ${r.hook}[0, ${head}]`, legend: { lo: 0, hi: 1, label: "attention weight" },
+    onHover: (q, k, v) => `query ${q} ${JSON.stringify(r.tokens[q]!.str)} → key ${k} ${JSON.stringify(r.tokens[k]!.str)}: ${v.toFixed(4)}`,
+  }, tooltip);
+  $("attn-heatmap").replaceChildren(map);
+  renderAttnTokens(locked);
+  markRendered($("attn-heatmap"));
+}
+
+/** CircuitsVis's token view: with query token q chosen, every key token is shaded by its weight. */
+function renderAttnTokens(q: number | null): void {
+  const r = attention!;
+  const p = r.patterns[head]!;
+  const row = $("attn-tokens"); row.replaceChildren();
+  r.tokens.forEach((t, k) => {
+    const w = q === null ? null : p[q]![k]!;
+    const tip = q === null ? `${k} ${JSON.stringify(t.str)}: hover to see where it attends` : `${q} ${JSON.stringify(r.tokens[q]!.str)} attends to ${k} ${JSON.stringify(t.str)}: ${w!.toFixed(4)}`;
+    const c = chip(t, tip, w === null ? undefined : viridis(w));
+    if (k === q) c.classList.add("selected");
+    if (w !== null) c.dataset.weight = String(w);
+    c.addEventListener("mouseenter", () => { if (locked === null) renderAttnTokens(k); });
+    c.addEventListener("click", () => { locked = locked === k ? null : k; renderAttnTokens(locked ?? k); });
+    row.append(c);
+  });
+  row.onmouseleave = () => { if (locked === null) renderAttnTokens(null); };
+}
+
+async function loadAttention(): Promise<void> {
+  await guarded("attn-error", async () => {
+    attention = await api<AttentionResponse>("/api/attention", { prompt: currentPrompt(), layer: Number($<HTMLSelectElement>("layer").value) });
+    locked = null;
+    renderAttention();
+  });
+}
+
+// ---- logit lens --------------------------------------------------------------------------------
+async function loadLens(): Promise<void> {
+  await guarded("lens-error", async () => {
+    const r = await api<LensResponse>("/api/lens", { prompt: currentPrompt(), top: 3 });
+    const table = document.createElement("table"); table.className = "lens";
+    const head = table.createTHead().insertRow();
+    head.append(Object.assign(document.createElement("th"), { textContent: "layer \\ position" }));
+    r.tokens.forEach((t, i) => head.append(Object.assign(document.createElement("th"), { textContent: `${i} ${shown(t)}`, scope: "col" })));
+    const body = table.createTBody();
+    r.layers.forEach((name, l) => {
+      const tr = body.insertRow();
+      tr.append(Object.assign(document.createElement("th"), { textContent: name, scope: "row" }));
+      r.cells[l]!.forEach((top, p) => {
+        const td = tr.insertCell(), best = top[0]!, bg = viridis(best.prob);
+        td.style.background = bg; td.style.color = textOn(bg);
+        td.textContent = `${shown(best)} ${best.prob.toFixed(2)}`;
+        td.dataset.prob = String(best.prob);
+        const tip = `${name}, position ${p} ${JSON.stringify(r.tokens[p]!.str)}:\n` + top.map((t) => `${JSON.stringify(t.str).padEnd(10)} ${(100 * t.prob).toFixed(2)}%`).join("\n");
+        td.title = tip;
+        td.addEventListener("mousemove", (e) => tooltip.show(e, tip));
+        td.addEventListener("mouseleave", () => tooltip.hide());
+      });
+    });
+    const cap = table.createCaption(); cap.className = "hint"; cap.style.textAlign = "left";
+    cap.textContent = "cell colour: top-1 probability (viridis, 0 dark → 1 yellow)";
+    $("lens").replaceChildren(table);
+    markRendered($("lens"));
+  });
+}
+
+// ---- activation patching -----------------------------------------------------------------------
+async function loadPatch(): Promise<void> {
+  await guarded("patch-error", async () => {
+    $("patch").replaceChildren(); $("patch-info").textContent = "computing…";
+    const v = (id: string) => $<HTMLInputElement | HTMLSelectElement>(id).value;
+    try {
+      const r = await api<PatchResponse>("/api/patch", { clean: v("clean"), corrupted: v("corrupted"), answer: v("answer"), wrong: v("wrong"), site: v("site"), direction: v("direction") });
+      const max = Math.max(1, ...r.values.flat().map(Math.abs));
+      $("patch-info").textContent = `${r.direction} ${r.site}; logit diff ${JSON.stringify(r.answer.str)} − ${JSON.stringify(r.wrong.str)}: clean ${r.metric.cleanLogitDiff.toFixed(3)}, corrupted ${r.metric.corruptedLogitDiff.toFixed(3)}`;
+      $("patch").replaceChildren(heatmapSvg({
+        values: r.values, rowLabels: r.layers.map((l) => `layer ${l}`), colLabels: r.positions.map((p, i) => `${i} ${visibleToken(p)}`),
+        xLabel: "position (clean/corrupted token)", yLabel: "layer", colour: (x) => diverging(x / max), cell: 26,
+        title: `patched ${r.site}: normalised logit difference (0 = corrupted, 1 = clean)`, legend: { lo: -max, hi: max, label: "normalised metric" },
+        onHover: (l, p, x) => `layer ${r.layers[l]}, position ${p} ${JSON.stringify(r.positions[p])}: ${x.toFixed(4)}`,
+      }, tooltip));
+      markRendered($("patch"));
+    } catch (e) { $("patch-info").textContent = ""; throw e; }
+  });
+}
+
+// ---- wiring ------------------------------------------------------------------------------------
+async function runAll(): Promise<void> {
+  document.body.dataset.busy = "true";
+  await guarded("error", async () => {
+    const r = await api<RunResponse>("/api/run", { prompt: currentPrompt(), top: 5 });
+    renderPredictions(r, r.tokens.length - 1);
+  });
+  if ($("error").textContent === "") {
+    await loadAttention();
+    await loadActivations();
+    await loadLens();
+  }
+  document.body.dataset.busy = "false";
+}
+
+async function init(): Promise<void> {
+  info = await api<InfoResponse>("/api/info");
+  const c = info.config;
+  $("model-info").textContent = `model ${info.model}: ${c.architecture}, ${c.n_layers} layers × ${c.n_heads} heads, d_model ${c.d_model}, vocabulary ${c.d_vocab}; prompts up to ${info.maxTokens} tokens`;
+  $("hook-names").replaceChildren(...info.hookNames.map((n) => Object.assign(document.createElement("option"), { value: n })));
+  $("layer").replaceChildren(...Array.from({ length: c.n_layers }, (_, l) => Object.assign(document.createElement("option"), { value: String(l), textContent: String(l) })));
+  const hook = $<HTMLInputElement>("hook");
+  hook.value = info.hookNames.find((n) => n === (c.attn_only ? "blocks.0.hook_resid_post" : "blocks.0.mlp.hook_post")) ?? info.hookNames[0] ?? "";
+  $<HTMLTextAreaElement>("prompt").value = "When Mary and John went to the store, John gave a drink to";
+  $<HTMLInputElement>("clean").value = "When Mary and John went to the store, John gave a drink to";
+  $<HTMLInputElement>("corrupted").value = "When Mary and John went to the store, Mary gave a drink to";
+  $<HTMLInputElement>("answer").value = " Mary";
+  $<HTMLInputElement>("wrong").value = " John";
+  $("run").addEventListener("click", () => void runAll());
+  $("prompt").addEventListener("keydown", (e) => { if (e.key === "Enter" && (e.ctrlKey || e.metaKey)) { e.preventDefault(); void runAll(); } });
+  $("act-run").addEventListener("click", () => void loadActivations());
+  hook.addEventListener("keydown", (e) => { if (e.key === "Enter") void loadActivations(); });
+  $("act-mode").addEventListener("change", renderActivations);
+  $("dim").addEventListener("input", renderActivations);
+  $("layer").addEventListener("change", () => void loadAttention());
+  $("patch-run").addEventListener("click", () => void loadPatch());
+  document.body.dataset.ready = "true";
+}
+
+void init().catch((e: Error) => { $("error").textContent = `cannot reach the workbench server: ${e.message}`; });
