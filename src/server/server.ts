@@ -30,12 +30,9 @@ function readBody(req: IncomingMessage): Promise<string> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
-    req.on("data", (c: Buffer) => {
-      size += c.length;
-      if (size > MAX_BODY) { reject(new ApiError(413, `request body larger than ${MAX_BODY} bytes`)); req.destroy(); return; }
-      chunks.push(c);
-    });
-    req.on("end", () => resolve(Buffer.concat(chunks).toString("utf8")));
+    // An oversized body is read to its end (and dropped), so the client gets the 413 rather than a reset.
+    req.on("data", (c: Buffer) => { size += c.length; if (size <= MAX_BODY) chunks.push(c); });
+    req.on("end", () => (size > MAX_BODY ? reject(new ApiError(413, `request body of ${size} bytes; the limit is ${MAX_BODY}`)) : resolve(Buffer.concat(chunks).toString("utf8"))));
     req.on("error", reject);
   });
 }

@@ -1,0 +1,191 @@
+// `circuitscope serve` as a real process on a tiny model saved in Hugging Face layout: every API
+// route's numbers equal the same analysis run here in the library on the same snapshot (attention
+// patterns = cache.get(hook_pattern), activations = cache.get(hook), lens = logitLens, patching =
+// patchByPos), bad input is a 4xx JSON error naming the problem (unknown hook with near matches,
+// bad JSON, missing fields, unknown route, wrong method), the server survives all of it, and
+// SIGTERM / SIGINT stop it with exit code 0.
+import { after, before, test } from "node:test";
+import assert from "node:assert/strict";
+import fs from "node:fs";
+import { useBackend } from "../src/backend/init.js";
+import { loadPretrained } from "../src/io/snapshot.js";
+import { noGrad } from "../src/tensor/autodiff.js";
+import { encodeText, toSingleToken } from "../src/model/tokens.js";
+import { logitLens } from "../src/analysis/residual.js";
+import { patchByPos } from "../src/analysis/patching.js";
+import { logitDiffMetric, normalizedMetric } from "../src/analysis/patching-metrics.js";
+import type { HookName } from "../src/model/hooks.js";
+import type { ActivationsResponse, AttentionResponse, InfoResponse, LensResponse, PatchResponse, RunResponse } from "../src/server/api-types.js";
+import { post, startServe, tinySnapshot, type Served } from "./server-helpers.js";
+
+const { dir, folder } = tinySnapshot("circuitscope-server-");
+useBackend(); // the kernels the server picks, so the numbers can agree exactly
+const lib = loadPretrained(folder);
+const tok = lib.tokenizer!;
+const PROMPT = "Mary and John. John gave it to";
+const CORRUPT = "Mary and John. Mohn gave it to"; // one character differs
+const TOL = 0; // same kernels, same computation: equal to the last bit (JSON round-trips doubles exactly)
+let s: Served;
+
+before(async () => { s = await startServe(folder); });
+after(async () => { await s?.stop("SIGKILL"); fs.rmSync(dir, { recursive: true, force: true }); });
+
+/** One activation as the server computes it: a run caching only that hook (other hooks off lets fused kernels run, which round differently in the last bits). */
+const cached = (ids: number[], hook: string) => noGrad(() => lib.model.runWithCache([ids], { names: [hook as HookName] }).cache.get(hook as HookName));
+
+const close = (a: number, b: number, what: string, tol = TOL) => assert.ok(Math.abs(a - b) <= tol, `${what}: ${a} vs ${b}`);
+
+test("--json prints {url, model, port, config} once listening; /api/info lists the model's hook names", async () => {
+  assert.match(s.url, /^http:\/\/127\.0\.0\.1:\d+\/$/);
+  assert.equal(s.doc.model, folder);
+  assert.equal((s.doc.config as { n_layers: number }).n_layers, 2);
+  const res = await fetch(s.url + "api/info");
+  assert.equal(res.status, 200);
+  assert.match(res.headers.get("content-type")!, /application\/json/);
+  const info = (await res.json()) as InfoResponse;
+  assert.deepEqual(info.hookNames, [...lib.model.hookNames()]);
+  assert.equal(info.maxTokens, 64);
+  const page = await fetch(s.url);
+  assert.match(await page.text(), /<script type="module" src="\/app.js">/);
+  const js = await fetch(s.url + "app.js");
+  assert.equal(js.status, 200);
+  assert.match(js.headers.get("content-type")!, /javascript/);
+  assert.ok((await js.text()).length > 1000);
+});
+
+test("/api/run: tokens and top next-token predictions equal the library's forward pass", async () => {
+  const { status, doc } = await post<RunResponse>(s.url + "api/run", { prompt: PROMPT, top: 3 });
+  assert.equal(status, 200);
+  const ids = encodeText(tok, PROMPT);
+  assert.deepEqual(doc.tokens.map((t) => t.id), ids);
+  assert.equal(doc.tokens.map((t) => t.str).join(""), PROMPT);
+  const probs = noGrad(() => lib.model.forward([ids]).softmax(-1));
+  const V = probs.shape[2]!;
+  doc.predictions.forEach((top, p) => {
+    assert.equal(top.length, 3);
+    const row = Array.from({ length: V }, (_, v) => probs.get(0, p, v));
+    const best = row.indexOf(Math.max(...row));
+    assert.equal(top[0]!.id, best, `position ${p}`);
+    for (const t of top) close(t.prob, row[t.id]!, `p(${t.str}) at ${p}`);
+  });
+});
+
+test("/api/attention: every head's pattern equals cache.get(blocks.L.attn.hook_pattern); GET with a query works too", async () => {
+  const ids = encodeText(tok, PROMPT);
+  for (const layer of [0, 1]) {
+    const { status, doc } = await post<AttentionResponse>(s.url + "api/attention", { prompt: PROMPT, layer });
+    assert.equal(status, 200);
+    assert.equal(doc.hook, `blocks.${layer}.attn.hook_pattern`);
+    const want = cached(ids, doc.hook); // [batch, head_index, query_pos, key_pos]
+    assert.deepEqual([1, doc.patterns.length, doc.patterns[0]!.length, doc.patterns[0]![0]!.length], want.shape);
+    doc.patterns.forEach((h, hi) => h.forEach((row, q) => row.forEach((v, k) => close(v, want.get(0, hi, q, k), `L${layer}H${hi}[${q},${k}]`))));
+  }
+  const get = await fetch(`${s.url}api/attention?prompt=${encodeURIComponent("abc")}&layer=1`);
+  assert.equal(get.status, 200);
+  assert.equal(((await get.json()) as AttentionResponse).patterns[0]!.length, 3);
+  const bad = await post(s.url + "api/attention", { prompt: PROMPT, layer: 2 });
+  assert.equal(bad.status, 400);
+  assert.match((bad.doc as { error: string }).error, /"layer" must be between 0 and 1, got 2/);
+});
+
+test("/api/activations: values per position equal cache.get(hook); patterns come per query position", async () => {
+  const ids = encodeText(tok, PROMPT);
+  const { status, doc } = await post<ActivationsResponse>(s.url + "api/activations", { prompt: PROMPT, hook: "blocks.1.mlp.hook_post" });
+  assert.equal(status, 200);
+  const want = cached(ids, "blocks.1.mlp.hook_post"); // [batch, pos, d_mlp]
+  assert.deepEqual(doc.shape, [ids.length, 32]);
+  doc.values.forEach((row, p) => row.forEach((v, d) => close(v, want.get(0, p, d), `pos ${p} dim ${d}`)));
+  const z = await post<ActivationsResponse>(s.url + "api/activations", { prompt: PROMPT, hook: "blocks.0.attn.hook_z" });
+  assert.deepEqual(z.doc.shape, [ids.length, 2, 8]);
+  assert.deepEqual(z.doc.axes, ["pos", "head_index", "dim"]);
+  close(z.doc.values[3]![8 + 5]!, cached(ids, "blocks.0.attn.hook_z").get(0, 3, 1, 5), "z[3, head 1, 5]");
+  const pat = await post<ActivationsResponse>(s.url + "api/activations", { prompt: PROMPT, hook: "blocks.0.attn.hook_pattern" });
+  const T = ids.length;
+  assert.deepEqual(pat.doc.axes, ["head_index", "query_pos", "key_pos"]);
+  close(pat.doc.values[5]![T + 2]!, cached(ids, "blocks.0.attn.hook_pattern").get(0, 1, 5, 2), "pattern head 1, q 5, k 2");
+});
+
+test("an unknown hook name is a 400 naming it and its near matches", async () => {
+  const { status, doc } = await post<{ error: string }>(s.url + "api/activations", { prompt: PROMPT, hook: "blocks.1.mlp.hook_pots" });
+  assert.equal(status, 400);
+  assert.match(doc.error, /unknown hook point "blocks\.1\.mlp\.hook_pots"; did you mean "blocks\.1\.mlp\.hook_post"/);
+});
+
+test("/api/lens: top tokens per layer × position equal logitLens", async () => {
+  const ids = encodeText(tok, PROMPT);
+  const want = noGrad(() => logitLens(lib.model, lib.model.runWithCache([ids]).cache, { topK: 2 }));
+  const { status, doc } = await post<LensResponse>(s.url + "api/lens", { prompt: PROMPT, top: 2 });
+  assert.equal(status, 200);
+  assert.deepEqual(doc.layers, want.axes[0]!.labels);
+  assert.deepEqual(doc.layers, ["0_pre", "1_pre", "final_post"]);
+  doc.cells.forEach((row, l) => row.forEach((top, p) => top.forEach((t, r) => {
+    const w = want.topK[l]![0]![p]![r]!;
+    assert.equal(t.id, w.token, `layer ${l} pos ${p} rank ${r}`);
+    close(t.prob, w.prob, `prob layer ${l} pos ${p} rank ${r}`);
+  })));
+});
+
+test("/api/patch: layer × position normalised logit difference equals patchByPos; bad pairs are 400s", async () => {
+  const { status, doc } = await post<PatchResponse>(s.url + "api/patch", { clean: PROMPT, corrupted: CORRUPT, answer: "M", wrong: "J" });
+  assert.equal(status, 200);
+  const clean = encodeText(tok, PROMPT), corrupted = encodeText(tok, CORRUPT);
+  const base = logitDiffMetric([toSingleToken(tok, "M"), toSingleToken(tok, "J")]);
+  const cleanLd = noGrad(() => base.compute(lib.model.forward([clean])).item());
+  const corruptedLd = noGrad(() => base.compute(lib.model.forward([corrupted])).item());
+  close(doc.metric.cleanLogitDiff, cleanLd, "clean logit diff");
+  close(doc.metric.corruptedLogitDiff, corruptedLd, "corrupted logit diff");
+  const want = patchByPos(lib.model, { clean: [clean], corrupted: [corrupted], metric: normalizedMetric(base, cleanLd, corruptedLd) });
+  assert.deepEqual([doc.values.length, doc.values[0]!.length], want.values.shape);
+  doc.values.forEach((row, l) => row.forEach((v, p) => close(v, want.values.get(l, p), `layer ${l} pos ${p}`, 1e-4)));
+  // Layer 0, resid_pre: only the position where the prompts differ carries the difference, and restores it fully.
+  const diff = doc.positions.findIndex((p) => p === "J/M");
+  assert.equal(diff, 15);
+  doc.values[0]!.forEach((v, p) => close(v, p === diff ? 1 : 0, `layer 0 pos ${p}`, 1e-4));
+
+  const unequal = await post<{ error: string }>(s.url + "api/patch", { clean: "abc", corrupted: "ab", answer: "M", wrong: "J" });
+  assert.equal(unequal.status, 400);
+  assert.match(unequal.doc.error, /same number of tokens: clean has 3/);
+  const multi = await post<{ error: string }>(s.url + "api/patch", { clean: PROMPT, corrupted: CORRUPT, answer: "Ma", wrong: "J" });
+  assert.equal(multi.status, 400);
+  assert.match(multi.doc.error, /"answer": "Ma" is 2 tokens/);
+  const site = await post<{ error: string }>(s.url + "api/patch", { clean: PROMPT, corrupted: CORRUPT, answer: "M", wrong: "J", site: "hook_z" });
+  assert.equal(site.status, 400);
+  assert.match(site.doc.error, /"site" must be one of resid_pre/);
+  const get = await fetch(s.url + "api/patch");
+  assert.equal(get.status, 405);
+  assert.equal(get.headers.get("allow"), "POST");
+});
+
+test("bad requests are JSON errors with the right status, and the server keeps serving", async () => {
+  const cases: [string, RequestInit, number, RegExp][] = [
+    ["api/run", { method: "POST", body: "{not json" }, 400, /not valid JSON/],
+    ["api/run", { method: "POST", body: "[1, 2]" }, 400, /must be a JSON object/],
+    ["api/run", { method: "POST", body: "{}" }, 400, /missing field "prompt"/],
+    ["api/run", { method: "POST", body: JSON.stringify({ prompt: 5 }) }, 400, /"prompt" must be a string, got 5/],
+    ["api/run", { method: "POST", body: JSON.stringify({ prompt: "" }) }, 400, /prompt has no tokens/],
+    ["api/run", { method: "POST", body: JSON.stringify({ prompt: "a".repeat(65) }) }, 400, /65 tokens; this server takes at most 64/],
+    ["api/run", { method: "POST", body: JSON.stringify({ prompt: "é" }) }, 400, /no id for "é"/],
+    ["api/run", { method: "POST", body: JSON.stringify({ prompt: "ab", top: 0 }) }, 400, /"top" must be between 1 and 50/],
+    ["api/nothing", {}, 404, /no route GET \/api\/nothing; the API has \/api\/info/],
+    ["api/info", { method: "POST", body: "{}" }, 405, /use GET/],
+    ["api/run", { method: "POST", body: "x".repeat(2 << 20) }, 413, /bytes; the limit is 1048576/],
+  ];
+  for (const [route, init, status, message] of cases) {
+    const res = await fetch(s.url + route, init);
+    assert.equal(res.status, status, `${route} ${String(init.body).slice(0, 20)}`);
+    assert.match(res.headers.get("content-type")!, /application\/json/);
+    assert.match(((await res.json()) as { error: string }).error, message);
+  }
+  assert.equal((await fetch(s.url + "api/info")).status, 200);
+  assert.equal(s.child.exitCode, null);
+});
+
+test("SIGTERM and SIGINT stop the server cleanly (exit code 0)", async () => {
+  for (const signal of ["SIGTERM", "SIGINT"] as const) {
+    const t = await startServe(folder, "--quiet");
+    assert.equal((await fetch(t.url + "api/info")).status, 200);
+    assert.equal(await t.stop(signal), 0, t.stderr());
+    assert.match(t.stderr(), new RegExp(`${signal}: stopping`));
+    assert.doesNotMatch(t.stderr(), /GET \/api\/info/); // --quiet
+  }
+});
