@@ -36,8 +36,8 @@ function chip(t: Token, tip: string, bg?: string): HTMLSpanElement {
   s.textContent = shown(t);
   s.title = tip;
   if (bg) { s.style.background = bg; s.style.color = textOn(bg); }
-  s.addEventListener("mousemove", (e) => tooltip.show(e, tip));
-  s.addEventListener("mouseleave", () => tooltip.hide());
+  s.onmousemove = (e) => tooltip.show(e, tip);
+  s.onmouseleave = () => tooltip.hide();
   return s;
 }
 
@@ -140,26 +140,38 @@ function renderAttention(): void {
     onHover: (q, k, v) => `query ${q} ${JSON.stringify(r.tokens[q]!.str)} → key ${k} ${JSON.stringify(r.tokens[k]!.str)}: ${v.toFixed(4)}`,
   }, tooltip);
   $("attn-heatmap").replaceChildren(map);
-  renderAttnTokens(locked);
+  buildAttnTokens();
   markRendered($("attn-heatmap"));
 }
 
-/** CircuitsVis's token view: with query token q chosen, every key token is shaded by its weight. */
-function renderAttnTokens(q: number | null): void {
+/** CircuitsVis's token view: chips built once per render, then shaded in place (no re-render under the pointer). */
+function buildAttnTokens(): void {
   const r = attention!;
-  const p = r.patterns[head]!;
   const row = $("attn-tokens"); row.replaceChildren();
   r.tokens.forEach((t, k) => {
-    const w = q === null ? null : p[q]![k]!;
-    const tip = q === null ? `${k} ${JSON.stringify(t.str)}: hover to see where it attends` : `${q} ${JSON.stringify(r.tokens[q]!.str)} attends to ${k} ${JSON.stringify(t.str)}: ${w!.toFixed(4)}`;
-    const c = chip(t, tip, w === null ? undefined : viridis(w));
-    if (k === q) c.classList.add("selected");
-    if (w !== null) c.dataset.weight = String(w);
-    c.addEventListener("mouseenter", () => { if (locked === null) renderAttnTokens(k); });
-    c.addEventListener("click", () => { locked = locked === k ? null : k; renderAttnTokens(locked ?? k); });
+    const c = chip(t, "");
+    c.addEventListener("mouseenter", () => { if (locked === null) shadeAttnTokens(k); });
+    c.addEventListener("click", () => { locked = locked === k ? null : k; shadeAttnTokens(locked ?? k); });
     row.append(c);
   });
-  row.onmouseleave = () => { if (locked === null) renderAttnTokens(null); };
+  row.onmouseleave = () => { if (locked === null) shadeAttnTokens(null); };
+  shadeAttnTokens(locked);
+}
+
+/** With query token q chosen, every key token is shaded by q's attention weight on it (viridis). */
+function shadeAttnTokens(q: number | null): void {
+  const r = attention!, p = r.patterns[head]!;
+  const chips = $("attn-tokens").children;
+  r.tokens.forEach((t, k) => {
+    const c = chips[k] as HTMLElement, w = q === null ? null : p[q]![k]!;
+    const tip = q === null ? `${k} ${JSON.stringify(t.str)}: hover to see where it attends` : `${q} ${JSON.stringify(r.tokens[q]!.str)} attends to ${k} ${JSON.stringify(t.str)}: ${w!.toFixed(4)}`;
+    c.title = tip;
+    c.onmousemove = (e) => tooltip.show(e, tip);
+    const bg = w === null ? "" : viridis(w);
+    c.style.background = bg; c.style.color = bg ? textOn(bg) : "";
+    c.classList.toggle("selected", k === q);
+    if (w === null) delete c.dataset.weight; else c.dataset.weight = String(w);
+  });
 }
 
 async function loadAttention(): Promise<void> {
