@@ -36,6 +36,24 @@ export interface LogitLensResult {
   targetProb?: Tensor;
 }
 
+/**
+ * Indices of the k largest values of row, largest first, ties to the lower index: the first k of
+ * a full sort by (value desc, index asc), found in O(V·k) with a small sorted buffer instead of
+ * O(V log V) (a 50,257-token row: 45 cells of a lens took 1.1 s sorted).
+ */
+export function topKIndices(row: ArrayLike<number>, k: number): number[] {
+  const n = Math.min(k, row.length), top: number[] = [];
+  const before = (i: number, j: number) => row[i]! > row[j]! || (row[i] === row[j] && i < j);
+  for (let i = 0; i < row.length; i++) {
+    if (top.length === n && !before(i, top[n - 1]!)) continue;
+    let at = top.length === n ? n - 1 : top.length;
+    while (at > 0 && before(i, top[at - 1]!)) { top[at] = top[at - 1]!; at--; }
+    top[at] = i;
+    if (top.length > n) top.length = n;
+  }
+  return top;
+}
+
 /** The logit lens over cache (from model.runWithCache; "cached" also needs ln_final.hook_scale). */
 export function logitLens(model: HookedTransformer, cache: ActivationCache, opts: LogitLensOptions = {}): LogitLensResult {
   return noGrad(() => {
@@ -70,9 +88,8 @@ export function logitLens(model: HookedTransformer, cache: ActivationCache, opts
         const perP: { token: number; prob: number }[][] = [];
         for (let p = 0; p < P; p++) {
           const o = ((l * B + b) * P + p) * V;
-          const row = Array.from(pd.subarray(o, o + V));
-          const order = row.map((_, i) => i).sort((x, y) => row[y]! - row[x]! || x - y);
-          perP.push(order.slice(0, k).map((t) => ({ token: t, prob: row[t]! })));
+          const row = pd.subarray(o, o + V);
+          perP.push(topKIndices(row, k).map((t) => ({ token: t, prob: row[t]! })));
           if (opts.target !== undefined) {
             const t = typeof opts.target === "number" ? opts.target : opts.target[b]![positions[p]!]!;
             const c = (l * B + b) * P + p;

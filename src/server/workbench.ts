@@ -9,7 +9,7 @@ import type { ModelConfig } from "../model/config.js";
 import { noGrad } from "../tensor/autodiff.js";
 import { checkHookName, HookNameError, type HookName } from "../model/hooks.js";
 import { encodeText, toSingleToken } from "../model/tokens.js";
-import { logitLens } from "../analysis/residual.js";
+import { logitLens, topKIndices } from "../analysis/residual.js";
 import { patchByPos, type Direction, type ResidSite } from "../analysis/patching.js";
 import { logitDiffMetric, normalizedMetric } from "../analysis/patching-metrics.js";
 import type {
@@ -89,8 +89,7 @@ export class Workbench {
     const V = probs.shape[2]!, p = probs.contiguous().toArray();
     const predictions = ids.map((_, pos) => {
       const row = p.subarray(pos * V, (pos + 1) * V);
-      const order = Array.from({ length: V }, (_, i) => i).sort((a, b) => row[b]! - row[a]! || a - b);
-      return order.slice(0, Math.min(k, V)).map((t) => this.top(t, row[t]!));
+      return topKIndices(row, k).map((t) => this.top(t, row[t]!));
     });
     return { tokens: this.tokens(ids), predictions };
   }
