@@ -47,6 +47,7 @@ export function startServe(folder: string, ...extra: string[]): Promise<Served> 
       clearTimeout(timer);
       try {
         const doc = JSON.parse(out.slice(0, nl)) as Record<string, unknown>;
+        if (typeof doc.url !== "string") throw new Error("no url");
         resolve({ url: doc.url as string, doc, child, stderr: () => err, stop });
       } catch (e) { child.kill("SIGKILL"); reject(new Error(`serve printed ${out}: ${(e as Error).message}; stderr:\n${err}`)); }
     });

@@ -7,6 +7,7 @@
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import fs from "node:fs";
+import path from "node:path";
 import { useBackend } from "../src/backend/init.js";
 import { loadPretrained } from "../src/io/snapshot.js";
 import { noGrad } from "../src/tensor/autodiff.js";
@@ -17,6 +18,7 @@ import { logitDiffMetric, normalizedMetric } from "../src/analysis/patching-metr
 import type { HookName } from "../src/model/hooks.js";
 import type { ActivationsResponse, AttentionResponse, InfoResponse, LensResponse, PatchResponse, RunResponse } from "../src/server/api-types.js";
 import { post, startServe, tinySnapshot, type Served } from "./server-helpers.js";
+import { cli, errorOf } from "./cli-helpers.js";
 
 const { dir, folder } = tinySnapshot("circuitscope-server-");
 useBackend(); // the kernels the server picks, so the numbers can agree exactly
@@ -188,4 +190,16 @@ test("SIGTERM and SIGINT stop the server cleanly (exit code 0)", async () => {
     assert.match(t.stderr(), new RegExp(`${signal}: stopping`));
     assert.doesNotMatch(t.stderr(), /GET \/api\/info/); // --quiet
   }
+});
+
+test("serve's own errors: usage (exit 2), a port in use (exit 2), a snapshot without a tokenizer (exit 1)", () => {
+  assert.match(errorOf(cli("serve", "--json")), /serve needs a snapshot folder/);
+  assert.match(errorOf(cli("serve", folder, "--port", "70000", "--json")), /--port must be an integer in 0\.\.65535, got 70000/);
+  assert.match(errorOf(cli("serve", folder, "--port", String(s.doc.port), "--json")), new RegExp(`--port ${s.doc.port}: 127\\.0\\.0\\.1:${s.doc.port} is already in use`));
+  const bare = path.join(dir, "no-tokenizer");
+  fs.mkdirSync(bare);
+  for (const f of ["config.json", "model.safetensors"]) fs.copyFileSync(path.join(folder, f), path.join(bare, f));
+  const r = cli("serve", bare, "--json");
+  assert.equal(r.code, 1);
+  assert.match((JSON.parse(r.stdout) as { error: { message: string } }).error.message, /has no tokenizer\.json, so a text prompt cannot be tokenized/);
 });
