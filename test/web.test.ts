@@ -109,6 +109,15 @@ test("the workbench page: attention heatmaps equal the API, tokens coloured, len
   got = await chips();
   assert.deepEqual(got.map((c) => c.v), acts.values.map((r) => r[7]));
   assert.match(await page.textContent("#act-info") ?? "", /shape \[30, 32\].*dimension 7/);
+  // The strongest dimension is offered as a one-click pick.
+  const peak = acts.values[0]!.map((_, d) => Math.max(...acts.values.map((v) => Math.abs(v[d]!))));
+  const strongest = peak.indexOf(Math.max(...peak));
+  assert.equal(await page.getAttribute("#act-top button:first-of-type", "data-dim"), String(strongest));
+  const a2 = await rendered(page, "#act-tokens");
+  await page.click("#act-top button:first-of-type");
+  await waitRender(page, "#act-tokens", a2);
+  assert.deepEqual((await chips()).map((c) => c.v), acts.values.map((r) => r[strongest]));
+  assert.equal(await page.inputValue("#dim"), String(strongest));
 
   // Logit lens: layers × positions cells with the API's top-1 probabilities.
   const lens = (await post<LensResponse>(s.url + "api/lens", { prompt: PROMPT, top: 3 })).doc;

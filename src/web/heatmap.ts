@@ -24,6 +24,10 @@ export function textOn(fill: string): string {
   return L > 0.22 ? "#000" : "#fff";
 }
 
+/** Indices of the k largest values, largest first (ties to the lower index). */
+export const topDims = (values: readonly number[], k: number): number[] =>
+  values.map((_, i) => i).sort((a, b) => values[b]! - values[a]! || a - b).slice(0, k);
+
 export const fmt = (v: number) => (Math.abs(v) >= 1e4 || (v !== 0 && Math.abs(v) < 1e-3) ? v.toExponential(2) : v.toFixed(Math.abs(v) >= 100 ? 1 : 3));
 
 export interface HeatmapSpec {

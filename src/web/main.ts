@@ -7,7 +7,7 @@ import type {
   ActivationsResponse, AttentionResponse, ErrorResponse, InfoResponse, LensResponse, PatchResponse, RunResponse, Token,
 } from "../server/api-types.js";
 import { visibleToken } from "../plot/tokens.js";
-import { diverging, fmt, heatmapSvg, svgEl, textOn, Tooltip, viridis } from "./heatmap.js";
+import { diverging, fmt, heatmapSvg, svgEl, textOn, Tooltip, topDims, viridis } from "./heatmap.js";
 
 const $ = <T extends HTMLElement = HTMLElement>(id: string) => document.getElementById(id) as T;
 const tooltip = new Tooltip($("tooltip"));
@@ -90,6 +90,17 @@ function renderActivations(): void {
   const colour = (v: number) => (mode === "norm" ? viridis(v / max) : diverging(v / max));
   $("act-info").textContent = `${r.hook}: shape [${r.shape.join(", ")}] (${r.axes.join(", ")}); ${D} values per position; ` +
     (mode === "norm" ? "colour: L2 norm per position" : `colour: dimension ${dim}`) + `; max |value| ${fmt(max)}`;
+  // The dimensions with the largest |activation| anywhere in the prompt, as one-click picks.
+  const peak = Array.from({ length: D }, (_, d) => Math.max(...r.values.map((v) => Math.abs(v[d]!))));
+  const top = topDims(peak, 8);
+  const picks = $("act-top"); picks.replaceChildren(Object.assign(document.createElement("span"), { className: "hint", textContent: "largest |value|:" }));
+  for (const d of top) {
+    const b = Object.assign(document.createElement("button"), { className: "secondary", textContent: `${d} (${fmt(peak[d]!)})` });
+    b.dataset.dim = String(d);
+    b.setAttribute("aria-pressed", String(mode === "dim" && d === dim));
+    b.addEventListener("click", () => { $<HTMLSelectElement>("act-mode").value = "dim"; dimInput.value = String(d); renderActivations(); });
+    picks.append(b);
+  }
   const row = $("act-tokens"); row.replaceChildren();
   r.tokens.forEach((t, i) => {
     const c = chip(t, `${i} ${JSON.stringify(t.str)}: ${fmt(vals[i]!)}`, colour(vals[i]!));
@@ -103,6 +114,7 @@ function renderActivations(): void {
 async function loadActivations(): Promise<void> {
   await guarded("act-error", async () => {
     activations = null;
+    $("act-top").replaceChildren();
     $("act-tokens").replaceChildren(); $("act-info").textContent = ""; $("act-legend").textContent = "";
     activations = await api<ActivationsResponse>("/api/activations", { prompt: currentPrompt(), hook: $<HTMLInputElement>("hook").value.trim() });
     renderActivations();
@@ -136,7 +148,7 @@ function renderAttention(): void {
   const p = r.patterns[head]!;
   const map = heatmapSvg({
     values: p, rowLabels: labels, colLabels: labels, xLabel: "key (source) token", yLabel: "query (destination) token",
-    colour: (v) => viridis(v), title: `L${r.layer}H${head}: ${r.hook}[0, ${head}]`, legend: { lo: 0, hi: 1, label: "attention weight" },
+    colour: (v) => viridis(v), cell: Math.max(8, Math.min(22, Math.floor(720 / T))), title: `L${r.layer}H${head}: ${r.hook}[0, ${head}]`, legend: { lo: 0, hi: 1, label: "attention weight" },
     onHover: (q, k, v) => `query ${q} ${JSON.stringify(r.tokens[q]!.str)} → key ${k} ${JSON.stringify(r.tokens[k]!.str)}: ${v.toFixed(4)}`,
   }, tooltip);
   $("attn-heatmap").replaceChildren(map);

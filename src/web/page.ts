@@ -37,6 +37,7 @@ table.preds td{padding:2px 10px;border-bottom:1px solid #eee;font-family:ui-mono
 #tooltip{position:fixed;pointer-events:none;background:#222;color:#fff;font-size:12px;padding:4px 7px;border-radius:4px;white-space:pre;z-index:10;display:none;font-family:ui-monospace,Menlo,monospace}
 .scroll{overflow-x:auto}
 .legend{font-size:11px;color:var(--muted)}
+#act-top button{padding:1px 8px;font-size:12px}
 `;
 
 export function pageHtml(model: string): string {
@@ -68,6 +69,7 @@ export function pageHtml(model: string): string {
 </div>
 <div id="act-error" class="error" role="alert"></div>
 <div id="act-info" class="hint"></div>
+<div id="act-top" class="row" aria-label="dimensions with the largest activations"></div>
 <div id="act-tokens" class="tokens"></div>
 <div id="act-legend" class="legend"></div>
 </section>
