@@ -152,6 +152,13 @@ test("the workbench page: attention heatmaps equal the API, tokens coloured, len
   assert.equal(await page.$$eval("#act-tokens .tok", (e) => e.length), 0);
   assert.equal(await page.isVisible("#act-error"), true);
 
+  // A prompt the tokenizer cannot encode: the server's message, and no views of the earlier prompt left.
+  await page.fill("#prompt", "Mary é");
+  await page.click("#run");
+  await page.waitForFunction(() => (document.getElementById("error")?.textContent ?? "") !== "", undefined, { timeout: 20_000 });
+  assert.match(await page.textContent("#error") ?? "", /no id for "é"/);
+  assert.equal(await page.$$eval("#attn-heatmap rect.cell, #lens td, #pred-tokens .tok", (e) => e.length), 0);
+
   assert.deepEqual(errors, []);
   assert.deepEqual(foreign, []);
   await page.close();

@@ -255,6 +255,11 @@ async function runAll(): Promise<void> {
     await loadAttention();
     await loadActivations();
     await loadLens();
+  } else {
+    // Views of an earlier prompt would be misleading beside this prompt's error: clear them.
+    attention = null; activations = null;
+    for (const id of ["pred-tokens", "predictions", "heads", "attn-heatmap", "attn-tokens", "act-top", "act-tokens", "lens"]) $(id).replaceChildren();
+    for (const id of ["act-info", "act-legend"]) $(id).textContent = "";
   }
   document.body.dataset.busy = "false";
 }
