@@ -13,6 +13,7 @@ import { loadPretrained } from "../src/io/snapshot.js";
 import { noGrad } from "../src/tensor/autodiff.js";
 import { encodeText, toSingleToken } from "../src/model/tokens.js";
 import { logitLens } from "../src/analysis/residual.js";
+import { detectionPattern, scorePattern } from "../src/analysis/head-detectors.js";
 import { patchByPos } from "../src/analysis/patching.js";
 import { logitDiffMetric, normalizedMetric } from "../src/analysis/patching-metrics.js";
 import type { HookName } from "../src/model/hooks.js";
@@ -81,6 +82,15 @@ test("/api/attention: every head's pattern equals cache.get(blocks.L.attn.hook_p
     const want = cached(ids, doc.hook); // [batch, head_index, query_pos, key_pos]
     assert.deepEqual([1, doc.patterns.length, doc.patterns[0]!.length, doc.patterns[0]![0]!.length], want.shape);
     doc.patterns.forEach((h, hi) => h.forEach((row, q) => row.forEach((v, k) => close(v, want.get(0, hi, q, k), `L${layer}H${hi}[${q},${k}]`))));
+    // Head-detector scores of each head on this prompt, as scorePattern gives them ("Mary and John. John …" repeats tokens).
+    doc.scores.forEach((sc, hi) => {
+      const flat = Array.from({ length: ids.length ** 2 }, (_, i) => want.get(0, hi, Math.floor(i / ids.length), i % ids.length));
+      for (const kind of ["previous_token_head", "duplicate_token_head", "induction_head"] as const) {
+        const r = scorePattern(flat, detectionPattern(kind, ids), ids.length);
+        assert.ok(r.rows > 0);
+        close(sc[kind]!, r.sum / r.rows, `L${layer}H${hi} ${kind}`);
+      }
+    });
   }
   const get = await fetch(`${s.url}api/attention?prompt=${encodeURIComponent("abc")}&layer=1`);
   assert.equal(get.status, 200);

@@ -73,6 +73,9 @@ test("the workbench page: attention heatmaps equal the API, tokens coloured, len
   const L0 = await api(0);
   assert.deepEqual(await heatmapValues(page, "#attn-heatmap"), L0.patterns[0]);
   assert.equal(await page.$$eval("#heads button", (e) => e.length), 2);
+  const sc = L0.scores[0]!;
+  assert.equal(await page.textContent("#heads button[data-head='0'] .hint"),
+    `prev ${sc.previous_token_head!.toFixed(2)} dup ${sc.duplicate_token_head!.toFixed(2)} ind ${sc.induction_head!.toFixed(2)}`);
   let n = await rendered(page, "#attn-heatmap");
   await page.click("#heads button[data-head='1']");
   await waitRender(page, "#attn-heatmap", n);

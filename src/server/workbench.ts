@@ -10,6 +10,7 @@ import { noGrad } from "../tensor/autodiff.js";
 import { checkHookName, HookNameError, type HookName } from "../model/hooks.js";
 import { encodeText, toSingleToken } from "../model/tokens.js";
 import { logitLens, topKIndices } from "../analysis/residual.js";
+import { detectionPattern, HEAD_KINDS, scorePattern, type HeadKind } from "../analysis/head-detectors.js";
 import { patchByPos, type Direction, type ResidSite } from "../analysis/patching.js";
 import { logitDiffMetric, normalizedMetric } from "../analysis/patching-metrics.js";
 import type {
@@ -101,7 +102,14 @@ export class Workbench {
     const pattern = noGrad(() => this.model.runWithCache([ids], { names: [hook] }).cache.get(hook)); // [batch, head_index, query_pos, key_pos]
     const [, H, T] = pattern.shape as [number, number, number, number];
     const patterns = Array.from({ length: H }, (_, h) => Array.from({ length: T }, (_, q) => Array.from({ length: T }, (_, k) => pattern.get(0, h, q, k))));
-    return { tokens: this.tokens(ids), layer, hook, patterns };
+    // The attention command's scoring: TransformerLens's "mul" measure, the BOS column left out when there is one.
+    const bos = this.tokenizer.bosTokenId != null && ids[0] === this.tokenizer.bosTokenId;
+    const detections = HEAD_KINDS.map((k) => [k, detectionPattern(k, ids)] as const);
+    const scores = patterns.map((p) => {
+      const flat = p.flat();
+      return Object.fromEntries(detections.map(([k, d]) => { const s = scorePattern(flat, d, T, { excludeBos: bos }); return [k, s.rows > 0 ? s.sum / s.rows : null]; })) as Record<HeadKind, number | null>;
+    });
+    return { tokens: this.tokens(ids), layer, hook, patterns, scores };
   }
 
   activations(body: Body): ActivationsResponse {

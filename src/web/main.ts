@@ -141,7 +141,12 @@ function renderAttention(): void {
     const s = Math.max(2, Math.floor(60 / T));
     const svg = svgEl("svg", { width: s * T, height: s * T, "aria-hidden": "true" });
     for (let q = 0; q < T; q++) for (let k = 0; k < T; k++) svg.append(svgEl("rect", { x: k * s, y: q * s, width: s, height: s, fill: viridis(p[q]![k]!) }));
-    b.append(svg, document.createTextNode(`L${r.layer}H${h}`));
+    const sc = r.scores[h]!, f = (v: number | null) => (v === null ? "—" : v.toFixed(2));
+    const score = document.createElement("span");
+    score.className = "hint";
+    score.textContent = `prev ${f(sc.previous_token_head)} dup ${f(sc.duplicate_token_head)} ind ${f(sc.induction_head)}`;
+    b.title = `L${r.layer}H${h} on this prompt: previous-token ${f(sc.previous_token_head)}, duplicate-token ${f(sc.duplicate_token_head)}, induction ${f(sc.induction_head)} (mean attention on the targets; — when the prompt has none)`;
+    b.append(svg, document.createTextNode(`L${r.layer}H${h}`), score);
     b.addEventListener("click", () => { head = h; renderAttention(); });
     heads.append(b);
   });
