@@ -141,6 +141,16 @@ test("the workbench page: attention heatmaps equal the API, tokens coloured, len
   const labels = await page.$$eval("#patch svg text", (els) => els.map((e) => e.textContent));
   for (const l of ["layer 0", "layer 1", "15 J/M", "layer", "position (clean/corrupted token)", "normalised metric"]) assert.ok(labels.includes(l), `patching heatmap label ${l}`);
 
+  // By head: pick a per-head site; the heatmap is layer × head with the API's values.
+  await page.selectOption("#site", "z");
+  const p1 = await rendered(page, "#patch");
+  await page.click("#patch-run");
+  await waitRender(page, "#patch", p1);
+  const byHead = (await post<PatchResponse>(s.url + "api/patch", { clean: PROMPT, corrupted: CORRUPT, answer: "M", wrong: "J", by: "head", site: "z" })).doc;
+  assert.deepEqual(await heatmapValues(page, "#patch"), byHead.values);
+  const headLabels = await page.$$eval("#patch svg text", (els) => els.map((e) => e.textContent));
+  for (const l of ["head 0", "head 1", "head"]) assert.ok(headLabels.includes(l), `by-head heatmap label ${l}`);
+
   // A bad patching pair shows the server's message.
   await page.fill("#answer", "Ma");
   await page.click("#patch-run");

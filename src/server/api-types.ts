@@ -49,14 +49,21 @@ export interface ActivationsResponse {
 export interface LensRequest { prompt: string; top?: number }
 export interface LensResponse { tokens: Token[]; layers: string[]; cells: TopToken[][][] } // [layer][pos][rank]
 
-/** POST /api/patch: activation patching by layer × position, normalised logit difference (0 = corrupted, 1 = clean). */
-export interface PatchRequest { clean: string; corrupted: string; answer: string; wrong: string; site?: "resid_pre" | "resid_mid" | "resid_post" | "attn_out" | "mlp_out"; direction?: "denoising" | "noising" }
+/**
+ * POST /api/patch: activation patching with the normalised logit difference (0 = corrupted, 1 = clean).
+ * by "pos" (default): layer × position at a residual site (patchByPos); by "head": layer × head at a
+ * per-head site, every position (patchByHead).
+ */
+export type ResidSiteName = "resid_pre" | "resid_mid" | "resid_post" | "attn_out" | "mlp_out";
+export type HeadSiteName = "z" | "q" | "k" | "v" | "pattern";
+export interface PatchRequest { clean: string; corrupted: string; answer: string; wrong: string; by?: "pos" | "head"; site?: ResidSiteName | HeadSiteName; direction?: "denoising" | "noising" }
 export interface PatchResponse {
   clean: Token[]; corrupted: Token[]; answer: Token; wrong: Token;
-  site: string; direction: string;
+  by: "pos" | "head"; site: string; direction: string;
   metric: { cleanLogitDiff: number; corruptedLogitDiff: number };
-  layers: string[]; positions: string[];
-  values: number[][]; // [layer][pos]
+  /** Row labels ("0", "1", …) and column labels: position tokens ("clean/corrupted" where they differ) or heads ("0", "1", …). */
+  layers: string[]; columns: string[];
+  values: number[][]; // [layer][pos or head]
 }
 
 export interface ErrorResponse { error: string }

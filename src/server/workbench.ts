@@ -11,7 +11,7 @@ import { checkHookName, HookNameError, type HookName } from "../model/hooks.js";
 import { encodeText, toSingleToken } from "../model/tokens.js";
 import { logitLens, topKIndices } from "../analysis/residual.js";
 import { detectionPattern, HEAD_KINDS, scorePattern, type HeadKind } from "../analysis/head-detectors.js";
-import { patchByPos, type Direction, type ResidSite } from "../analysis/patching.js";
+import { patchByHead, patchByPos, type Direction, type HeadSite, type ResidSite } from "../analysis/patching.js";
 import { logitDiffMetric, normalizedMetric } from "../analysis/patching-metrics.js";
 import type {
   ActivationsResponse, AttentionResponse, InfoResponse, LensResponse, PatchResponse, RunResponse, Token, TopToken,
@@ -24,11 +24,12 @@ export class ApiError extends Error {
 }
 
 const RESID_SITES: readonly ResidSite[] = ["resid_pre", "resid_mid", "resid_post", "attn_out", "mlp_out"];
+const HEAD_SITES: readonly HeadSite[] = ["z", "q", "k", "v", "pattern"];
 
 export interface WorkbenchLimits {
   /** Longest prompt in tokens (default min(n_ctx, 128)). */
   maxTokens?: number;
-  /** Most patched runs one /api/patch may do (n_layers × positions; default 2,048). */
+  /** Most patched runs one /api/patch may do (n_layers × positions, or × heads; default 2,048). */
   maxPatchCells?: number;
 }
 
@@ -146,8 +147,11 @@ export class Workbench {
   patch(body: Body): PatchResponse {
     const clean = this.ids(field(body, "clean", "string"), "the clean prompt");
     const corrupted = this.ids(field(body, "corrupted", "string"), "the corrupted prompt");
-    const site = (body.site ?? "resid_pre") as ResidSite;
-    if (!RESID_SITES.includes(site)) throw new ApiError(400, `"site" must be one of ${RESID_SITES.join(", ")}, got ${JSON.stringify(body.site)}`);
+    const by = body.by ?? "pos";
+    if (by !== "pos" && by !== "head") throw new ApiError(400, `"by" must be pos or head, got ${JSON.stringify(body.by)}`);
+    const site = (body.site ?? (by === "pos" ? "resid_pre" : "z")) as ResidSite | HeadSite;
+    const sites: readonly string[] = by === "pos" ? RESID_SITES : HEAD_SITES;
+    if (!sites.includes(site)) throw new ApiError(400, `"site" for by ${by} must be one of ${sites.join(", ")}, got ${JSON.stringify(body.site)}`);
     if (site === "mlp_out" && this.cfg.attn_only) throw new ApiError(400, `"site" mlp_out: an attention-only model has no MLPs`);
     const direction = (body.direction ?? "denoising") as Direction;
     if (direction !== "denoising" && direction !== "noising") throw new ApiError(400, `"direction" must be denoising or noising, got ${JSON.stringify(body.direction)}`);
@@ -158,19 +162,21 @@ export class Workbench {
       try { return toSingleToken(this.tokenizer, field(body, name, "string")); } catch (e) { throw e instanceof ApiError ? e : new ApiError(400, `"${name}": ${(e as Error).message}`); }
     };
     const answer = single("answer"), wrong = single("wrong");
-    const cells = this.cfg.n_layers * clean.length;
-    if (cells > this.maxPatchCells) throw new ApiError(400, `patching ${this.cfg.n_layers} layers × ${clean.length} positions = ${cells} runs; this server does at most ${this.maxPatchCells}`);
+    const cols = by === "pos" ? clean.length : this.cfg.n_heads;
+    const cells = this.cfg.n_layers * cols;
+    if (cells > this.maxPatchCells) throw new ApiError(400, `patching ${this.cfg.n_layers} layers × ${cols} ${by === "pos" ? "positions" : "heads"} = ${cells} runs; this server does at most ${this.maxPatchCells}`);
     const base = logitDiffMetric([answer, wrong]);
     const cleanLd = noGrad(() => base.compute(this.model.forward([clean])).item());
     const corruptedLd = noGrad(() => base.compute(this.model.forward([corrupted])).item());
     if (cleanLd === corruptedLd) throw new ApiError(400, `the clean and corrupted logit differences are equal (${cleanLd}), so the metric cannot be normalised`);
     const positions = cleanToks.map((t, i) => (t.str === corruptedToks[i]!.str ? t.str : `${t.str}/${corruptedToks[i]!.str}`));
-    const r = patchByPos(this.model, { clean: [clean], corrupted: [corrupted], metric: normalizedMetric(base, cleanLd, corruptedLd), direction, site, posLabels: positions });
+    const o = { clean: [clean], corrupted: [corrupted], metric: normalizedMetric(base, cleanLd, corruptedLd), direction, posLabels: positions };
+    const r = by === "pos" ? patchByPos(this.model, { ...o, site: site as ResidSite }) : patchByHead(this.model, { ...o, site: site as HeadSite });
     const [L, P] = r.values.shape as [number, number];
     return {
       clean: cleanToks, corrupted: corruptedToks, answer: this.tokens([answer])[0]!, wrong: this.tokens([wrong])[0]!,
-      site, direction, metric: { cleanLogitDiff: cleanLd, corruptedLogitDiff: corruptedLd },
-      layers: r.axes[0]!.labels, positions: r.axes[1]!.labels,
+      by, site, direction, metric: { cleanLogitDiff: cleanLd, corruptedLogitDiff: corruptedLd },
+      layers: r.axes[0]!.labels, columns: r.axes[1]!.labels,
       values: Array.from({ length: L }, (_, l) => Array.from({ length: P }, (_, p) => r.values.get(l, p))),
     };
   }

@@ -235,14 +235,16 @@ async function loadPatch(): Promise<void> {
     $("patch").replaceChildren(); $("patch-info").textContent = "computing…";
     const v = (id: string) => $<HTMLInputElement | HTMLSelectElement>(id).value;
     try {
-      const r = await api<PatchResponse>("/api/patch", { clean: v("clean"), corrupted: v("corrupted"), answer: v("answer"), wrong: v("wrong"), site: v("site"), direction: v("direction") });
+      const site = v("site"), by = ["z", "q", "k", "v", "pattern"].includes(site) ? "head" : "pos";
+      const r = await api<PatchResponse>("/api/patch", { clean: v("clean"), corrupted: v("corrupted"), answer: v("answer"), wrong: v("wrong"), by, site, direction: v("direction") });
       const max = Math.max(1, ...r.values.flat().map(Math.abs));
-      $("patch-info").textContent = `${r.direction} ${r.site}; logit diff ${JSON.stringify(r.answer.str)} − ${JSON.stringify(r.wrong.str)}: clean ${r.metric.cleanLogitDiff.toFixed(3)}, corrupted ${r.metric.corruptedLogitDiff.toFixed(3)}`;
+      $("patch-info").textContent = `${r.direction} ${r.site} by ${r.by}; logit diff ${JSON.stringify(r.answer.str)} − ${JSON.stringify(r.wrong.str)}: clean ${r.metric.cleanLogitDiff.toFixed(3)}, corrupted ${r.metric.corruptedLogitDiff.toFixed(3)}`;
+      const byPos = r.by === "pos";
       $("patch").replaceChildren(heatmapSvg({
-        values: r.values, rowLabels: r.layers.map((l) => `layer ${l}`), colLabels: r.positions.map((p, i) => `${i} ${visibleToken(p)}`),
-        xLabel: "position (clean/corrupted token)", yLabel: "layer", colour: (x) => diverging(x / max), cell: 26,
+        values: r.values, rowLabels: r.layers.map((l) => `layer ${l}`), colLabels: r.columns.map((c, i) => (byPos ? `${i} ${visibleToken(c)}` : `head ${c}`)),
+        xLabel: byPos ? "position (clean/corrupted token)" : "head", yLabel: "layer", colour: (x) => diverging(x / max), cell: 26,
         title: `patched ${r.site}: normalised logit difference (0 = corrupted, 1 = clean)`, legend: { lo: -max, hi: max, label: "normalised metric" },
-        onHover: (l, p, x) => `layer ${r.layers[l]}, position ${p} ${JSON.stringify(r.positions[p])}: ${x.toFixed(4)}`,
+        onHover: (l, c, x) => `layer ${r.layers[l]}, ${byPos ? `position ${c} ${JSON.stringify(r.columns[c])}` : `head ${r.columns[c]}`}: ${x.toFixed(4)}`,
       }, tooltip));
       markRendered($("patch"));
     } catch (e) { $("patch-info").textContent = ""; throw e; }

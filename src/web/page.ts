@@ -91,12 +91,13 @@ export function pageHtml(model: string): string {
 </section>
 
 <section aria-labelledby="h-patch"><h2 id="h-patch">Activation patching</h2>
-<div class="hint">Patch the clean run's activation at one layer and position into the corrupted run (denoising); the metric is the logit difference answer − wrong at the last position, normalised so 0 = corrupted and 1 = clean.</div>
+<div class="hint">Patch the clean run's activation at one layer and position (or one head, at every position) into the corrupted run (denoising; noising the other way round); the metric is the logit difference answer − wrong at the last position, normalised so 0 = corrupted and 1 = clean.</div>
 <div class="row"><label for="clean">clean</label><input type="text" id="clean" size="60" spellcheck="false"></div>
 <div class="row"><label for="corrupted">corrupted</label><input type="text" id="corrupted" size="60" spellcheck="false"></div>
 <div class="row"><label for="answer">answer</label><input type="text" id="answer" size="10" spellcheck="false">
 <label for="wrong">wrong</label><input type="text" id="wrong" size="10" spellcheck="false">
-<label for="site">site</label><select id="site"><option>resid_pre</option><option>resid_mid</option><option>resid_post</option><option>attn_out</option><option>mlp_out</option></select>
+<label for="site">site</label><select id="site"><optgroup label="layer × position"><option>resid_pre</option><option>resid_mid</option><option>resid_post</option><option>attn_out</option><option>mlp_out</option></optgroup>
+<optgroup label="layer × head (every position)"><option>z</option><option>q</option><option>k</option><option>v</option><option>pattern</option></optgroup></select>
 <label for="direction">direction</label><select id="direction"><option>denoising</option><option>noising</option></select>
 <button id="patch-run" class="secondary">Patch</button></div>
 <div id="patch-error" class="error" role="alert"></div>
