@@ -51,7 +51,10 @@ export function heatmapSvg(s: HeatmapSpec, tooltip: Tooltip): SVGSVGElement {
   const c = s.cell ?? 22, R = s.values.length, C = s.values[0]?.length ?? 0;
   const rowW = Math.min(140, 14 + 7 * Math.max(1, ...s.rowLabels.map((l) => l.length)));
   const colH = Math.min(120, 14 + 6 * Math.max(1, ...s.colLabels.map((l) => l.length)));
-  const left = rowW + 22, top = (s.title ? 22 : 4) + colH, W = left + C * c + 10, H = top + R * c + (s.legend ? 70 : 30);
+  const legendW = Math.max(220, Math.min(320, C * c));
+  // Wide enough for the cells, the legend and the title (about 7.5 px per character at 13 px bold).
+  const left = rowW + 22, top = (s.title ? 22 : 4) + colH, H = top + R * c + (s.legend ? 70 : 30);
+  const W = Math.max(left + C * c + 10, s.legend ? left + legendW + 30 : 0, s.title ? Math.ceil(7.5 * s.title.length) + 12 : 0);
   const svg = svgEl("svg", { width: W, height: H, viewBox: `0 0 ${W} ${H}`, class: "heatmap", role: "img", "aria-label": s.title ?? `${s.yLabel} × ${s.xLabel}` });
   if (s.title) svg.append(svgEl("text", { x: 4, y: 15, "font-weight": "bold", style: "font-size:13px" }, s.title));
   s.rowLabels.forEach((l, r) => svg.append(svgEl("text", { x: left - 4, y: top + r * c + c / 2 + 4, "text-anchor": "end", "font-family": "ui-monospace,monospace" }, l)));
@@ -68,7 +71,7 @@ export function heatmapSvg(s: HeatmapSpec, tooltip: Tooltip): SVGSVGElement {
     svg.append(rect);
   }
   if (s.legend) {
-    const y = top + R * c + 30, w = Math.max(120, Math.min(240, C * c));
+    const y = top + R * c + 30, w = legendW;
     const id = `g${Math.random().toString(36).slice(2)}`;
     const grad = svgEl("linearGradient", { id });
     for (let i = 0; i <= 10; i++) grad.append(svgEl("stop", { offset: i / 10, "stop-color": s.colour(s.legend.lo + (i / 10) * (s.legend.hi - s.legend.lo)) }));
