@@ -137,6 +137,22 @@ test("/api/lens: top tokens per layer × position equal logitLens", async () => 
   })));
 });
 
+test("/api/lens with a target: its probability and rank per cell equal logitLens's; a multi-token target is a 400", async () => {
+  const ids = encodeText(tok, PROMPT), o = toSingleToken(tok, "o");
+  const want = noGrad(() => logitLens(lib.model, lib.model.runWithCache([ids]).cache, { topK: 1, target: o }));
+  const { status, doc } = await post<LensResponse>(s.url + "api/lens", { prompt: PROMPT, top: 1, target: "o" });
+  assert.equal(status, 200);
+  assert.deepEqual(doc.target!.token, { id: o, str: "o" });
+  doc.target!.prob.forEach((row, l) => row.forEach((v, p) => {
+    close(v, want.targetProb!.get(l, 0, p), `p(o) layer ${l} pos ${p}`);
+    assert.equal(doc.target!.rank[l]![p], want.targetRank!.get(l, 0, p));
+  }));
+  assert.equal((await post<LensResponse>(s.url + "api/lens", { prompt: PROMPT })).doc.target, null);
+  const bad = await post<{ error: string }>(s.url + "api/lens", { prompt: PROMPT, target: "oh" });
+  assert.equal(bad.status, 400);
+  assert.match(bad.doc.error, /"target": "oh" is 2 tokens/);
+});
+
 test("/api/patch: layer × position normalised logit difference equals patchByPos; bad pairs are 400s", async () => {
   const { status, doc } = await post<PatchResponse>(s.url + "api/patch", { clean: PROMPT, corrupted: CORRUPT, answer: "M", wrong: "J" });
   assert.equal(status, 200);

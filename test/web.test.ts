@@ -127,6 +127,16 @@ test("the workbench page: attention heatmaps equal the API, tokens coloured, len
   const probs = await page.$$eval("#lens tbody tr", (rows) => rows.map((r) => Array.from(r.querySelectorAll("td")).map((td) => Number((td as HTMLElement).dataset.prob))));
   assert.deepEqual(probs, lens.cells.map((row) => row.map((c) => c[0]!.prob)));
 
+  // Tracking a token: cells carry its probability.
+  await page.fill("#lens-target", "o");
+  const l1 = await rendered(page, "#lens");
+  await page.click("#lens-run");
+  await waitRender(page, "#lens", l1);
+  const tracked = (await post<LensResponse>(s.url + "api/lens", { prompt: PROMPT, top: 3, target: "o" })).doc.target!;
+  const tprobs = await page.$$eval("#lens tbody tr", (rows) => rows.map((r) => Array.from(r.querySelectorAll("td")).map((td) => Number((td as HTMLElement).dataset.targetProb))));
+  assert.deepEqual(tprobs, tracked.prob);
+  assert.match(await page.textContent("#lens caption") ?? "", /p\("o"\) and its rank/);
+
   // Patching: fill the pair, run, and read the heatmap back.
   await page.fill("#clean", PROMPT);
   await page.fill("#corrupted", CORRUPT);

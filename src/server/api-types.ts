@@ -45,9 +45,14 @@ export interface ActivationsResponse {
   values: number[][];
 }
 
-/** POST /api/lens {prompt, top?}: the logit lens (final norm recomputed per layer). */
-export interface LensRequest { prompt: string; top?: number }
-export interface LensResponse { tokens: Token[]; layers: string[]; cells: TopToken[][][] } // [layer][pos][rank]
+/** POST /api/lens {prompt, top?, target?}: the logit lens (final norm recomputed per layer); target is one token tracked in every cell. */
+export interface LensRequest { prompt: string; top?: number; target?: string }
+export interface LensResponse {
+  tokens: Token[]; layers: string[];
+  cells: TopToken[][][]; // [layer][pos][rank]
+  /** With a target: its probability and rank (0 = top) per [layer][pos]. */
+  target: { token: Token; prob: number[][]; rank: number[][] } | null;
+}
 
 /**
  * POST /api/patch: activation patching with the normalised logit difference (0 = corrupted, 1 = clean).

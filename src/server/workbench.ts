@@ -81,6 +81,12 @@ export class Workbench {
     return ids;
   }
 
+  /** A field that must be one token (e.g. " Mary") as its id. */
+  private single(body: Body, name: string): number {
+    const text = field(body, name, "string");
+    try { return toSingleToken(this.tokenizer, text); } catch (e) { throw new ApiError(400, `"${name}": ${(e as Error).message}`); }
+  }
+
   private tokens(ids: readonly number[]): Token[] { return ids.map((id) => ({ id, str: this.tokenizer.decode([id]) })); }
   private top(id: number, prob: number): TopToken { return { id, str: this.tokenizer.decode([id]), prob }; }
 
@@ -139,9 +145,14 @@ export class Workbench {
   lens(body: Body): LensResponse {
     const ids = this.ids(field(body, "prompt", "string"));
     const k = optInt(body, "top", 3, 1, 20);
-    const r = noGrad(() => logitLens(this.model, this.model.runWithCache([ids]).cache, { topK: k }));
+    const target = body.target === undefined || body.target === "" ? undefined : this.single(body, "target");
+    const r = noGrad(() => logitLens(this.model, this.model.runWithCache([ids]).cache, { topK: k, ...(target !== undefined ? { target } : {}) }));
     const layers = r.axes[0]!.labels;
-    return { tokens: this.tokens(ids), layers, cells: layers.map((_, l) => ids.map((_, p) => r.topK[l]![0]![p]!.map((t) => this.top(t.token, t.prob)))) };
+    const grid = (t: NonNullable<typeof r.targetProb>) => layers.map((_, l) => ids.map((_, p) => t.get(l, 0, p)));
+    return {
+      tokens: this.tokens(ids), layers, cells: layers.map((_, l) => ids.map((_, p) => r.topK[l]![0]![p]!.map((t) => this.top(t.token, t.prob)))),
+      target: target === undefined ? null : { token: this.tokens([target])[0]!, prob: grid(r.targetProb!), rank: grid(r.targetRank!) },
+    };
   }
 
   patch(body: Body): PatchResponse {
@@ -158,10 +169,7 @@ export class Workbench {
     const cleanToks = this.tokens(clean), corruptedToks = this.tokens(corrupted);
     if (clean.length !== corrupted.length)
       throw new ApiError(400, `the clean and corrupted prompts must have the same number of tokens: clean has ${clean.length} ${JSON.stringify(cleanToks.map((t) => t.str))}, corrupted has ${corrupted.length} ${JSON.stringify(corruptedToks.map((t) => t.str))}`);
-    const single = (name: string) => {
-      try { return toSingleToken(this.tokenizer, field(body, name, "string")); } catch (e) { throw e instanceof ApiError ? e : new ApiError(400, `"${name}": ${(e as Error).message}`); }
-    };
-    const answer = single("answer"), wrong = single("wrong");
+    const answer = this.single(body, "answer"), wrong = this.single(body, "wrong");
     const cols = by === "pos" ? clean.length : this.cfg.n_heads;
     const cells = this.cfg.n_layers * cols;
     if (cells > this.maxPatchCells) throw new ApiError(400, `patching ${this.cfg.n_layers} layers × ${cols} ${by === "pos" ? "positions" : "heads"} = ${cells} runs; this server does at most ${this.maxPatchCells}`);

@@ -202,7 +202,9 @@ async function loadAttention(): Promise<void> {
 // ---- logit lens --------------------------------------------------------------------------------
 async function loadLens(): Promise<void> {
   await guarded("lens-error", async () => {
-    const r = await api<LensResponse>("/api/lens", { prompt: currentPrompt(), top: 3 });
+    const target = $<HTMLInputElement>("lens-target").value;
+    const r = await api<LensResponse>("/api/lens", { prompt: currentPrompt(), top: 3, ...(target ? { target } : {}) });
+    const tg = r.target;
     const table = document.createElement("table"); table.className = "lens";
     const head = table.createTHead().insertRow();
     head.append(Object.assign(document.createElement("th"), { textContent: "layer \\ position" }));
@@ -212,18 +214,23 @@ async function loadLens(): Promise<void> {
       const tr = body.insertRow();
       tr.append(Object.assign(document.createElement("th"), { textContent: name, scope: "row" }));
       r.cells[l]!.forEach((top, p) => {
-        const td = tr.insertCell(), best = top[0]!, bg = viridis(best.prob);
+        const td = tr.insertCell(), best = top[0]!;
+        // Coloured by the top token's probability, or with a tracked token by that token's.
+        const prob = tg ? tg.prob[l]![p]! : best.prob, bg = viridis(prob);
         td.style.background = bg; td.style.color = textOn(bg);
-        td.textContent = `${shown(best)} ${best.prob.toFixed(2)}`;
+        td.textContent = tg ? `${prob.toFixed(2)} #${tg.rank[l]![p]! + 1}` : `${shown(best)} ${best.prob.toFixed(2)}`;
         td.dataset.prob = String(best.prob);
-        const tip = `${name}, position ${p} ${JSON.stringify(r.tokens[p]!.str)}:\n` + top.map((t) => `${JSON.stringify(t.str).padEnd(10)} ${(100 * t.prob).toFixed(2)}%`).join("\n");
+        if (tg) td.dataset.targetProb = String(prob);
+        const tip = `${name}, position ${p} ${JSON.stringify(r.tokens[p]!.str)}:\n` + top.map((t) => `${JSON.stringify(t.str).padEnd(10)} ${(100 * t.prob).toFixed(2)}%`).join("\n") +
+          (tg ? `\n${JSON.stringify(tg.token.str)}: ${(100 * prob).toFixed(2)}%, rank ${tg.rank[l]![p]! + 1}` : "");
         td.title = tip;
         td.addEventListener("mousemove", (e) => tooltip.show(e, tip));
         td.addEventListener("mouseleave", () => tooltip.hide());
       });
     });
     const cap = table.createCaption(); cap.className = "hint"; cap.style.textAlign = "left";
-    cap.textContent = "cell colour: top-1 probability (viridis, 0 dark → 1 yellow)";
+    cap.textContent = tg ? `cells: p(${JSON.stringify(tg.token.str)}) and its rank (#1 = top); colour: that probability (viridis, 0 dark → 1 yellow)`
+      : "cell colour: top-1 probability (viridis, 0 dark → 1 yellow)";
     $("lens").replaceChildren(table);
     markRendered($("lens"));
   });
@@ -292,6 +299,8 @@ async function init(): Promise<void> {
   $("dim").addEventListener("input", renderActivations);
   $("layer").addEventListener("change", () => void loadAttention());
   $("patch-run").addEventListener("click", () => void loadPatch());
+  $("lens-run").addEventListener("click", () => void loadLens());
+  $("lens-target").addEventListener("keydown", (e) => { if (e.key === "Enter") void loadLens(); });
   document.body.dataset.ready = "true";
 }
 

@@ -86,6 +86,8 @@ export function pageHtml(model: string): string {
 
 <section aria-labelledby="h-lens"><h2 id="h-lens">Logit lens</h2>
 <div class="hint">Each layer's residual stream through the final norm and unembedding: the top token and its probability (hover for the top 3).</div>
+<div class="row"><label for="lens-target">track token</label><input type="text" id="lens-target" size="10" spellcheck="false" placeholder="e.g.  Paris">
+<button id="lens-run" class="secondary">Show</button><span class="hint">With a token, cells are coloured by its probability and show its rank.</span></div>
 <div id="lens-error" class="error" role="alert"></div>
 <div id="lens" class="scroll"></div>
 </section>
