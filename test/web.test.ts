@@ -96,6 +96,12 @@ test("the workbench page: attention heatmaps equal the API, tokens coloured, len
   const weights = await page.$$eval("#attn-tokens .tok", (els) => els.map((e) => Number((e as HTMLElement).dataset.weight)));
   assert.deepEqual(weights, L1.patterns[1]![9]);
   assert.equal(await page.$$eval("#attn-tokens .tok.selected", (e) => e.length), 1);
+  // From the keyboard: focus query token 3 and lock it with Enter; moving the mouse elsewhere keeps it.
+  await page.focus("#attn-tokens .tok:nth-child(4)");
+  await page.keyboard.press("Enter");
+  await page.mouse.move(5, 5);
+  assert.deepEqual(await page.$$eval("#attn-tokens .tok", (els) => els.map((e) => Number((e as HTMLElement).dataset.weight))), L1.patterns[1]![3]);
+  await page.keyboard.press("Enter"); // unlock
 
   // Tokens coloured by the default hook's dimension 0, then by another dimension; values equal the API's.
   const hook = await page.inputValue("#hook");

@@ -41,6 +41,13 @@ function chip(t: Token, tip: string, bg?: string): HTMLSpanElement {
   return s;
 }
 
+/** Make a chip reachable with Tab and activated with Enter or Space, like a button. */
+function keyboard(el: HTMLElement, activate: () => void): void {
+  el.tabIndex = 0;
+  el.setAttribute("role", "button");
+  el.addEventListener("keydown", (e) => { if (e.key === "Enter" || e.key === " ") { e.preventDefault(); activate(); } });
+}
+
 const markRendered = (el: HTMLElement) => { el.dataset.rendered = String(Number(el.dataset.rendered ?? "0") + 1); };
 
 let info: InfoResponse;
@@ -55,6 +62,7 @@ function renderPredictions(r: RunResponse, pos: number): void {
     if (i === pos) c.classList.add("selected");
     c.style.cursor = "pointer";
     c.addEventListener("click", () => renderPredictions(r, i));
+    keyboard(c, () => { renderPredictions(r, i); ($("pred-tokens").children[i] as HTMLElement).focus(); });
     row.append(c);
   });
   const table = document.createElement("table"); table.className = "preds";
@@ -167,8 +175,11 @@ function buildAttnTokens(): void {
   const row = $("attn-tokens"); row.replaceChildren();
   r.tokens.forEach((t, k) => {
     const c = chip(t, "");
+    const toggle = () => { locked = locked === k ? null : k; shadeAttnTokens(locked ?? k); };
     c.addEventListener("mouseenter", () => { if (locked === null) shadeAttnTokens(k); });
-    c.addEventListener("click", () => { locked = locked === k ? null : k; shadeAttnTokens(locked ?? k); });
+    c.addEventListener("click", toggle);
+    keyboard(c, toggle);
+    c.addEventListener("focus", () => { if (locked === null) shadeAttnTokens(k); });
     row.append(c);
   });
   row.onmouseleave = () => { if (locked === null) shadeAttnTokens(null); };

@@ -25,6 +25,7 @@ button[aria-pressed=true]{outline:3px solid #f0a500}
 .tokens{font-family:ui-monospace,Menlo,monospace;font-size:14px;line-height:2.1}
 .tok{display:inline-block;padding:0 3px;margin:1px;border-radius:3px;border:1px solid #ccc;cursor:default;white-space:pre}
 .tok.selected{outline:2px solid var(--fg)}
+.tok:focus-visible{outline:3px solid #f0a500}
 .heads{display:flex;gap:6px;flex-wrap:wrap}
 .heads button{background:#fff;color:var(--fg);border:1px solid var(--line);padding:3px;display:flex;flex-direction:column;align-items:center;font-size:12px}
 .heatmap text{font-size:11px;fill:var(--fg)}
