@@ -188,6 +188,16 @@ test("the workbench page: attention heatmaps equal the API, tokens coloured, len
   assert.match(await page.textContent("#error") ?? "", /no id for "é"/);
   assert.equal(await page.$$eval("#attn-heatmap rect.cell, #lens td, #pred-tokens .tok", (e) => e.length), 0);
 
+  // The address carries the prompt: opening it runs that prompt.
+  assert.equal(new URL(page.url()).hash, `#prompt=${encodeURIComponent("Mary é")}`);
+  const shared = await browser!.newPage();
+  shared.on("pageerror", (e) => errors.push(e.message));
+  await shared.goto(`${s.url}#prompt=${encodeURIComponent("abc")}`);
+  await shared.waitForSelector("#attn-heatmap[data-rendered]", { timeout: 30_000 });
+  assert.equal(await shared.inputValue("#prompt"), "abc");
+  assert.equal((await heatmapValues(shared, "#attn-heatmap")).length, 3);
+  await shared.close();
+
   assert.deepEqual(errors, []);
   assert.deepEqual(foreign, []);
   await page.close();

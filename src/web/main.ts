@@ -272,6 +272,8 @@ async function loadPatch(): Promise<void> {
 // ---- wiring ------------------------------------------------------------------------------------
 async function runAll(): Promise<void> {
   document.body.dataset.busy = "true";
+  // The prompt goes into the address (#prompt=…), so a view can be bookmarked or shared.
+  history.replaceState(null, "", `#prompt=${encodeURIComponent(currentPrompt())}`);
   await guarded("error", async () => {
     const r = await api<RunResponse>("/api/run", { prompt: currentPrompt(), top: 5 });
     renderPredictions(r, r.tokens.length - 1);
@@ -313,6 +315,8 @@ async function init(): Promise<void> {
   $("lens-run").addEventListener("click", () => void loadLens());
   $("lens-target").addEventListener("keydown", (e) => { if (e.key === "Enter") void loadLens(); });
   document.body.dataset.ready = "true";
+  const shared = new URLSearchParams(location.hash.slice(1)).get("prompt");
+  if (shared !== null) { $<HTMLTextAreaElement>("prompt").value = shared; await runAll(); }
 }
 
 void init().catch((e: Error) => { $("error").textContent = `cannot reach the workbench server: ${e.message}`; });
