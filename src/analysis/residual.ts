@@ -49,7 +49,6 @@ export function topKIndices(row: ArrayLike<number>, k: number): number[] {
     let at = top.length === n ? n - 1 : top.length;
     while (at > 0 && before(i, top[at - 1]!)) { top[at] = top[at - 1]!; at--; }
     top[at] = i;
-    if (top.length > n) top.length = n;
   }
   return top;
 }
