@@ -139,7 +139,7 @@ test("prepareCorpus: 90/10 split of the char ids, tokenizer saved, files reused"
 });
 
 const tinyGpt2 = fileURLToPath(new URL("../../../shared/models/tiny-gpt2", import.meta.url));
-test("prepareCorpus with a Hugging Face BPE tokenizer", { skip: !fs.existsSync(path.join(tinyGpt2, "tokenizer.json")) && "no /work/shared/models/tiny-gpt2" }, async () => {
+test("prepareCorpus with a Hugging Face BPE tokenizer", { skip: !fs.existsSync(path.join(tinyGpt2, "tokenizer.json")) && `no ${tinyGpt2}` }, async () => {
   const { Tokenizer } = await import("../src/io/index.js");
   const dir = tmp("bpe");
   fs.writeFileSync(path.join(dir, "corpus.txt"), corpus());
