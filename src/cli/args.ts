@@ -9,6 +9,18 @@ export class UsageError extends Error {
   override name = "UsageError";
 }
 
+/** A flag's value as an integer >= min, or a UsageError naming the flag. */
+export function intAtLeast(name: string, v: number, min: number): number {
+  if (!Number.isInteger(v) || v < min) throw new UsageError(`--${name} must be an integer >= ${min}, got ${v}`);
+  return v;
+}
+
+/** A flag's value as a number > 0, or a UsageError naming the flag. */
+export function positive(name: string, v: number): number {
+  if (!(v > 0)) throw new UsageError(`--${name} must be > 0, got ${v}`);
+  return v;
+}
+
 export function parseArgs(argv: string[]): ParsedArgs {
   const positionals: string[] = [];
   const flags = new Map<string, string | true>();

@@ -11,7 +11,7 @@ import { histogramChart } from "../../plot/bars.js";
 import { svgGrid } from "../../plot/grid.js";
 import { htmlPage, legendSvg, tokenSpans } from "../../plot/tokens.js";
 import { esc, fmtTick } from "../../plot/svg.js";
-import { UsageError } from "../args.js";
+import { intAtLeast as int, UsageError } from "../args.js";
 import type { Command } from "../command.js";
 import { intList, writeOutputFiles } from "../outputs.js";
 import { loadWithTokenizer, shownToken } from "./patch.js";
@@ -52,10 +52,6 @@ export function corpusWindows(tokenizer: Encoder, text: string, ctx: number, max
   return Array.from({ length: n }, (_, w) => [...(bos === undefined ? [] : [bos]), ...ids.slice(w * ctx, (w + 1) * ctx)]);
 }
 
-const int = (name: string, v: number, min: number) => {
-  if (!Number.isInteger(v) || v < min) throw new UsageError(`--${name} must be an integer >= ${min}, got ${v}`);
-  return v;
-};
 
 /** One neuron's card: heading, statistics, polysemanticity, histogram and coloured examples. */
 function card(layer: number, n: NeuronDoc, hist: string): string {

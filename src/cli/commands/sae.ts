@@ -23,7 +23,7 @@ import { downstreamMetrics, reconstructionMetrics, type ReconstructionMetrics } 
 import { SparseAutoencoder } from "../../sae/model.js";
 import { trainSae, type SaeStepLog, type SaeTrainConfig } from "../../sae/train.js";
 import { CheckpointError } from "../../train/checkpoint.js";
-import { UsageError, type Flags } from "../args.js";
+import { intAtLeast as int, positive, UsageError, type Flags } from "../args.js";
 import type { Command } from "../command.js";
 import type { Output } from "../io.js";
 import { intList, writeOutputFiles } from "../outputs.js";
@@ -79,14 +79,6 @@ dashboard:
 
 const SUBS = ["train", "eval", "dashboard"] as const;
 
-const int = (name: string, v: number, min: number) => {
-  if (!Number.isInteger(v) || v < min) throw new UsageError(`--${name} must be an integer >= ${min}, got ${v}`);
-  return v;
-};
-const positive = (name: string, v: number) => {
-  if (!(v > 0)) throw new UsageError(`--${name} must be > 0, got ${v}`);
-  return v;
-};
 
 /** The model, tokenizer and corpus windows every subcommand starts from. */
 function corpusSetup(folder: string | undefined, flags: Flags) {

@@ -14,7 +14,7 @@ import { HookedTransformer } from "../../model/transformer.js";
 import { makeConfig } from "../../model/config.js";
 import { prepareCorpus, TokenFile } from "../../train/data.js";
 import { defaultTrainConfig, lmObjective, train, CHECKPOINT_FILE } from "../../train/trainer.js";
-import { UsageError } from "../args.js";
+import { intAtLeast as int, positive, UsageError } from "../args.js";
 import type { Flags } from "../args.js";
 import type { Command } from "../command.js";
 import { progress, type Output } from "../io.js";
@@ -52,14 +52,6 @@ function parseTokenizer(v: string): TokenizerSpec {
   return { kind: "file", folder };
 }
 
-const int = (name: string, v: number, min: number) => {
-  if (!Number.isInteger(v) || v < min) throw new UsageError(`--${name} must be an integer >= ${min}, got ${v}`);
-  return v;
-};
-const positive = (name: string, v: number) => {
-  if (!(v > 0)) throw new UsageError(`--${name} must be > 0, got ${v}`);
-  return v;
-};
 
 export const trainChar: Command = {
   name: "train-char",
