@@ -2,7 +2,7 @@
 // (value descending, index ascending), ties and k > length included.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { topKIndices } from "../src/analysis/residual.js";
+import { topKIndices } from "../src/tensor/ops/sparse.js";
 import { Rng } from "../src/tensor/rng.js";
 
 test("topKIndices = the first k of a full sort, ties to the lower index", () => {
@@ -15,4 +15,5 @@ test("topKIndices = the first k of a full sort, ties to the lower index", () => 
     for (const k of [1, 3, 5, n, n + 2]) assert.deepEqual(topKIndices(row, k), sorted.slice(0, k), `n ${n} k ${k} row ${Array.from(row)}`);
   }
   assert.deepEqual(topKIndices([], 3), []);
+  assert.deepEqual(topKIndices([0.5, NaN, 0.9, 0.9], 3), [1, 2, 3]); // NaN ranks first, as topkMask ranks it
 });

@@ -12,5 +12,5 @@ export { matmul, linear } from "./ops/linalg.js";
 export { einsum } from "./ops/einsum.js";
 export { softmax, causalSoftmax, logSoftmax, layerNorm, rmsNorm, embedding, crossEntropy } from "./ops/nn.js";
 export { topk } from "./ops/topk.js";
-export { jumpRelu, heavisideStep, topkMask } from "./ops/sparse.js";
+export { jumpRelu, heavisideStep, topkMask, topKIndices } from "./ops/sparse.js";
 export { scope, keep, pin, unscoped, setPoolLimit, poolStats } from "./memory.js";

@@ -51,35 +51,55 @@ export function topkMask(x: Tensor, k: number, axis = -1): Tensor {
   const out = new Tensor(allocate(dtype, x.size), moved.shape);
   const D = moved.data, O = out.data, rows = moved.size / Math.max(n, 1);
   const hv = new Float64Array(k), hi = new Int32Array(k);
-  // "p ranks before q": larger value, or equal value and lower index. The heap's root ranks last.
-  const before = (v: number, i: number, w: number, j: number) => v > w || (v === w && i < j);
   for (let r = 0; r < rows; r++) {
-    const base = r * n;
-    let size = 0;
-    for (let i = 0; i < n; i++) {
-      let v = D[base + i]!;
-      if (v !== v) v = Infinity;
-      if (size < k) {
-        let c = size++;
-        while (c > 0) { const p = (c - 1) >> 1; if (!before(hv[p]!, hi[p]!, v, i)) break; hv[c] = hv[p]!; hi[c] = hi[p]!; c = p; }
-        hv[c] = v; hi[c] = i;
-      } else if (k > 0 && before(v, i, hv[0]!, hi[0]!)) {
-        let c = 0;
-        for (;;) {
-          const l = 2 * c + 1, rr = l + 1;
-          let w = -1;
-          if (l < size) w = l;
-          if (rr < size && before(hv[l]!, hi[l]!, hv[rr]!, hi[rr]!)) w = rr;
-          if (w < 0 || !before(v, i, hv[w]!, hi[w]!)) break;
-          hv[c] = hv[w]!; hi[c] = hi[w]!; c = w;
-        }
-        hv[c] = v; hi[c] = i;
-      }
-    }
-    for (let j = 0; j < size; j++) O[base + hi[j]!] = 1;
+    const size = selectTopK(D, r * n, n, k, hv, hi);
+    for (let j = 0; j < size; j++) O[r * n + hi[j]!] = 1;
   }
   if (a === last) return out;
   const inv = new Array<number>(order.length);
   order.forEach((o, i) => { inv[o] = i; });
   return dense(permute(out, inv));
+}
+
+/**
+ * The k largest of data[base, base + n) by a bounded min-heap, O(n log k): their indices (relative to
+ * base, in heap order) go to hi[0, size), size = min(k, n) returned. NaN counts as largest; equal values
+ * rank by lower index. hv and hi are scratch of length ≥ k, reused across rows.
+ */
+function selectTopK(D: ArrayLike<number>, base: number, n: number, k: number, hv: Float64Array, hi: Int32Array): number {
+  // "p ranks before q": larger value, or equal value and lower index. The heap's root ranks last.
+  const before = (v: number, i: number, w: number, j: number) => v > w || (v === w && i < j);
+  let size = 0;
+  for (let i = 0; i < n; i++) {
+    let v = D[base + i]!;
+    if (v !== v) v = Infinity;
+    if (size < k) {
+      let c = size++;
+      while (c > 0) { const p = (c - 1) >> 1; if (!before(hv[p]!, hi[p]!, v, i)) break; hv[c] = hv[p]!; hi[c] = hi[p]!; c = p; }
+      hv[c] = v; hi[c] = i;
+    } else if (k > 0 && before(v, i, hv[0]!, hi[0]!)) {
+      let c = 0;
+      for (;;) {
+        const l = 2 * c + 1, rr = l + 1;
+        let w = -1;
+        if (l < size) w = l;
+        if (rr < size && before(hv[l]!, hi[l]!, hv[rr]!, hi[rr]!)) w = rr;
+        if (w < 0 || !before(v, i, hv[w]!, hi[w]!)) break;
+        hv[c] = hv[w]!; hi[c] = hi[w]!; c = w;
+      }
+      hv[c] = v; hi[c] = i;
+    }
+  }
+  return size;
+}
+
+/**
+ * Indices of the k largest values of row, largest first, ties to the lower index (NaN largest): the
+ * first k of a full sort, without sorting all of a 50,257-token row (the logit lens's top tokens).
+ */
+export function topKIndices(row: ArrayLike<number>, k: number): number[] {
+  const m = Math.max(0, Math.min(k, row.length)), hv = new Float64Array(m), hi = new Int32Array(m);
+  const size = selectTopK(row, 0, row.length, m, hv, hi);
+  const key = (i: number) => (row[i] !== row[i] ? Infinity : row[i]!);
+  return Array.from(hi.subarray(0, size)).sort((x, y) => key(y) - key(x) || x - y);
 }
