@@ -297,3 +297,21 @@ test("forward with lastPositionOnly gives the last position's logits; ln_final h
   assert.deepEqual(seen, [[2, 5, 32]]);
   assertClose(last, cs.noGrad(() => m.forward(prompts)).slice(1, 4, 5), { rtol: 1e-5, atol: 1e-5 });
 });
+
+test("contextOverflow: 'slide' continues past n_ctx on the last n_ctx tokens, as a manual argmax loop does", () => {
+  const m = randomModel(configs.gpt2!, 3); // n_ctx 64, learned positions
+  const ragged = [[3, 14, 15, 9, 2], [6, 5, 3]];
+  const slid = generate(m, ragged, { ...greedy, maxNewTokens: 70, contextOverflow: "slide" });
+  // The reference: one unpadded sequence at a time, each step a full forward over its last 64 tokens.
+  for (const [b, p] of ragged.entries()) {
+    const seq = [...p];
+    for (let s = 0; s < 70; s++) {
+      const ctx = seq.slice(-64);
+      const row = cs.noGrad(() => m.forward([ctx]).select(1, ctx.length - 1).select(0, 0).toArray() as Float32Array);
+      seq.push(row.indexOf(Math.max(...row)));
+    }
+    assert.deepEqual(slid.tokens[b], seq, `sequence ${b}`);
+  }
+  assert.throws(() => generate(m, [new Array<number>(65).fill(1)], { maxNewTokens: 1, contextOverflow: "slide" }), /longer than n_ctx = 64/);
+  assert.throws(() => generate(m, prompts, { maxNewTokens: 1, contextOverflow: "wrap" as "slide" }), /contextOverflow/);
+});

@@ -48,6 +48,12 @@ export interface GenerateOptions extends SamplingOptions {
   attentionMask?: Tensor;
   /** Reuse keys and values between steps (default true); false re-runs the whole sequence every step. */
   useCache?: boolean;
+  /**
+   * What a model with learned positions (n_ctx) does when prompt + new tokens exceed n_ctx: "error"
+   * (the default, as Hugging Face) or "slide": each step past n_ctx sees only the last n_ctx tokens,
+   * without the KV cache, as nanoGPT's sampler does.
+   */
+  contextOverflow?: "error" | "slide";
   /** Run each step in a memory scope that recycles its intermediates (default true). */
   recycle?: boolean;
   /** Also return every step's logits as [batch, new_pos, d_vocab]. */
@@ -234,9 +240,14 @@ export function generate(model: HookedTransformer, prompts: Prompts, opts: Gener
 
   const { rows, mask, padded } = leftPad(model, prompts, opts.attentionMask, pad);
   const B = rows.length, P = rows[0]!.length;
-  if (model.cfg.positional_embedding_type === "standard") {
+  const slide = opts.contextOverflow === "slide";
+  if (opts.contextOverflow !== undefined && !slide && opts.contextOverflow !== "error") throw new RangeError(`contextOverflow must be "error" or "slide", got ${String(opts.contextOverflow)}`);
+  // Only learned absolute positions have a hard limit; rotary models run past n_ctx (quality aside).
+  const window = model.cfg.positional_embedding_type === "standard" ? model.cfg.n_ctx : Infinity;
+  if (slide && P > window) throw new RangeError(`generate: the padded prompt (${P} tokens) is longer than n_ctx = ${window}; even a sliding window starts from a prompt that fits`);
+  if (!slide && window < Infinity) {
     const longest = Math.max(...mask.map((r) => r.reduce((a, v) => a + v, 0)));
-    if (longest + N > model.cfg.n_ctx) throw new RangeError(`generate: ${longest} prompt tokens + ${N} new tokens exceed n_ctx = ${model.cfg.n_ctx}`);
+    if (longest + N > window) throw new RangeError(`generate: ${longest} prompt tokens + ${N} new tokens exceed n_ctx = ${window} (contextOverflow: "slide" keeps the last n_ctx tokens instead)`);
   }
 
   const newTokens: number[][] = rows.map(() => []);
@@ -249,7 +260,10 @@ export function generate(model: HookedTransformer, prompts: Prompts, opts: Gener
   // Logits of the last position [batch * d_vocab] and their log-sum-exp per row, given the tokens not yet fed to the model.
   const nextLogits = (step: number): { logits: Float32Array; lse: Float32Array } => {
     const T = P + step; // tokens so far
-    const feedFrom = useCache && step > 0 ? T - 1 : 0;
+    // Past the window every step re-runs the last n_ctx tokens: cached keys sit at positions that have shifted.
+    const over = Math.max(0, T - window);
+    const cached = useCache && over === 0;
+    const feedFrom = cached && step > 0 ? T - 1 : over;
     const width = T - feedFrom;
     const toks = new Int32Array(B * width);
     for (let b = 0; b < B; b++) for (let j = 0; j < width; j++) {
@@ -257,8 +271,8 @@ export function generate(model: HookedTransformer, prompts: Prompts, opts: Gener
       toks[b * width + j] = t < P ? rows[b]![t]! : newTokens[b]![t - P]!;
     }
     const run = () => {
-      const attentionMask = padded ? new Tensor(Int32Array.from(mask.flatMap((r) => [...r, ...new Array<number>(step).fill(1)])), [B, T]) : undefined;
-      const last = model.forward(new Tensor(toks, [B, width]), { attentionMask, kvCache: useCache ? cache : undefined, lastPositionOnly: true }).select(1, 0); // [batch, d_vocab]
+      const attentionMask = padded ? new Tensor(Int32Array.from(mask.flatMap((r) => [...r, ...new Array<number>(step).fill(1)].slice(over))), [B, T - over]) : undefined;
+      const last = model.forward(new Tensor(toks, [B, width]), { attentionMask, kvCache: cached ? cache : undefined, lastPositionOnly: true }).select(1, 0); // [batch, d_vocab]
       // Copied out of the scope; the log-sum-exp on the backend's vector kernels rather than a JS loop over the vocabulary.
       return { logits: last.toArray() as Float32Array, lse: last.logsumexp(-1).toArray() as Float32Array };
     };

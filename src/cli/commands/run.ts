@@ -65,10 +65,14 @@ export const run: Command = {
 
     let generation = null;
     if (newTokens > 0) {
+      // A model with learned positions keeps generating past n_ctx on the last n_ctx tokens (nanoGPT's sampler).
+      const window = config.positional_embedding_type === "standard" ? config.n_ctx : null;
+      const slides = window !== null && ids.length + newTokens > window;
+      if (slides) out.info(`${ids.length} prompt + ${newTokens} new tokens exceed n_ctx = ${window}: each later step sees the last ${window} tokens`);
       const bar = progress("generating", newTokens);
       const g0 = performance.now();
       const res = generate(model, [ids], {
-        ...sampling, maxNewTokens: newTokens, seed,
+        ...sampling, maxNewTokens: newTokens, seed, contextOverflow: "slide",
         eosTokenId: tokenizer.eosTokenId ?? undefined,
         onStep: () => bar.tick(),
       });
@@ -81,6 +85,7 @@ export const run: Command = {
         stopReason: res.stopReasons[0]!,
         sampling: temperature === 0 ? { greedy: true } : { greedy: false, temperature, topK: sampling.topK ?? null, topP: sampling.topP ?? null, seed },
         msPerToken: gen.length > 0 ? ms / gen.length : 0,
+        slidingWindow: slides ? window : null,
       };
       out.info(`generated ${gen.length} tokens in ${ms.toFixed(0)} ms (${generation.msPerToken.toFixed(1)} ms/token)`);
     }
@@ -102,7 +107,8 @@ export const run: Command = {
       ];
       if (generation) {
         const how = generation.sampling.greedy ? "greedy" : `sampled, temperature ${temperature}, seed ${seed}`;
-        lines.push("", `generated ${generation.tokens.length} tokens (${how}, ${generation.stopReason === "eos" ? "stopped at EOS" : "length limit"}):`, prompt + generation.text);
+        const win = generation.slidingWindow === null ? "" : `, past n_ctx on the last ${generation.slidingWindow} tokens`;
+        lines.push("", `generated ${generation.tokens.length} tokens (${how}, ${generation.stopReason === "eos" ? "stopped at EOS" : "length limit"}${win}):`, prompt + generation.text);
       }
       return lines.join("\n");
     });
