@@ -267,7 +267,7 @@ describe("head detectors on hand-built patterns", () => {
  * The acceptance check: a previous-token head in layer 0, an induction head in layer 1, and the
  * K-composition between them standing out from every other pair and from random matrices.
  */
-function checkInductionCircuit(trained: InductionModel): void {
+function checkInductionCircuit(trained: InductionModel, report: (msg: string) => void = () => {}): void {
   const m = trained.model;
   const toks = repeatedRandomTokens({ seqLen: 10, batch: 8, dVocab: m.cfg.d_vocab, seed: 99 });
   const s = headDetectorScores(m, toks);
@@ -303,6 +303,9 @@ function checkInductionCircuit(trained: InductionModel): void {
   for (const { a, x } of all) if (a !== prevHead.head) assert.ok(kStar > 1.5 * x, `K(prev, induction) ${kStar} vs other pair ${x}`);
   assert.ok(kStar > base.mean + 8 * base.std && kStar > 1.6 * base.mean, `K(prev, induction) ${kStar} vs random baseline ${base.mean} ± ${base.std}`);
   assert.ok(kStar > Q[prevHead.head]![indHead.head]! && kStar > V[prevHead.head]![indHead.head]!, "the pair composes through keys, not queries or values");
+  const layer1 = s.induction_head[1]!.map((x) => x.toFixed(2)).join(", ");
+  report(`previous-token head L0H${prevHead.head} ${prevHead.score.toFixed(2)}; layer-1 induction scores ${layer1}; ` +
+    `K-composition ${kStar.toFixed(2)} vs random ${base.mean.toFixed(3)} ± ${base.std.toFixed(3)} (${((kStar - base.mean) / base.std).toFixed(1)} standard deviations)`);
 }
 
 describe("circuits of a trained 2-layer attention-only model (induction)", () => {
@@ -340,7 +343,7 @@ describe("circuits of a trained 2-layer attention-only model (induction)", () =>
     }
   });
 
-  it("finds a previous-token head in layer 0, an induction head in layer 1, and their K-composition", () => checkInductionCircuit(trained));
+  it("finds a previous-token head in layer 0, an induction head in layer 1, and their K-composition", (t) => checkInductionCircuit(trained, (m) => t.diagnostic(m)));
 
   it("causal scrubbing: the induction hypothesis recovers most of the loss on the copies, a wrong one clearly less", (t) => { checkInductionScrub(trained, (m) => t.diagnostic(m)); });
   it("attribution patching agrees with activation patching (Pearson r > 0.9) on the trained model", (t) => {

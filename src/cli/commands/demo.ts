@@ -37,7 +37,7 @@ export const demo: Command = {
   run(_pos, flags, out) {
     const steps = flags.num("steps", 400), seed = flags.num("seed", 0), indSteps = flags.num("induction-steps", 400);
     flags.checkUnknown();
-    const rng = new Rng(seed);
+    const rng = new Rng(seed), start = performance.now();
 
     // 1. Matrix product speed at a GPT-2-small MLP shape.
     const a = randn([128, 768], { rng }), b = randn([768, 3072], { rng });
@@ -92,8 +92,9 @@ export const demo: Command = {
       seconds: ind.seconds, phaseChangeStep: pc.step, repeatedLossBefore: pc.repeatedBefore, repeatedLossAfter: pc.repeatedAfter,
       previousTokenHead: ia.previousTokenHead, inductionHead: ia.inductionHead, kComposition: ia.kPair, baseline: ia.baseline,
     };
+    const seconds = (performance.now() - start) / 1000;
     out.result(
-      { backend: getBackend().name, matmulGflops: gflops, steps, finalLoss: losses[losses.length - 1], accuracy, lossCurve: curve, induction },
+      { seconds, backend: getBackend().name, matmulGflops: gflops, steps, finalLoss: losses[losses.length - 1], accuracy, lossCurve: curve, induction },
       () => [
         `backend: ${getBackend().description}`,
         `matmul [128,768]x[768,3072]: ${gflops.toFixed(1)} GFLOP/s`,
@@ -105,7 +106,9 @@ export const demo: Command = {
         `  previous-token head L${ia.previousTokenHead.layer}H${ia.previousTokenHead.head} (score ${ia.previousTokenHead.score.toFixed(2)}), ` +
           `induction head L${ia.inductionHead.layer}H${ia.inductionHead.head} (score ${ia.inductionHead.score.toFixed(2)})`,
         `  K-composition between them ${ia.kPair.toFixed(3)} vs random ${ia.baseline.mean.toFixed(3)} ± ${ia.baseline.std.toFixed(3)}`,
-        `  (full report with figures: circuitscope lab induction --out induction-report)`,
+        `  (full report with figures: npx circuitscope lab induction --out induction-report)`,
+        ``,
+        `demo done in ${seconds.toFixed(1)} s`,
       ].join("\n"),
     );
   },
