@@ -6,7 +6,7 @@ import { figureSection, illConditioned, verdict } from "../markdown.js";
 import { heatmap, lineChart, type Series } from "../../plot/index.js";
 import { EDGE_STEPS, INDUCTION_THRESHOLD, smooth, type InductionAnalysis } from "./analysis.js";
 import type { InductionLabResult } from "./lab.js";
-import { MIN_SEGMENT } from "./train.js";
+import { DETECTOR_BATCH, DETECTOR_SEGMENT, MIN_SEGMENT } from "./train.js";
 
 const f2 = (v: number) => v.toFixed(2), f3 = (v: number) => v.toFixed(3);
 const PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f"];
@@ -96,7 +96,7 @@ export function renderReport(r: InductionLabResult): Record<string, string> {
     "",
     ...inductionFindings(a),
     "",
-    "## Final detector scores (detector tokens: a random 10-token segment and its copy)",
+    `## Final detector scores (detector tokens: ${DETECTOR_BATCH} rows of a random ${DETECTOR_SEGMENT}-token segment and its copy)`,
     "",
     ...table(a.induction, "induction, layer"),
     "",

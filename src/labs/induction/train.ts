@@ -136,9 +136,12 @@ export interface InductionTraining {
   seconds: number;
 }
 
-/** Tokens for the detectors: (BOS,) a random 10-token segment and its copy, fixed per seed. */
+/** Length of the detectors' random segment and how many rows of it they average over. */
+export const DETECTOR_SEGMENT = 10, DETECTOR_BATCH = 8;
+
+/** Tokens for the detectors: (BOS,) a random DETECTOR_SEGMENT-token segment and its copy, fixed per seed. */
 export function detectorTokens(dVocab: number, seed: number, bos: boolean): Tensor {
-  return repeatedRandomTokens({ seqLen: 10, batch: 8, dVocab, seed: seed + 99, ...(bos ? { bos: dVocab } : {}) });
+  return repeatedRandomTokens({ seqLen: DETECTOR_SEGMENT, batch: DETECTOR_BATCH, dVocab, seed: seed + 99, ...(bos ? { bos: dVocab } : {}) });
 }
 
 export function trainInduction(opts: InductionTrainOptions = {}): InductionTraining {
