@@ -36,17 +36,17 @@ describe("verdict and illConditioned", () => {
 describe("emergence", () => {
   const steps = [0, 10, 20, 30, 40, 50, 60, 70, 80];
   const baseline = { loss: 1.5, digitAccuracy: 0.4 };
-  /** A run whose loss and exact match follow the given curves (per-digit accuracy and p(answer) track exact match). */
-  const run = (loss: number[], exact: number[]): SizeRun => ({
+  /** A run whose loss, exact match and p(answer) follow the given curves (per-digit accuracy tracks exact match). */
+  const run = (loss: number[], exact: number[], pAnswer = exact): SizeRun => ({
     dModel: 16, params: 1000, trainLoss: [], steps, seconds: 0,
-    evals: loss.map((l, i) => ({ loss: l, digitAccuracy: 0.3 + 0.7 * exact[i]!, pAnswer: exact[i]!, exactMatch: exact[i]! })),
+    evals: loss.map((l, i) => ({ loss: l, digitAccuracy: 0.3 + 0.7 * exact[i]!, pAnswer: pAnswer[i]!, exactMatch: exact[i]! })),
   });
   const result = (r: SizeRun): EmergenceLabResult => ({
     training: { options: { seed: 0, steps: 80, sizes: [16], digits: 2, nLayers: 2, batch: 8, lr: 1e-3, weightDecay: 0, evalEvery: 10, evalSize: 16 }, runs: [r], seconds: 0 },
     analysis: { answerDigits: 3, baseline, sizes: [analyseSize(r, 3, baseline)] }, seconds: 0,
   });
   // Loss moves first and sits at the baseline for a while; exact match jumps late and sharply.
-  const smooth = run([2.3, 1.5, 1.5, 1.5, 1.2, 0.9, 0.6, 0.3, 0.1], [0.01, 0.01, 0.01, 0.01, 0.01, 0.01, 0.02, 0.6, 0.99]);
+  const smooth = run([2.3, 1.5, 1.5, 1.5, 1.2, 0.9, 0.6, 0.3, 0.1], [0.01, 0.01, 0.01, 0.01, 0.01, 0.01, 0.02, 0.6, 0.99], [0, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 1]);
   // Exact match rises steadily from the start while the loss only falls at the end.
   const abrupt = run([2.3, 2.3, 2.3, 2.3, 2.3, 2.3, 2.2, 1.0, 0.1], [0.0, 0.12, 0.25, 0.37, 0.5, 0.62, 0.75, 0.87, 1.0]);
 
@@ -55,6 +55,8 @@ describe("emergence", () => {
     assert.match(a, /the loss starts to move before exact match \(10% points: loss 10, exact match 70/);
     assert.match(b, /the loss does not start to move before exact match \(10% points: loss 70, exact match 10/);
     assert.match(a, /exact match rises over a shorter span than the loss/);
+    assert.match(a, /p\(full answer\) starts to move before exact match \(10% points: p\(full answer\) 10, exact match 70\)/);
+    assert.match(b, /p\(full answer\) does not start to move before exact match \(10% points: p\(full answer\) 10, exact match 10\)/);
     assert.match(b, /exact match does not rise over a shorter span than the loss/);
     assert.match(a, /the loss sits at the digit-frequency baseline for 3 evals \(steps 10–30\)/);
     assert.match(b, /the loss never comes near the digit-frequency baseline/);

@@ -20,6 +20,7 @@ export function readings(s: SizeAnalysis, baseline: { loss: number; digitAccurac
   const l = s.transitions.loss, e = s.transitions.exactMatch;
   const sharper = l.width === null || e.width === null ? null : e.width < l.width;
   const lossFirst = l.start === null || e.start === null ? null : l.start < e.start;
+  const pa = s.transitions.pAnswer, pFirst = pa.start === null || e.start === null ? null : pa.start < e.start;
   const b = s.atBaseline;
   return [
     `- d_model ${s.dModel}, Wei et al.'s reading (exact match flat, then a short rise): ` + verdict(sharper,
@@ -30,6 +31,9 @@ export function readings(s: SizeAnalysis, baseline: { loss: number; digitAccurac
       "the loss starts to move before exact match", "the loss does not start to move before exact match",
       `10% points: loss ${st(l.start)}, exact match ${st(e.start)}; exact match when the loss started: ${pct(s.exactAtLossStart)}`,
       "Inconclusive: a metric never covers 10% of its change"),
+    `- d_model ${s.dModel}, the continuous p(full answer): ` + verdict(pFirst,
+      "p(full answer) starts to move before exact match", "p(full answer) does not start to move before exact match",
+      `10% points: p(full answer) ${st(pa.start)}, exact match ${st(e.start)}`, "Inconclusive: a metric never covers 10% of its change"),
     `- d_model ${s.dModel}, early plateau at digit frequencies: ` + verdict(b.evals >= 2,
       `the loss sits at the digit-frequency baseline for ${b.evals} evals (steps ${st(b.first)}–${st(b.last)})`,
       b.evals === 1 ? `the loss passes the digit-frequency baseline at one eval only (step ${st(b.first)}), no plateau there` : "the loss never comes near the digit-frequency baseline",
