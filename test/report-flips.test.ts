@@ -12,6 +12,7 @@ import type { TextInductionAnalysis } from "../src/labs/induction/text-analysis.
 import { analyse, renderReport as renderSuperposition, type InstanceResult, type LabResult } from "../src/labs/superposition/index.js";
 import { gram } from "../src/labs/superposition/analysis.js";
 import { renderReport as renderGrokking, progressOrderSentence } from "../src/labs/grokking/report.js";
+import { criteriaTable, grokkingCriteria, separation } from "../src/labs/grokking/criteria.js";
 import type { GrokkingLabResult } from "../src/labs/grokking/lab.js";
 import type { ModelAnalysis } from "../src/labs/grokking/analysis.js";
 import { kaplanCaveat } from "../src/labs/scaling/lab.js";
@@ -165,6 +166,13 @@ describe("grokking", () => {
   test("the loaded model reproduces its stored losses, or not", () => {
     assert.match(renderGrokking(result(1.1e-6))["report.md"]!, /The model's own losses reproduce the stored curves' final values \(train 1\.000e-6 vs stored 1\.100e-6/);
     assert.match(renderGrokking(result(1e-3))["report.md"]!, /The model's own losses do not reproduce the stored curves' final values \(train 1\.000e-6 vs stored 1\.000e-3/);
+  });
+
+  test("separation passes on a real ratio, not on one whose train epoch is 0", () => {
+    const ok = criteriaTable(grokkingCriteria(analysis, separation("acc", [0, 100, 600], [0, 1, 1], [0, 0, 1], (v) => v >= 0.99))).join("\n");
+    assert.match(ok, /\| train\/test separation \| 6\.0× \| ≥ 5× \| pass \|/);
+    const bad = criteriaTable(grokkingCriteria(analysis, separation("acc", [0, 100, 600], [1, 1, 1], [0, 0, 1], (v) => v >= 0.99))).join("\n");
+    assert.match(bad, /\| train\/test separation \| 600\.0× \| ≥ 5× \| FAIL \| first epoch at acc: train 0, test 600; ratio ill-conditioned/);
   });
 
   test("§5.2: progress measures before the test loss falls, after it, or never", () => {
