@@ -4,3 +4,17 @@
 export function figureSection(files: Record<string, string>): string[] {
   return ["## Figures", "", ...Object.keys(files).filter((f) => f.endsWith(".svg")).map((f) => `![${f}](${f})`), ""];
 }
+
+/**
+ * A conclusion chosen by a computed check, with the check's numbers beside it, so every report
+ * phrases checks the same way: `yes` when the check holds, `no` when it fails, `undecided` when it
+ * cannot be evaluated (null: e.g. a threshold never crossed or an ill-conditioned ratio).
+ */
+export function verdict(check: boolean | null, yes: string, no: string, numbers: string, undecided = "Inconclusive"): string {
+  return `${check === null ? undecided : check ? yes : no} (${numbers})`;
+}
+
+/** True when a ratio's denominator is ~0 next to the quantities it is formed from (|den| ≤ rel·scale): the ratio is ill-conditioned. */
+export function illConditioned(den: number, scale: number, rel = 0.01): boolean {
+  return !(Math.abs(den) > rel * Math.abs(scale));
+}

@@ -11,6 +11,7 @@ import type { Command } from "../command.js";
 import { writeOutputFiles } from "../outputs.js";
 import { loadContrastPair } from "../prompt-pair.js";
 import { normalizedMetric } from "../../analysis/patching-metrics.js";
+import { illConditioned } from "../../labs/markdown.js";
 
 const USAGE = `circuitscope discover <snapshot-folder> --clean "<prompt>" --corrupted "<prompt>" --answer " Mary" --wrong " John" [--method eap|eap-ig|acdc] [--top-n N | --threshold T] [--steps m] [--criterion kl|metric] [--target f] [--out dir] [--no-bos] [--json]
   --clean, --corrupted  the two prompts; they must tokenise to the same number of tokens
@@ -33,6 +34,14 @@ function curveSvg(r: DiscoveryResult): string {
     { name: `circuit found (${n} edges)`, x: [n, n], y: [0, r.faithfulness.normalized], dashed: true },
     { name: "clean model", x: [0, r.graph.edges.length], y: [1, 1], dashed: true, color: "#999" },
   ], { title: `${r.method}: faithfulness of the circuit alone`, xLabel: "edges kept", yLabel: "normalised logit diff (1 = clean)" });
+}
+
+/** The circuit's size and faithfulness; the normalised metric is ill-conditioned when the clean and corrupted logit diffs are ~equal. */
+export function circuitLine(f: { edges: number; normalized: number }, total: number, cleanLd: number, corruptedLd: number): string {
+  const lds = `logit diff clean ${cleanLd.toFixed(4)}, corrupted ${corruptedLd.toFixed(4)}`;
+  if (illConditioned(cleanLd - corruptedLd, Math.max(Math.abs(cleanLd), Math.abs(corruptedLd))))
+    return `circuit: ${f.edges} of ${total} edges; faithfulness ill-conditioned: clean − corrupted logit diff is ${(cleanLd - corruptedLd).toExponential(2)}, ~0 next to the logit diffs (${lds}), so the edges' selection and faithfulness are not meaningful`;
+  return `circuit: ${f.edges} of ${total} edges; faithfulness ${f.normalized.toFixed(4)} (${lds}, circuit ${(corruptedLd + f.normalized * (cleanLd - corruptedLd)).toFixed(4)})`;
 }
 
 export const discover: Command = {
@@ -90,7 +99,7 @@ export const discover: Command = {
     }
     out.result(doc, () => [
       `${method}: ${r.selection}`,
-      `circuit: ${r.faithfulness.edges} of ${g.edges.length} edges; faithfulness ${r.faithfulness.normalized.toFixed(4)} (logit diff clean ${cleanLd.toFixed(4)}, corrupted ${corruptedLd.toFixed(4)}, circuit ${(corruptedLd + r.faithfulness.normalized * (cleanLd - corruptedLd)).toFixed(4)})`,
+      circuitLine(r.faithfulness, g.edges.length, cleanLd, corruptedLd),
       ...r.edges.slice(0, 30).map((e) => `  ${e.name.padEnd(28)} ${e.score.toFixed(4)}`),
       ...(r.edges.length > 30 ? [`  … ${r.edges.length - 30} more`] : []),
       `faithfulness over top-n: ${r.curve.map((p) => `${p.topN}:${p.normalized.toFixed(2)}`).join(" ")}`,

@@ -7,6 +7,7 @@
 //    recovered, KL) on corpus windows.
 //  - dashboard: feature dashboards of chosen latents (examples, histogram, density, logit effects).
 // Progress goes to stderr; --json prints one JSON document on stdout; --out files are atomic.
+import { illConditioned } from "../../labs/markdown.js";
 import fs from "node:fs";
 import path from "node:path";
 import { checkHookName, type HookName } from "../../model/hooks.js";
@@ -235,10 +236,18 @@ function trainCmd(pos: string[], flags: Flags, out: Output): void {
     `trained ${result.steps} steps${result.resumedFrom !== null ? ` (resumed at ${result.resumedFrom})` : ""} in ${result.seconds.toFixed(1)} s; final batch: ${result.final ? `mse ${result.final.mse.toFixed(5)} L0 ${result.final.l0.toFixed(2)}` : "—"}`,
     ...(evaluation ? [
       `held out: ${summary(evaluation.reconstruction)}`,
-      `CE clean ${evaluation.downstream.ceClean.toFixed(4)}, with SAE ${evaluation.downstream.ceSae.toFixed(4)}, zero-ablated ${evaluation.downstream.ceZero.toFixed(4)}: ${(100 * evaluation.downstream.ceRecovered).toFixed(1)}% recovered, KL ${evaluation.downstream.klSae.toFixed(4)}`,
+      `${ceRecoveredText(evaluation.downstream)}, KL ${evaluation.downstream.klSae.toFixed(4)}`,
     ] : []),
     `files: ${doc.files.join(", ")}`,
   ].join("\n"));
+}
+
+/** The CE losses and the fraction recovered, (CE_zero − CE_sae) / (CE_zero − CE_clean); ill-conditioned when zero-ablation barely changes the loss. */
+export function ceRecoveredText(d: { ceClean: number; ceSae: number; ceZero: number; ceRecovered: number }): string {
+  const ce = `CE clean ${d.ceClean.toFixed(4)}, with SAE ${d.ceSae.toFixed(4)}, zero-ablated ${d.ceZero.toFixed(4)}`;
+  return illConditioned(d.ceZero - d.ceClean, d.ceClean)
+    ? `${ce}: fraction recovered ill-conditioned (zero-ablation changes CE by only ${(d.ceZero - d.ceClean).toExponential(2)})`
+    : `${ce}: ${(100 * d.ceRecovered).toFixed(1)}% recovered`;
 }
 
 function evalCmd(pos: string[], flags: Flags, out: Output): void {
@@ -262,7 +271,7 @@ function evalCmd(pos: string[], flags: Flags, out: Output): void {
   if (outDir !== undefined) writeOutputFiles(outDir, [["sae-density.svg", densitySvg(reconstruction, "latent density")]], "sae-eval", doc);
   out.result(doc, () => [
     summary(reconstruction),
-    `CE clean ${downstream.ceClean.toFixed(4)}, with SAE ${downstream.ceSae.toFixed(4)}, zero-ablated ${downstream.ceZero.toFixed(4)}: ${(100 * downstream.ceRecovered).toFixed(1)}% recovered; KL(clean ‖ SAE) ${downstream.klSae.toFixed(4)} (zero-ablated ${downstream.klZero.toFixed(4)})`,
+    `${ceRecoveredText(downstream)}; KL(clean ‖ SAE) ${downstream.klSae.toFixed(4)} (zero-ablated ${downstream.klZero.toFixed(4)})`,
     ...(doc.files.length ? [`files: ${doc.files.join(", ")}`] : []),
   ].join("\n"));
 }

@@ -6,7 +6,8 @@
 import fs from "node:fs";
 import { loadPretrained } from "../../io/snapshot.js";
 import { encodeText } from "../../model/tokens.js";
-import { causalScrub, componentName, featureName, type Hypothesis, type HypothesisNode } from "../../analysis/causal-scrubbing.js";
+import { causalScrub, componentName, featureName, type Hypothesis, type HypothesisNode, type ScrubResult } from "../../analysis/causal-scrubbing.js";
+import { illConditioned } from "../../labs/markdown.js";
 import { parseHypothesis } from "../../analysis/hypothesis-json.js";
 import { scrubChart, type ScrubTreeNode } from "../../plot/scrub-tree.js";
 import { UsageError } from "../args.js";
@@ -72,6 +73,20 @@ export function hypothesisTree(h: Hypothesis): ScrubTreeNode[] {
   return h.output.map((n) => conv(n, ""));
 }
 
+/** The text result; the fraction recovered is ill-conditioned when the random loss is ~ the model's loss. */
+export function scrubLines(r: Pick<ScrubResult, "hypothesis" | "samples" | "modelLoss" | "scrubbedLoss" | "scrubbedStderr" | "randomLoss" | "recovered" | "recoveredStderr">): string[] {
+  const span = r.randomLoss - r.modelLoss;
+  return [
+    `causal scrubbing of "${r.hypothesis}" over ${r.samples} (sequence, position) samples`,
+    `  model loss     ${r.modelLoss.toFixed(4)}`,
+    `  scrubbed loss  ${r.scrubbedLoss.toFixed(4)} ± ${r.scrubbedStderr.toFixed(4)}`,
+    `  random loss    ${r.randomLoss.toFixed(4)}`,
+    illConditioned(span, r.modelLoss)
+      ? `  loss recovered ill-conditioned: random − model loss is ${span.toExponential(2)}, ~0 next to the model loss, so no fraction is stated`
+      : `  loss recovered ${(100 * r.recovered).toFixed(1)}% ± ${(100 * r.recoveredStderr).toFixed(1)}%`,
+  ];
+}
+
 export const scrub: Command = {
   name: "scrub",
   summary: "causal scrubbing: fraction of loss a hypothesis (JSON) recovers under resampling",
@@ -111,13 +126,6 @@ export const scrub: Command = {
       });
       writeOutputs(outDir, "scrub", svg, doc);
     }
-    out.result(doc, () => [
-      `causal scrubbing of "${r.hypothesis}" over ${r.samples} (sequence, position) samples`,
-      `  model loss     ${r.modelLoss.toFixed(4)}`,
-      `  scrubbed loss  ${r.scrubbedLoss.toFixed(4)} ± ${r.scrubbedStderr.toFixed(4)}`,
-      `  random loss    ${r.randomLoss.toFixed(4)}`,
-      `  loss recovered ${(100 * r.recovered).toFixed(1)}% ± ${(100 * r.recoveredStderr).toFixed(1)}%`,
-      ...(doc.files.length ? [`files: ${doc.files.join(", ")}`] : []),
-    ].join("\n"));
+    out.result(doc, () => [...scrubLines(r), ...(doc.files.length ? [`files: ${doc.files.join(", ")}`] : [])].join("\n"));
   },
 };

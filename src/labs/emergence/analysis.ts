@@ -5,7 +5,7 @@
 // move. Also the exact match predicted from per-digit accuracy (acc^answerDigits), Schaeffer et al.'s
 // argument that a nonlinear metric turns a smooth per-token improvement into an apparent jump.
 import type { AnswerMetrics, EmergenceTraining, SizeRun } from "./train.js";
-import { layout } from "./train.js";
+import { encodeProblem, evalSetOf, layout } from "./train.js";
 
 export type MetricName = keyof AnswerMetrics;
 export const METRICS: MetricName[] = ["loss", "digitAccuracy", "pAnswer", "exactMatch"];
@@ -43,11 +43,31 @@ export interface SizeAnalysis {
   exactAtLossStart: number;
   /** Max over evals of |exactMatch − digitAccuracy^answerDigits|: how well the per-digit accuracy predicts exact match. */
   independenceGap: number;
+  /** Evals whose loss is within BASELINE_BAND (relative) of the digit-frequency baseline's loss: how many, and the first and last such step. */
+  atBaseline: { evals: number; first: number | null; last: number | null };
 }
 
-export interface EmergenceAnalysis { answerDigits: number; sizes: SizeAnalysis[] }
+/** The loss and per-digit accuracy of predicting each answer position's digit by its frequency on the held-out set (digit frequencies learnt, addition not). */
+export interface FrequencyBaseline { loss: number; digitAccuracy: number }
 
-export function analyseSize(r: SizeRun, answerDigits: number): SizeAnalysis {
+/** Relative band around the baseline loss within which an eval counts as sitting at it. */
+export const BASELINE_BAND = 0.05;
+
+export interface EmergenceAnalysis { answerDigits: number; baseline: FrequencyBaseline; sizes: SizeAnalysis[] }
+
+/** Cross-entropy and argmax accuracy of each answer position's empirical digit distribution over `problems`. */
+export function frequencyBaseline(problems: readonly (readonly [number, number])[], digits: number): FrequencyBaseline {
+  const { prompt, answer } = layout(digits), n = problems.length;
+  if (n === 0) throw new RangeError("frequencyBaseline: no problems");
+  const counts = Array.from({ length: answer }, () => new Array<number>(10).fill(0));
+  for (const [a, b] of problems) encodeProblem(a, b, digits).slice(prompt).forEach((d, k) => { counts[k]![d]!++; });
+  let loss = 0, right = 0;
+  for (const c of counts) for (const m of c) { if (m > 0) loss -= m * Math.log(m / n); }
+  for (const c of counts) right += Math.max(...c);
+  return { loss: loss / (n * answer), digitAccuracy: right / (n * answer) };
+}
+
+export function analyseSize(r: SizeRun, answerDigits: number, baseline?: FrequencyBaseline): SizeAnalysis {
   const series = (m: MetricName) => r.evals.map((e) => e[m]);
   const transitions = Object.fromEntries(METRICS.map((m) => [m, transition(r.steps, series(m))])) as Record<MetricName, Transition>;
   const ls = transitions.loss.start, li = ls === null ? 0 : r.steps.indexOf(ls);
@@ -56,10 +76,17 @@ export function analyseSize(r: SizeRun, answerDigits: number): SizeAnalysis {
     dModel: r.dModel, params: r.params, transitions, final: r.evals[r.evals.length - 1]!,
     exactHalfStep: half < 0 ? null : r.steps[half]!, exactAtLossStart: r.evals[li]!.exactMatch,
     independenceGap: Math.max(...r.evals.map((e) => Math.abs(e.exactMatch - e.digitAccuracy ** answerDigits))),
+    atBaseline: baseline ? nearBaseline(r, baseline.loss) : { evals: 0, first: null, last: null },
   };
+}
+
+function nearBaseline(r: SizeRun, loss: number): SizeAnalysis["atBaseline"] {
+  const steps = r.steps.filter((_, i) => Math.abs(r.evals[i]!.loss - loss) <= BASELINE_BAND * loss);
+  return { evals: steps.length, first: steps[0] ?? null, last: steps.at(-1) ?? null };
 }
 
 export function analyseEmergence(t: EmergenceTraining): EmergenceAnalysis {
   const answerDigits = layout(t.options.digits).answer;
-  return { answerDigits, sizes: t.runs.map((r) => analyseSize(r, answerDigits)) };
+  const baseline = frequencyBaseline(evalSetOf(t.options).problems, t.options.digits);
+  return { answerDigits, baseline, sizes: t.runs.map((r) => analyseSize(r, answerDigits, baseline)) };
 }

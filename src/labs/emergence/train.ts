@@ -106,9 +106,12 @@ export function evaluate(model: HookedTransformer, b: AdditionBatch, digits: num
   }));
 }
 
+/** Heads per layer of every addition model (d_head = d_model / heads). */
+export const ADDITION_HEADS = 4;
+
 export function additionModel(dModel: number, nLayers: number, digits: number, seed: number): HookedTransformer {
   const cfg = makeConfig({
-    d_model: dModel, n_layers: nLayers, n_heads: 4, d_head: dModel / 4, d_vocab: VOCAB, n_ctx: layout(digits).length,
+    d_model: dModel, n_layers: nLayers, n_heads: ADDITION_HEADS, d_head: dModel / ADDITION_HEADS, d_vocab: VOCAB, n_ctx: layout(digits).length,
     tie_word_embeddings: false, positional_embedding_type: "standard",
   });
   return new HookedTransformer(cfg).initWeights(seed);
@@ -145,14 +148,17 @@ export interface EmergenceTraining {
   seconds: number;
 }
 
+/** The fixed held-out problems every size is scored on. */
+export const evalSetOf = (o: { seed: number; evalSize: number; digits: number }): AdditionBatch => additionBatch(new Rng(o.seed + 1000), o.evalSize, o.digits);
+
 export function trainEmergence(opts: EmergenceTrainOptions = {}): EmergenceTraining {
   const o = {
     seed: opts.seed ?? 0, steps: opts.steps ?? 1500, sizes: opts.sizes ?? [16, 32, 64], digits: opts.digits ?? 2, nLayers: opts.nLayers ?? 2,
     batch: opts.batch ?? 64, lr: opts.lr ?? 3e-3, weightDecay: opts.weightDecay ?? 0.01, evalEvery: opts.evalEvery ?? 25, evalSize: opts.evalSize ?? 512,
   };
-  for (const d of o.sizes) if (!(Number.isInteger(d) && d > 0 && d % 4 === 0)) throw new Error(`model size ${d}: d_model must be a positive multiple of 4`);
+  for (const d of o.sizes) if (!(Number.isInteger(d) && d > 0 && d % ADDITION_HEADS === 0)) throw new Error(`model size ${d}: d_model must be a positive multiple of ${ADDITION_HEADS}`);
   const t0 = performance.now();
-  const evalSet = additionBatch(new Rng(o.seed + 1000), o.evalSize, o.digits);
+  const evalSet = evalSetOf(o);
   const runs = o.sizes.map((dModel) => {
     const t1 = performance.now();
     const model = additionModel(dModel, o.nLayers, o.digits, o.seed);

@@ -58,8 +58,9 @@ export function grokkingCriteria(a: ModelAnalysis, sep: Separation | null): Crit
     { name: "held-out accuracy", value: a.accuracy.test, unit: "fraction", bar: `> ${100 * c.testAccuracy}%`, pass: a.accuracy.test > c.testAccuracy, detail: `final model, ${pct(a.accuracy.test)} of the held-out pairs` },
   ];
   if (sep) out.push({
-    name: "train/test separation", value: sep.ratio, unit: "ratio", bar: `≥ ${c.separation}×`, pass: sep.ratio !== null && sep.ratio >= c.separation,
-    detail: `first epoch at ${sep.basis}: train ${sep.trainEpoch ?? "never"}, test ${sep.testEpoch ?? "never"}`,
+    // A train epoch of 0 makes the ratio's denominator (clamped to 1) meaningless: no pass on it.
+    name: "train/test separation", value: sep.ratio, unit: "ratio", bar: `≥ ${c.separation}×`, pass: sep.ratio !== null && sep.trainEpoch !== 0 && sep.ratio >= c.separation,
+    detail: `first epoch at ${sep.basis}: train ${sep.trainEpoch ?? "never"}, test ${sep.testEpoch ?? "never"}${sep.trainEpoch === 0 ? "; ratio ill-conditioned (train reached at epoch 0)" : ""}`,
   });
   const k = a.keyFrequencies.length;
   out.push(

@@ -2,8 +2,9 @@
 // (Nanda et al. 2023). Pure: returns file names and contents; the CLI writes them. Not the
 // experiment (lab.ts) nor the measurements (analysis.ts).
 import { heatmap, lineChart, type Series } from "../../plot/index.js";
-import type { ModelAnalysis } from "./analysis.js";
-import { criteriaTable } from "./criteria.js";
+import { verdict } from "../markdown.js";
+import { NEURON_CLUSTER_THRESHOLD, type ModelAnalysis } from "./analysis.js";
+import { CRITERIA, criteriaTable } from "./criteria.js";
 import type { GrokkingLabResult, TrainingMeasure, TrainingRecord } from "./lab.js";
 
 const pct = (v: number) => `${(100 * v).toFixed(2)}%`;
@@ -14,6 +15,29 @@ export const PAPER = {
   keyFrequencies: [14, 35, 41, 42, 52],
   logitVarianceExplained: 0.95, // §4.2: the cos(w_k(a+b−c)) terms explain ~95% of the logits' variance
 } as const;
+
+/** The loaded model's losses count as reproducing the stored curves' final values within this factor. */
+export const REPRODUCE_FACTOR = 1.5;
+
+/** Does the loaded model reproduce its stored curves' final losses? The check and its numbers. */
+export function reproducedSentence(a: ModelAnalysis, curves: { train: number[]; test: number[] } | null): string {
+  if (!curves) return "No stored loss curves to compare the model's own losses (below) with.";
+  const tr = curves.train.at(-1)!, te = curves.test.at(-1)!;
+  const within = (x: number, ref: number) => x > 0 && ref > 0 && Math.max(x / ref, ref / x) <= REPRODUCE_FACTOR;
+  return verdict(within(a.loss.train, tr) && within(a.loss.test, te),
+    "The model's own losses reproduce the stored curves' final values", "The model's own losses do not reproduce the stored curves' final values",
+    `train ${e3(a.loss.train)} vs stored ${e3(tr)}, held-out ${e3(a.loss.test)} vs stored ${e3(te)}; bar: within ${REPRODUCE_FACTOR}×`) + ".";
+}
+
+/** §5.2: the restricted loss falls and the excluded loss rises before the test loss falls. The check and its numbers. */
+export function progressOrderSentence(restrictedEpoch: number | null, excludedEpoch: number | null, testEpoch: number | null): string {
+  const n = (x: number | null) => x ?? "never";
+  const known = restrictedEpoch !== null && excludedEpoch !== null && testEpoch !== null;
+  return verdict(known ? restrictedEpoch <= testEpoch && excludedEpoch <= testEpoch : null,
+    "Both progress measures move before the test loss falls, as §5.2 expects", "The progress measures do not both move before the test loss falls, unlike §5.2",
+    `restricted loss < 0.01 at snapshot epoch ${n(restrictedEpoch)}, excluded (train) loss > ln p at ${n(excludedEpoch)}, test loss < 0.01 at ${n(testEpoch)}`,
+    "Inconclusive against §5.2 (a measure never crosses its bar)") + ".";
+}
 
 /** Stem plot of the per-frequency embedding norms (one polyline dropping to 0 between stems). */
 function normStems(norms: readonly number[], keys: readonly number[], title: string): string {
@@ -53,7 +77,7 @@ function analysisTable(a: ModelAnalysis, paper: boolean): string[] {
   ];
   if (a.neurons) {
     const live = a.neurons.total - a.neurons.dead;
-    rows.push(`| MLP neurons ≥ 85% explained by one frequency (§4.3) | ${a.neurons.clustered} of ${live} live (${pct(a.neurons.clustered / live)}; mean share of the best frequency ${pct(a.neurons.meanFraction)}); ${Object.entries(a.neurons.perFrequency).map(([k, n]) => `k=${k}: ${n}`).join(", ")} | most neurons; clusters per key frequency |`);
+    rows.push(`| MLP neurons ≥ ${100 * NEURON_CLUSTER_THRESHOLD}% explained by one frequency (§4.3) | ${a.neurons.clustered} of ${live} live (${pct(a.neurons.clustered / live)}; mean share of the best frequency ${pct(a.neurons.meanFraction)}); ${Object.entries(a.neurons.perFrequency).map(([k, n]) => `k=${k}: ${n}`).join(", ")} | most neurons; clusters per key frequency |`);
   }
   rows.push("", `α_k per key frequency (§4.2): ${a.alpha.map(([k, v]) => `k=${k}: ${v.toFixed(2)}`).join(", ")}.`);
   const top = a.logitVarianceByFrequency.map((v, k) => [k, v] as const).filter(([k]) => k > 0).sort((x, y) => y[1] - x[1]).slice(0, 8);
@@ -76,18 +100,19 @@ function trainingSection(t: TrainingRecord, files: Record<string, string>): stri
   files["training-accuracy.svg"] = lineChart([{ name: "train accuracy", x: ep, y: t.trainAcc }, { name: "test accuracy", x: ep, y: t.testAcc }], {
     title: "accuracy over training (before each epoch's update)", xLabel: "epoch", yLabel: "accuracy",
   });
-  const first = (ys: number[]) => { const i = ys.findIndex((v) => v < 0.01); return i < 0 ? "never" : String(ep[i]); };
+  const firstAt = (ys: number[]) => { const i = ys.findIndex((v) => v < 0.01); return i < 0 ? null : ep[i]!; };
+  const first = (ys: number[]) => String(firstAt(ys) ?? "never");
   const o = t.options, sa = t.separation.accuracy, sl = t.separation.loss;
-  const ratio = (s: typeof sa) => (s.ratio === null ? "undefined" : `${s.ratio.toFixed(1)}×`);
-  const firstMeasure = (pred: (m: TrainingMeasure) => boolean) => t.measures.find(pred)?.epoch ?? "never";
+  const ratio = (s: typeof sa) => (s.ratio === null ? "undefined" : s.trainEpoch === 0 ? `ill-conditioned (train reached at epoch 0; ${s.ratio.toFixed(1)}× with the denominator clamped to 1)` : `${s.ratio.toFixed(1)}×`);
+  const firstMeasure = (pred: (m: TrainingMeasure) => boolean) => t.measures.find(pred)?.epoch ?? null;
   return [
     `## Training from scratch`, "",
     `p = ${o.p}, d_model ${o.dModel}, ${o.nHeads} heads, d_mlp ${o.dMlp}, ${pct(o.fracTrain)} of pairs for training, full-batch AdamW (lr ${o.lr}, weight decay ${o.weightDecay}, betas 0.9/0.98), ${o.epochs} epochs, seed ${o.seed}: ${t.seconds.toFixed(0)} s.`, "",
-    "Acceptance criteria (issue #5) for this run. Separation = (first logged epoch with test accuracy ≥ 99%) / (first logged epoch with train accuracy ≥ 99%), accuracies measured every " + `${o.logEvery} epochs before that epoch's update; the final model's Fourier measures are below.`, "",
+    `Acceptance criteria (issue #5) for this run. Separation = (first logged epoch with test accuracy ≥ ${100 * CRITERIA.testAccuracy}%) / (first logged epoch with train accuracy ≥ ${100 * CRITERIA.testAccuracy}%), accuracies measured every ` + `${o.logEvery} epochs before that epoch's update; the final model's Fourier measures are below.`, "",
     ...criteriaTable(t.criteria), "",
-    `- accuracy ≥ 99% first at epoch ${sa.trainEpoch ?? "never"} (train) and ${sa.testEpoch ?? "never"} (test): ratio ${ratio(sa)}`,
+    `- accuracy ≥ ${100 * CRITERIA.testAccuracy}% first at epoch ${sa.trainEpoch ?? "never"} (train) and ${sa.testEpoch ?? "never"} (test): ratio ${ratio(sa)}`,
     `- train loss < 0.01 first at epoch ${first(t.trainLoss)}; test loss < 0.01 first at epoch ${first(t.testLoss)}: ratio ${ratio(sl)} (a long gap between the two is grokking)`,
-    `- restricted loss < 0.01 first at snapshot epoch ${firstMeasure((m) => m.restrictedLoss < 0.01)}, excluded (train) loss > ln p first at ${firstMeasure((m) => m.excludedLoss > Math.log(o.p))} (§5.2 expects both before the test loss falls)`,
+    `- ${progressOrderSentence(firstMeasure((m) => m.restrictedLoss < 0.01), firstMeasure((m) => m.excludedLoss > Math.log(o.p)), firstAt(t.testLoss))}`,
     `- last logged train / test loss (epoch ${ep.at(-1)}, before its update) ${e3(t.trainLoss.at(-1)!)} / ${e3(t.testLoss.at(-1)!)}; the table below is after the last update`, "",
     ...analysisTable(t.final, false), "",
     `![training losses](training-loss.svg)`, "", `![training accuracy](training-accuracy.svg)`, "", `![Fourier structure over training](training-key-fraction.svg)`, "",
@@ -102,7 +127,7 @@ export function renderReport(r: GrokkingLabResult): Record<string, string> {
   const md: string[] = ["# Grokking lab: Nanda et al. 2023, \"Progress measures for grokking via mechanistic interpretability\"", ""];
   if (r.checkpoint) {
     const { analysis: a, curves, dir, meta } = r.checkpoint;
-    md.push(`## The grokked checkpoint (p = ${a.p})`, "", `Loaded from \`${dir}\`${meta ? ` (${meta})` : ""}. Weights mapped from the original [d_out, d_in] layouts to circuitscope's; the model's own losses are reproduced below.`, "");
+    md.push(`## The grokked checkpoint (p = ${a.p})`, "", `Loaded from \`${dir}\`${meta ? ` (${meta})` : ""}. Weights mapped from the original [d_out, d_in] layouts to circuitscope's. ${reproducedSentence(a, curves)}`, "");
     md.push(...analysisTable(a, a.p === 113), ""); // the paper's frequencies are for p = 113 only
     const sep = r.checkpoint.separation;
     md.push(`Acceptance criteria (issue #5) on the checkpoint; its stored curves hold losses only, so the separation is (first epoch with test loss < 0.01) / (first epoch with train loss < 0.01)${sep ? "" : " (no stored curves)"}:`, "", ...criteriaTable(r.checkpoint.criteria), "");

@@ -25,24 +25,33 @@ export interface PhaseChange {
   repeatedBefore: number;
   repeatedAfter: number;
   drop: number;
-  /** Mean first-half loss over the window (stays near ln(d_vocab): no in-context information there). */
+  /** Mean first-half loss over the window (stays near ln(d_vocab) if nothing there is learnt from context). */
   firstDuring: number;
+  /** Smoothed first-half loss at the window's start and end: how much of the drop is not in-context. */
+  firstBefore: number;
+  firstAfter: number;
 }
+
+/** Steps averaged at each end of training for the before/after losses. */
+export const EDGE_STEPS = 20;
 
 /** The window of `window` steps over which the (smoothed) repeated-half loss falls fastest. */
 export function detectPhaseChange(repeated: readonly number[], first: readonly number[], window: number, smoothing = 9): PhaseChange {
-  const s = smooth(repeated, smoothing);
+  const s = smooth(repeated, smoothing), f = smooth(first, smoothing);
   const w = Math.min(window, s.length - 1);
   let best = 0, drop = -Infinity;
   for (let t = 0; t + w < s.length; t++) if (s[t]! - s[t + w]! > drop) { drop = s[t]! - s[t + w]!; best = t; }
   return {
     step: best + Math.floor(w / 2), window: w, start: best, end: best + w, repeatedBefore: s[best]!, repeatedAfter: s[best + w]!, drop,
-    firstDuring: mean(first.slice(best, best + w + 1)),
+    firstDuring: mean(first.slice(best, best + w + 1)), firstBefore: f[best]!, firstAfter: f[best + w]!,
   };
 }
 
 /** First logged step at which the best layer-1 head's induction score is ≥ threshold, or null. */
-export function inductionCrossing(t: InductionTraining, threshold = 0.5): number | null {
+/** The induction score a head must reach to count as formed. */
+export const INDUCTION_THRESHOLD = 0.5;
+
+export function inductionCrossing(t: InductionTraining, threshold = INDUCTION_THRESHOLD): number | null {
   const L = t.model.cfg.n_layers - 1;
   const i = t.detectors.induction.findIndex((s) => Math.max(...s[L]!) >= threshold);
   return i < 0 ? null : t.detectors.steps[i]!;
@@ -64,7 +73,7 @@ export interface InductionAnalysis {
   kComposition: number[][];
   kPair: number;
   baseline: { mean: number; std: number };
-  /** Mean losses over the first and last 20 steps. */
+  /** Mean losses over the first and last EDGE_STEPS steps. */
   early: { first: number; repeated: number };
   late: { first: number; repeated: number };
 }
@@ -83,7 +92,7 @@ export function analyseInduction(t: InductionTraining, opts: { window?: number }
     induction: s.induction_head, previousToken: s.previous_token_head, inductionHead, previousTokenHead,
     kComposition, kPair: kComposition[previousTokenHead.head]![inductionHead.head]!,
     baseline: compositionBaseline({ d_model: m.cfg.d_model, d_head: m.cfg.d_head }),
-    early: { first: mean(t.firstLoss.slice(0, 20)), repeated: mean(t.repeatedLoss.slice(0, 20)) },
-    late: { first: mean(t.firstLoss.slice(-20)), repeated: mean(t.repeatedLoss.slice(-20)) },
+    early: { first: mean(t.firstLoss.slice(0, EDGE_STEPS)), repeated: mean(t.repeatedLoss.slice(0, EDGE_STEPS)) },
+    late: { first: mean(t.firstLoss.slice(-EDGE_STEPS)), repeated: mean(t.repeatedLoss.slice(-EDGE_STEPS)) },
   };
 }

@@ -2,13 +2,44 @@
 // 2022, "In-context Learning and Induction Heads" (a phase change in which in-context learning —
 // the loss on repeated tokens — improves abruptly, together with the formation of induction heads).
 // Pure: returns file names and contents; the CLI writes them.
-import { figureSection } from "../markdown.js";
+import { figureSection, illConditioned, verdict } from "../markdown.js";
 import { heatmap, lineChart, type Series } from "../../plot/index.js";
-import { smooth } from "./analysis.js";
+import { EDGE_STEPS, INDUCTION_THRESHOLD, smooth, type InductionAnalysis } from "./analysis.js";
 import type { InductionLabResult } from "./lab.js";
+import { DETECTOR_BATCH, DETECTOR_SEGMENT, MIN_SEGMENT } from "./train.js";
 
 const f2 = (v: number) => v.toFixed(2), f3 = (v: number) => v.toFixed(3);
 const PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f"];
+
+/** The first-segment loss may move by at most this fraction of the repeated-token drop for the drop to count as in-context learning only. */
+export const ICL_ONLY_FRACTION = 0.1;
+/** K-composition counts as above chance this many baseline standard deviations over the baseline mean. */
+export const K_SIGMAS = 2;
+
+/** The findings' conclusion sentences, each chosen by a check whose numbers stand beside it. */
+export function inductionFindings(a: InductionAnalysis): string[] {
+  const pc = a.phaseChange, dFirst = pc.firstBefore - pc.firstAfter;
+  const iclOnly = illConditioned(pc.drop, pc.repeatedBefore) || pc.drop < 0 ? null : Math.abs(dFirst) <= ICL_ONLY_FRACTION * pc.drop;
+  const cross = a.inductionCrossStep;
+  const together = cross === null ? null : Math.abs(cross - pc.step) <= pc.window;
+  const kAbove = a.kPair > a.baseline.mean + K_SIGMAS * a.baseline.std;
+  const kRatio = illConditioned(a.baseline.mean, a.kPair) ? "ratio to the baseline ill-conditioned: its mean is ~0" : `${f2(a.kPair / a.baseline.mean)}× the baseline`;
+  return [
+    `- **Phase change:** the repeated-token loss falls fastest around step ${pc.step}: from ${f2(pc.repeatedBefore)} to ${f2(pc.repeatedAfter)} nats (a drop of ${f2(pc.drop)}) within the ${pc.window} steps ${pc.start}–${pc.end}. ` + verdict(iclOnly,
+      "Over the same window the first-segment loss, where nothing can be learnt from context, stays put, so the improvement is in-context learning, as in the paper's phase change (loss on later tokens improves abruptly, early tokens do not)",
+      "Over the same window the first-segment loss moves too, so the drop is not in-context learning alone, unlike the paper's phase change",
+      `first-segment loss ${f2(pc.firstBefore)} → ${f2(pc.firstAfter)}, change ${f2(-dFirst)} vs the bar ±${ICL_ONLY_FRACTION} × ${f2(pc.drop)}; mean ${f2(pc.firstDuring)}, ln(d_vocab) = ${f2(a.lnVocab)}`,
+      "Inconclusive: the repeated-token loss does not fall, so there is no drop to attribute") + ".",
+    `- **Induction heads:** the best layer-${a.inductionHead.layer} induction score is ${f3(a.initialInduction)} at initialisation and ${f3(a.finalInduction)} after training (L${a.inductionHead.layer}H${a.inductionHead.head}). ` + verdict(together,
+      "It forms at the phase change, as the paper finds", "It does not form at the phase change, unlike the paper",
+      `crosses ${INDUCTION_THRESHOLD} at step ${cross ?? "— (never)"}; the loss drop is centred on step ${pc.step}, window ${pc.window}`,
+      `No induction head formed (the score never crosses ${INDUCTION_THRESHOLD}), so this is not the paper's phase change`) + ".",
+    `- **The circuit:** previous-token head L0H${a.previousTokenHead.head} (score ${f3(a.previousTokenHead.score)}) ` + verdict(kAbove,
+      "K-composes with the induction head", "does not K-compose with the induction head above chance",
+      `K = ${f3(a.kPair)} vs random matrices ${f3(a.baseline.mean)} ± ${f3(a.baseline.std)}, bar mean + ${K_SIGMAS} std; ${kRatio}`) + ".",
+    `- **Before/after:** first ${EDGE_STEPS} steps — first segment ${f2(a.early.first)}, repeats ${f2(a.early.repeated)}; last ${EDGE_STEPS} steps — first segment ${f2(a.late.first)}, repeats ${f2(a.late.repeated)} nats. The paper's in-context-learning score (late-token loss minus early-token loss) goes from ${f2(a.early.repeated - a.early.first)} to ${f2(a.late.repeated - a.late.first)} nats.`,
+  ];
+}
 
 /** The JSON-able summary (no model, no per-step arrays beyond the detector log). */
 export function summary(r: InductionLabResult) {
@@ -54,22 +85,18 @@ export function renderReport(r: InductionLabResult): Record<string, string> {
     rowLabels: cols.map((c) => `L0${c}`), colLabels: cols.map((c) => `L1${c}`), xLabel: "layer-1 head (keys)", yLabel: "layer-0 head",
   });
   const table = (m: number[][], name: string) => [`| ${name} | ${cols.join(" | ")} |`, `|---|${cols.map(() => "---").join("|")}|`, ...m.map((row, i) => `| ${i} | ${row.map(f3).join(" | ")} |`)];
-  const sharp = a.inductionCrossStep !== null && Math.abs(a.inductionCrossStep - pc.step) <= pc.window;
   files["report.md"] = [
     `# Induction heads and the in-context-learning phase change`,
     "",
     `Reproduces the central observation of Olsson et al. 2022, "In-context Learning and Induction Heads" (https://transformer-circuits.pub/2022/in-context-learning-and-induction-heads/index.html): early in training there is a phase change in which in-context learning improves abruptly, at the same time as induction heads form (Argument 1; in small attention-only models, the induction circuit is a previous-token head in layer 0 K-composing with an induction head in layer 1, Elhage et al. 2021).`,
     "",
-    `Model: 2-layer attention-only transformer, ${o.nHeads} heads × d_head ${o.dHead} per layer, d_model 32, d_vocab ${o.dVocab}, no LayerNorm or biases. Data: each sequence a random segment of length L ∈ [4, ${o.half}] repeated to fill ${2 * o.half} tokens${o.bos ? " after a BOS token" : ""} (L varies, so only induction predicts the repeats). ${o.steps} AdamW steps (lr ${o.lr}, weight decay ${o.weightDecay}), batch ${o.batch}, seed ${o.seed}, trained on the loss over every token; ${r.seconds.toFixed(1)} s.`,
+    `Model: ${t.model.cfg.n_layers}-layer attention-only transformer, ${o.nHeads} heads × d_head ${o.dHead} per layer, d_model ${t.model.cfg.d_model}, d_vocab ${o.dVocab}, no LayerNorm or biases. Data: each sequence a random segment of length L ∈ [${MIN_SEGMENT}, ${o.half}] repeated to fill ${2 * o.half} tokens${o.bos ? " after a BOS token" : ""} (L varies, so only induction predicts the repeats). ${o.steps} AdamW steps (lr ${o.lr}, weight decay ${o.weightDecay}), batch ${o.batch}, seed ${o.seed}, trained on the loss over every token; ${r.seconds.toFixed(1)} s.`,
     "",
     "## Findings vs the paper",
     "",
-    `- **Phase change:** the repeated-token loss falls fastest around step ${pc.step}: from ${f2(pc.repeatedBefore)} to ${f2(pc.repeatedAfter)} nats (a drop of ${f2(pc.drop)}) within the ${pc.window} steps ${pc.start}–${pc.end}. Over the same window the first-segment loss is ${f2(pc.firstDuring)} (ln(d_vocab) = ${f2(a.lnVocab)}): nothing there can be learnt from context, so the whole improvement is in-context learning, as in the paper's phase change (loss on later tokens improves abruptly, early tokens do not).`,
-    `- **Induction heads form at the phase change:** the best layer-1 induction score is ${f3(a.initialInduction)} at initialisation and ${f3(a.finalInduction)} after training (L${a.inductionHead.layer}H${a.inductionHead.head}); it crosses 0.5 at step ${a.inductionCrossStep ?? "— (never)"}${sharp ? `, within one window of the loss drop (the paper: the two coincide)` : ""}.`,
-    `- **The circuit:** previous-token head L0H${a.previousTokenHead.head} (score ${f3(a.previousTokenHead.score)}) K-composes with the induction head: K = ${f3(a.kPair)} vs random matrices ${f3(a.baseline.mean)} ± ${f3(a.baseline.std)} (${f2(a.kPair / a.baseline.mean)}× the baseline).`,
-    `- **Before/after:** first 20 steps — first segment ${f2(a.early.first)}, repeats ${f2(a.early.repeated)}; last 20 steps — first segment ${f2(a.late.first)}, repeats ${f2(a.late.repeated)} nats. The paper's in-context-learning score (late-token loss minus early-token loss) goes from ${f2(a.early.repeated - a.early.first)} to ${f2(a.late.repeated - a.late.first)} nats.`,
+    ...inductionFindings(a),
     "",
-    "## Final detector scores (detector tokens: a random 10-token segment and its copy)",
+    `## Final detector scores (detector tokens: ${DETECTOR_BATCH} rows of a random ${DETECTOR_SEGMENT}-token segment and its copy)`,
     "",
     ...table(a.induction, "induction, layer"),
     "",

@@ -91,6 +91,9 @@ function halfLosses(model: HookedTransformer, toks: Tensor): { first: number; re
   return { first: f / (B * half), repeated: r / (B * (half - 1)) };
 }
 
+/** Rows of repeated random text the detectors read, and the init std of W_Q and W_K (the report quotes both). */
+export const DETECTOR_ROWS = 8, TEXT_QK_STD = 0.15;
+
 export function trainInductionText(opts: TextTrainOptions): TextTraining {
   const o: TextOptions = {
     corpus: opts.corpus, tokensDir: opts.tokensDir, seed: opts.seed ?? 0, steps: opts.steps ?? 1500, nCtx: opts.nCtx ?? 128, batch: opts.batch ?? 16,
@@ -102,11 +105,11 @@ export function trainInductionText(opts: TextTrainOptions): TextTraining {
   if (data.tokenizer.kind !== "char") throw new Error("lab induction --data text: expected a character vocabulary");
   const trainFile = TokenFile.open(data.trainFile), valFile = TokenFile.open(data.valFile);
   try {
-    const model = attnOnlyModel({ seed: o.seed, nCtx: o.nCtx, dVocab: data.vocabSize, dModel: o.dModel, nHeads: o.nHeads, dHead: o.dHead, posInit: "sinusoidal", qkStd: 0.15 });
+    const model = attnOnlyModel({ seed: o.seed, nCtx: o.nCtx, dVocab: data.vocabSize, dModel: o.dModel, nHeads: o.nHeads, dHead: o.dHead, posInit: "sinusoidal", qkStd: TEXT_QK_STD });
     const counts = new Float64Array(data.vocabSize);
     const sample = trainFile.read(0, Math.min(trainFile.length, 200_000));
     for (const t of sample) counts[t]!++;
-    const detectorTokens = repeatedCorpusText(counts, { nCtx: o.nCtx, batch: 8, seed: o.seed + 99 });
+    const detectorTokens = repeatedCorpusText(counts, { nCtx: o.nCtx, batch: DETECTOR_ROWS, seed: o.seed + 99 });
     // Fixed held-out windows, so every checkpoint's ICL score is measured on the same text.
     const evalBatch = Math.min(16, o.evalWindows), evalSampler = new BatchSampler(valFile, evalBatch, o.nCtx, o.seed + 7);
     const evalSet = Array.from({ length: Math.ceil(o.evalWindows / evalBatch) }, () => evalSampler.next());

@@ -43,13 +43,16 @@ export interface InductionBatch {
  * length varies per row, so no fixed positional offset finds the copied token: only an induction
  * circuit (previous-token head → induction head, K-composition) predicts the repeats.
  */
+/** Shortest random segment of a training row. */
+export const MIN_SEGMENT = 4;
+
 export function inductionBatch(rng: Rng, batch: number, half: number, dVocab: number, bos = true): InductionBatch {
   // With bos, every row starts with token dVocab (outside the random tokens' range): an attention sink,
   // so heads with nothing to attend to (an induction head before any repeat) need not copy noise.
   const o = bos ? 1 : 0, T = 2 * half + o, data = new Int32Array(batch * T);
   const rep = new Int32Array(batch * (T - 1)), all = new Int32Array(batch * (T - 1)), first = new Int32Array(batch * (T - 1));
   for (let b = 0; b < batch; b++) {
-    const L = rng.int(4, half + 1);
+    const L = rng.int(MIN_SEGMENT, half + 1);
     if (bos) data[b * T] = dVocab;
     for (let i = 0; i < 2 * half; i++) data[b * T + o + i] = i < L ? rng.int(0, dVocab) : data[b * T + o + i - L]!;
     // Position p predicts token p + 1: predictable once p's own token is a copy (segment index p - o >= L),
@@ -133,9 +136,12 @@ export interface InductionTraining {
   seconds: number;
 }
 
-/** Tokens for the detectors: (BOS,) a random 10-token segment and its copy, fixed per seed. */
+/** Length of the detectors' random segment and how many rows of it they average over. */
+export const DETECTOR_SEGMENT = 10, DETECTOR_BATCH = 8;
+
+/** Tokens for the detectors: (BOS,) a random DETECTOR_SEGMENT-token segment and its copy, fixed per seed. */
 export function detectorTokens(dVocab: number, seed: number, bos: boolean): Tensor {
-  return repeatedRandomTokens({ seqLen: 10, batch: 8, dVocab, seed: seed + 99, ...(bos ? { bos: dVocab } : {}) });
+  return repeatedRandomTokens({ seqLen: DETECTOR_SEGMENT, batch: DETECTOR_BATCH, dVocab, seed: seed + 99, ...(bos ? { bos: dVocab } : {}) });
 }
 
 export function trainInduction(opts: InductionTrainOptions = {}): InductionTraining {

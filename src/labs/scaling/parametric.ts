@@ -92,7 +92,9 @@ export interface ParametricFit {
 }
 
 const LBFGS_TIGHT: LbfgsOptions = { gtol: 1e-12, ftol: 1e-15, maxIter: 2000, memory: 10 };
-const LBFGS_SCREEN: LbfgsOptions = { gtol: 1e-7, ftol: 1e-9, maxIter: 40, memory: 10 };
+/** Screened starts within this relative distance of the best objective count as reaching it. */
+export const SAME_OBJECTIVE = 1e-6;
+export const LBFGS_SCREEN: LbfgsOptions = { gtol: 1e-7, ftol: 1e-9, maxIter: 40, memory: 10 };
 
 /**
  * Fit L(N, D) by L-BFGS from every start, keeping the lowest objective (Appendix D.2). To keep 4,500
@@ -110,7 +112,7 @@ export function fitParametric(data: ScalingData, opts: FitOptions = {}, idx?: re
   const screened = inits.map((x0) => lbfgs(fn, x0, screen)).filter(valid).sort((p, q) => p.f - q.f);
   if (screened.length === 0) throw new Error("fitParametric: no start converged to positive exponents");
   const fScreen = screened[0]!.f;
-  const startsAtBest = screened.filter((r) => r.f <= fScreen + 1e-6 * Math.abs(fScreen)).length;
+  const startsAtBest = screened.filter((r) => r.f <= fScreen + SAME_OBJECTIVE * Math.abs(fScreen)).length;
   // Polish distinct candidates (end points closer than 1e-3 in every coordinate are the same basin).
   const cands: Float64Array[] = [];
   for (const r of screened) {

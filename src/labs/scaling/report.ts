@@ -2,7 +2,7 @@
 // frontier fits) and renders report.md plus SVG figures. Pure: returns strings; the CLI writes files.
 import { lineChart, scatter, type Series } from "../../plot/index.js";
 import {
-  allocation, bootstrapParametric, excludeHighestLoss, fitParametric, predictLoss,
+  allocation, bootstrapParametric, HUBER_DELTA, LBFGS_SCREEN, SAME_OBJECTIVE, excludeHighestLoss, fitParametric, predictLoss,
   type BootstrapResult, type ParametricFit, type ScalingLaw,
 } from "./parametric.js";
 import { evalPowerLaw, frontierFits, type FrontierFits } from "./powerlaw.js";
@@ -116,8 +116,8 @@ export function scalingMarkdown(an: ScalingAnalysis, source: string, opts: { bud
     ``,
     `## L(N, D) = E + A/N^α + B/D^β`,
     ``,
-    `Hoffmann et al. 2022, Approach 3 (Appendix D.2): Huber (δ = 1e-3) on log L, L-BFGS from the ${an.fit.starts}-point initialisation grid; ` +
-      `${an.fit.startsAtBest} starts were within 1e-6 (relative) of the best after a 40-iteration screen; the best few were polished to objective ${an.fit.objective.toExponential(6)} (final status: ${an.fit.status}).` +
+    `Hoffmann et al. 2022, Approach 3 (Appendix D.2): Huber (δ = ${HUBER_DELTA}) on log L, L-BFGS from the ${an.fit.starts}-point initialisation grid; ` +
+      `${an.fit.startsAtBest} starts were within ${SAME_OBJECTIVE} (relative) of the best after a ${LBFGS_SCREEN.maxIter}-iteration screen; the best few were polished to objective ${an.fit.objective.toExponential(6)} (final status: ${an.fit.status}).` +
       (an.bootstrap ? ` Intervals: ${lvl} percentile bootstrap, ${an.bootstrap.resamples} resamples, seed ${an.bootstrap.seed}.` : ""),
     ``,
     `| parameter | fit | ${lvl || "no"} interval | Hoffmann et al. 2022 | Besiroglu et al. 2024 |`,

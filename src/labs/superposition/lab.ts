@@ -20,6 +20,9 @@ export interface LabOptions {
   onStep?: (step: number, loss: number) => void;
 }
 
+/** Weight decay of every toy model's AdamW (the report quotes it). */
+export const TOY_WEIGHT_DECAY = 0.01;
+
 export type Variant = "relu" | "linear" | "relu-uniform";
 
 export interface InstanceResult extends InstanceAnalysis {
@@ -55,7 +58,7 @@ export function runSuperpositionLab(opts: LabOptions): LabResult {
     importance: importanceRows(n, sparsities.map(() => opts.decay)),
     featureProb: probs,
   };
-  const [reluCurve, linearCurve] = trainToyModels([relu, linear], { steps: opts.steps, batchSize: opts.batchSize, lr: opts.lr, weightDecay: 0.01, seed: opts.seed, onStep: opts.onStep });
+  const [reluCurve, linearCurve] = trainToyModels([relu, linear], { steps: opts.steps, batchSize: opts.batchSize, lr: opts.lr, weightDecay: TOY_WEIGHT_DECAY, seed: opts.seed, onStep: opts.onStep });
   const reluLoss = evalInstanceLoss(relu, 8192, opts.seed), linLoss = evalInstanceLoss(linear, 8192, opts.seed);
   const result = (t: TrainTarget, i: number, variant: Variant, loss: number): InstanceResult => {
     const W = t.model.weights(i);

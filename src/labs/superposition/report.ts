@@ -1,10 +1,10 @@
 // Renders a LabResult as report.md plus SVG figures, comparing the numbers with the paper's findings
 // (Elhage et al. 2022). Pure: returns file names and contents; the CLI writes them. Not the
 // experiment (lab.ts).
-import { figureSection } from "../markdown.js";
+import { figureSection, verdict } from "../markdown.js";
 import { heatmap, lineChart, scatter } from "../../plot/index.js";
 import { nearestFraction } from "./analysis.js";
-import type { InstanceResult, LabResult } from "./lab.js";
+import { TOY_WEIGHT_DECAY, type InstanceResult, type LabResult } from "./lab.js";
 
 const f2 = (v: number) => v.toFixed(2), f3 = (v: number) => v.toFixed(3);
 
@@ -52,10 +52,19 @@ export function renderReport(r: LabResult): Record<string, string> {
   const dense = relu.find((x) => x.sparsity === 0);
   const linMax = Math.max(...lin.map((x) => x.represented));
   const sparsest = relu[relu.length - 1]!;
+  const linSup = Math.max(...lin.map((x) => x.inSuperposition));
+  const paper = (ok: boolean) => (ok ? "as the paper finds" : "unlike the paper");
   const findings = [
-    dense ? `- **Dense (S=0), ReLU:** ${dense.represented} of ${n} features represented (paper §2: the ${m} most important, orthogonally, like PCA); ${dense.inSuperposition} in superposition; norms of the top ${m}: ${dense.norms.slice(0, m).map(f2).join(", ")}.` : "",
-    `- **Linear model:** at most ${linMax} features represented at any sparsity (paper §2: the linear model learns the top-m features and never superposes; m=${m}); in superposition: ${Math.max(...lin.map((x) => x.inSuperposition))}.`,
-    `- **Sparse (S=${sparsest.sparsity}), ReLU:** ${sparsest.represented} of ${n} features represented, ${sparsest.inSuperposition} in superposition (paper §2: as sparsity grows, more features are packed into superposition; with I_i = ${decay}^i the least important features carry almost no weight in the loss, so some stay out).`,
+    dense ? `- **Dense (S=0), ReLU:** ${dense.represented} of ${n} features represented, ${dense.inSuperposition} in superposition; norms of the top ${m}: ${dense.norms.slice(0, m).map(f2).join(", ")}. ` +
+      verdict(dense.represented <= m && dense.inSuperposition === 0, "At most m features, none superposed", "Not the paper's PCA-like solution", `represented ${dense.represented} vs m=${m}, in superposition ${dense.inSuperposition}`) +
+      ` — ${paper(dense.represented <= m && dense.inSuperposition === 0)} (§2: the ${m} most important, orthogonally, like PCA).` : "",
+    `- **Linear model:** at most ${linMax} features represented at any sparsity, at most ${linSup} in superposition. ` +
+      verdict(linMax <= m && linSup === 0, "It never superposes", "It superposes or represents more than m features", `max represented ${linMax} vs m=${m}, max in superposition ${linSup}`) +
+      ` — ${paper(linMax <= m && linSup === 0)} (§2: the linear model learns the top-m features and never superposes).`,
+    `- **Sparse (S=${sparsest.sparsity}), ReLU:** ${sparsest.represented} of ${n} features represented, ${sparsest.inSuperposition} in superposition. ` +
+      verdict(sparsest.represented > m && sparsest.inSuperposition > 0, "More features than dimensions, packed into superposition", "No more features than dimensions in superposition", `represented ${sparsest.represented} vs m=${m}, in superposition ${sparsest.inSuperposition}`) +
+      ` — ${paper(sparsest.represented > m && sparsest.inSuperposition > 0)} (§2: as sparsity grows, more features are packed into superposition).` +
+      (sparsest.represented < n ? ` ${n - sparsest.represented} features stay out (with I_i = ${decay}^i the least important carry little weight in the loss).` : ` Every feature is represented.`),
     `- **Transition:** features represented by sparsity: ${relu.map((x) => `S=${x.sparsity}: ${x.represented}`).join(", ")}.`,
     `- **Dimensions per feature (uniform importance, §4):** ${uni.map((x) => `1/(1−S)=${f2(1 / (1 - x.sparsity))}: ${f3(x.dimsPerFeature)}`).join(", ")}. The paper finds this sticks at 1 (dense), then at 1/2 (antipodal pairs) over a range of sparsity, and falls toward 2/5 and below (pentagons and other polytopes); with n=${n} the floor is m/n=${f2(m / n)}.`,
   ].filter(Boolean);
@@ -65,7 +74,7 @@ export function renderReport(r: LabResult): Record<string, string> {
     "",
     `Reproduces Elhage et al. 2022, "Toy Models of Superposition" (https://transformer-circuits.pub/2022/toy_model/index.html), §2 and §4.`,
     `Model h = W x, x' = ReLU(Wᵀh + b) (and linear x' = Wᵀh + b), loss Σ_i I_i (x_i − x'_i)², I_i = ${decay}^i; x_i uniform on [0,1] with probability 1−S, else 0.`,
-    `Training: ${r.options.steps} AdamW steps (peak lr ${r.options.lr}, cosine to 0, weight decay 0.01), batch ${r.options.batchSize}, seed ${r.options.seed}; ${r.instances.length} instances in one run, ${r.seconds.toFixed(1)} s.`,
+    `Training: ${r.options.steps} AdamW steps (peak lr ${r.options.lr}, cosine to 0, weight decay ${TOY_WEIGHT_DECAY}), batch ${r.options.batchSize}, seed ${r.options.seed}; ${r.instances.length} instances in one run, ${r.seconds.toFixed(1)} s.`,
     "",
     "## Findings vs the paper",
     "",
