@@ -1,9 +1,15 @@
 #!/usr/bin/env node
-// The circuitscope CLI: parses argv, picks the backend, dispatches to a command and turns errors
-// into a clear message and exit code. The only place (with server/ and web/) that prints or exits.
+// The circuitscope CLI: commander parses argv; every technique descriptor becomes a command
+// (technique-command.ts), the other commands keep their own flag reading behind a pass-through. It
+// picks the backend, dispatches, and turns errors into a clear message and exit code. The only
+// place (with server/ and web/) that prints or exits.
+import { Command as Cmd, CommanderError } from "commander";
 import { Flags, parseArgs, UsageError } from "./args.js";
 import { makeOutput } from "./io.js";
 import type { Command } from "./command.js";
+import { techniqueCommand } from "./technique-command.js";
+import { loadSubject } from "../techniques/subject.js";
+import { TECHNIQUES } from "../techniques/index.js";
 import { info } from "./commands/info.js";
 import { demo } from "./commands/demo.js";
 import { run } from "./commands/run.js";
@@ -14,7 +20,6 @@ import { trainChar } from "./commands/train.js";
 import { trainLm } from "./commands/train.js";
 import { attribute } from "./commands/attribute.js";
 import { patch } from "./commands/patch.js";
-import { lens } from "./commands/lens.js";
 import { ablateCmd } from "./commands/ablate.js";
 import { probe } from "./commands/probe.js";
 import { pathPatchCmd } from "./commands/path-patch.js";
@@ -29,45 +34,80 @@ import { serve } from "./commands/serve.js";
 import { useBackend } from "../backend/init.js";
 import type { BackendName } from "../backend/registry.js";
 
-// In the order `circuitscope help` lists them: basics, techniques, training, labs.
-const commands: Command[] = [
+// Commands that are not techniques (no model to analyse, or a server), and techniques not yet moved to a descriptor.
+const legacy: Command[] = [
   demo, info, run, serve,
-  lens, dla, attention, patch, pathPatchCmd, ablateCmd, attribute, circuits, qkOv, neuronsCmd, saeCmd, probe, discover, scrub,
+  dla, attention, patch, pathPatchCmd, ablateCmd, attribute, circuits, qkOv, neuronsCmd, saeCmd, probe, discover, scrub,
   trainLm, trainChar, lab, fitScaling,
 ];
+// In the order help lists them: basics, techniques, training, labs.
+const ORDER = ["demo", "info", "run", "serve", "lens", "dla", "attention", "patch", "path-patch", "ablate", "attribute", "circuits", "qk-ov", "neurons", "sae", "probe", "discover", "scrub", "train-lm", "train-char", "lab", "fit-scaling"];
 
-function help(): string {
-  return [
-    "circuitscope — a mechanistic-interpretability workbench",
-    "",
-    "usage: circuitscope <command> [options]   (every command takes --json and --backend ts|wasm|native)",
-    "",
-    ...commands.map((c) => `  ${c.name.padEnd(11)} ${c.summary}`),
-    "",
-    "circuitscope <command> --help shows a command's options.",
-  ].join("\n");
+/** --backend NAME anywhere in argv: taken out before commander sees the command's own flags. */
+function takeBackend(argv: string[]): { argv: string[]; backend: string | undefined } {
+  const rest: string[] = [];
+  let backend: string | undefined;
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === "--backend") { backend = argv[++i]; if (backend === undefined) throw new UsageError("--backend needs a value"); }
+    else if (a.startsWith("--backend=")) backend = a.slice("--backend=".length);
+    else rest.push(a);
+  }
+  return { argv: rest, backend };
+}
+
+function program(json: boolean, setCode: (c: number) => void): Cmd {
+  const p = new Cmd("circuitscope")
+    .description("circuitscope — a mechanistic-interpretability workbench")
+    .usage("<command> [options]   (every command takes --json and --backend ts|wasm|native)")
+    .exitOverride().showSuggestionAfterError(true)
+    .configureOutput({ writeErr: () => {}, writeOut: (s) => process.stdout.write(s) })
+    .addHelpText("after", "\ncircuitscope <command> --help shows a command's options.");
+  const byName = new Map<string, Cmd>();
+  for (const t of TECHNIQUES) byName.set(t.name, techniqueCommand(t, loadSubject, makeOutput, setCode));
+  for (const c of legacy) {
+    const sub = new Cmd(c.name).summary(c.summary).description(c.summary).helpOption(false)
+      .allowUnknownOption().allowExcessArguments().argument("[args...]")
+      .action(async (_args: string[], _o: unknown, self: Cmd) => {
+        const args = parseArgs(self.args);
+        const flags = new Flags(args);
+        if (flags.bool("help")) { process.stdout.write(c.usage + "\n"); return; }
+        await c.run(args.positionals, flags, makeOutput(json));
+      });
+    byName.set(c.name, sub);
+  }
+  // addCommand does not pass settings down: each command throws instead of exiting and prints no errors itself.
+  for (const n of ORDER) p.addCommand(byName.get(n)!.copyInheritedSettings(p));
+  return p;
 }
 
 async function main(argv: string[]): Promise<number> {
-  const args = parseArgs(argv);
-  const flags = new Flags(args);
-  const json = flags.bool("json");
-  const out = makeOutput(json);
-  const name = args.positionals[0];
-  if (!name || name === "help" || (name === undefined && flags.bool("help"))) { process.stdout.write(help() + "\n"); return 0; }
-  const cmd = commands.find((c) => c.name === name);
-  if (!cmd) { process.stderr.write(`circuitscope: unknown command "${name}"\n\n${help()}\n`); return 2; }
-  if (flags.bool("help")) { process.stdout.write(cmd.usage + "\n"); return 0; }
+  const json = argv.includes("--json");
+  const name = argv.find((a) => !a.startsWith("-"));
+  let code = 0;
   try {
-    const b = useBackend(flags.str("backend") as BackendName | undefined);
-    out.info(b.message);
-    await cmd.run(args.positionals.slice(1), flags, out);
-    return 0;
+    const { argv: rest, backend } = takeBackend(argv);
+    const p = program(json, (c) => { code = c; });
+    if (rest.length === 0 || rest[0] === "help" || (rest.length === 1 && rest[0] === "--help")) { process.stdout.write(p.helpInformation()); return 0; }
+    if (p.commands.some((c) => c.name() === rest[0]) && !rest.includes("--help")) {
+      const b = useBackend(backend as BackendName | undefined);
+      process.stderr.write(b.message + "\n");
+    }
+    await p.parseAsync(rest, { from: "user" });
+    return code;
   } catch (e) {
+    if (e instanceof CommanderError) {
+      if (e.code === "commander.helpDisplayed" || e.code === "commander.version") return 0;
+      const message = e.message.replace(/^error: /, "").replace(/\n/g, " ");
+      if (json) process.stdout.write(JSON.stringify({ error: { name: "UsageError", message } }) + "\n");
+      process.stderr.write(`circuitscope${name ? ` ${name}` : ""}: ${message}\n`);
+      return 2;
+    }
     const err = e as Error;
     if (json) process.stdout.write(JSON.stringify({ error: { name: err.name, message: err.message } }) + "\n");
-    process.stderr.write(`circuitscope ${name}: ${err.message}\n`);
-    if (err instanceof UsageError) process.stderr.write(`usage: ${cmd.usage}\n`);
+    process.stderr.write(`circuitscope ${name ?? ""}: ${err.message}\n`);
+    const legacyCmd = legacy.find((c) => c.name === name);
+    if (err instanceof UsageError && legacyCmd) process.stderr.write(`usage: ${legacyCmd.usage}\n`);
     else if (process.env.CIRCUITSCOPE_DEBUG) process.stderr.write(`${err.stack}\n`);
     return err instanceof UsageError ? 2 : 1;
   }

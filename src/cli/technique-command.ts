@@ -1,0 +1,127 @@
+// A technique descriptor as a CLI command, generated: its schema's fields become commander options
+// (or positionals), --help is commander's from the fields' descriptions and defaults, --json prints
+// the result as one JSON document, --out writes the result's pictures plus <name>.json, and a bad
+// value is a usage error naming its flag. Nothing here is written per technique.
+import { Command as Cmd, Option } from "commander";
+import { z } from "zod";
+import { InputError, runTechnique, type Subject, type Technique } from "../techniques/technique.js";
+import { UsageError } from "./args.js";
+import { progress, type Output } from "./io.js";
+import { writeOutputFiles } from "./outputs.js";
+
+/** The kind of a schema field, seen through optional/default wrappers. */
+interface FieldInfo { kind: "string" | "number" | "boolean" | "enum" | "numbers" | "strings" | "json"; def: unknown; optional: boolean; values?: readonly string[]; description?: string }
+
+export function fieldInfo(schema: z.ZodType): FieldInfo {
+  let s = schema as z.ZodType & { def: { type: string; innerType?: z.ZodType; defaultValue?: unknown; element?: z.ZodType; entries?: Record<string, string> } };
+  let def: unknown, optional = false;
+  let description = s.description;
+  for (;;) {
+    if (s.def.type === "default") { def = s.def.defaultValue; optional = true; s = s.def.innerType as typeof s; description ??= s.description; continue; }
+    if (s.def.type === "optional") { optional = true; s = s.def.innerType as typeof s; description ??= s.description; continue; }
+    break;
+  }
+  const t = s.def.type;
+  const base = { def, optional, ...(description !== undefined ? { description } : {}) };
+  if (t === "string") return { kind: "string", ...base };
+  if (t === "number") return { kind: "number", ...base };
+  if (t === "boolean") return { kind: "boolean", ...base };
+  if (t === "enum") return { kind: "enum", values: Object.values(s.def.entries!), ...base };
+  if (t === "array") {
+    const el = (s.def.element as typeof s).def.type;
+    return { kind: el === "number" ? "numbers" : el === "string" ? "strings" : "json", ...base };
+  }
+  return { kind: "json", ...base };
+}
+
+export const kebab = (k: string) => k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+
+/** A flag's text as the field's type; UsageError naming the flag when it is not one. */
+function convert(flag: string, info: FieldInfo, raw: unknown): unknown {
+  if (typeof raw !== "string") return raw; // booleans from commander
+  const num = (x: string) => {
+    const n = Number(x);
+    if (x.trim() === "" || !Number.isFinite(n)) throw new UsageError(`${flag} must be a number, got "${x}"`);
+    return n;
+  };
+  switch (info.kind) {
+    case "number": return num(raw);
+    case "numbers": return raw.split(",").map(num);
+    case "strings": return raw.split(",");
+    case "json":
+      try { return JSON.parse(raw); } catch { throw new UsageError(`${flag} must be JSON, got "${raw}"`); }
+    default: return raw;
+  }
+}
+
+/** How the CLI names a field: --flag for options, <name> for positionals. */
+function flagName(t: Technique, field: string): string {
+  return t.positionals?.includes(field) ? `<${kebab(field)}>` : `--${kebab(field)}`;
+}
+
+/** The commander command of a technique; `load` opens the model argument, `out` is chosen by --json. */
+export function techniqueCommand(t: Technique, load: (model: string) => Subject, makeOut: (json: boolean) => Output, onDone: (code: number) => void): Cmd {
+  const cmd = new Cmd(t.name).summary(t.summary).description(t.summary);
+  cmd.argument("<model>", "snapshot folder (config.json, model.safetensors, tokenizer.json)");
+  const shape = t.input.shape as Record<string, z.ZodType>;
+  const positionals = t.positionals ?? [];
+  for (const p of positionals) cmd.argument(`<${kebab(p)}>`, fieldInfo(shape[p]!).description ?? p);
+  for (const [k, schema] of Object.entries(shape)) {
+    if (positionals.includes(k)) continue;
+    const info = fieldInfo(schema), name = kebab(k);
+    let opt: Option;
+    if (info.kind === "boolean") opt = info.def === true ? new Option(`--no-${name}`, `turn off: ${info.description ?? name}`) : new Option(`--${name}`, info.description);
+    else {
+      opt = new Option(`--${name} <${info.kind === "numbers" ? "list" : "value"}>`, info.description ?? "");
+      if (info.values) opt.choices(info.values);
+      if (info.def !== undefined) opt.default(info.def);
+    }
+    cmd.addOption(opt);
+  }
+  cmd.option("--json", "print one JSON document on stdout (progress stays on stderr)");
+  if (t.pictures) cmd.option("--out <dir>", `write the pictures and ${t.name}.json there`);
+  cmd.action(async (...args: unknown[]) => {
+    const opts = args[positionals.length + 1] as Record<string, unknown>;
+    const out = makeOut(opts.json === true);
+    const raw: Record<string, unknown> = {};
+    positionals.forEach((p, i) => { raw[p] = args[i + 1]; });
+    for (const [k, schema] of Object.entries(shape)) {
+      if (positionals.includes(k)) continue;
+      const v = opts[k];
+      if (v !== undefined) raw[k] = convert(`--${kebab(k)}`, fieldInfo(schema), v);
+    }
+    const subject = load(args[0] as string);
+    const ac = new AbortController();
+    const stop = () => ac.abort(new Error("interrupted"));
+    process.once("SIGINT", stop);
+    const bar = t.long ? progressBar(t.name) : null;
+    try {
+      const result = await runTechnique(t, subject, raw, { signal: ac.signal, ...(bar ? { onProgress: bar.onProgress } : {}) }).catch((e: unknown) => {
+        if (e instanceof InputError) throw new UsageError(`${flagName(t, e.field)}: ${e.message}`);
+        throw e;
+      });
+      bar?.done();
+      const input = t.input.parse(raw);
+      const doc = { model: subject.name, ...(result as object), files: [] as string[] };
+      const outDir = opts.out as string | undefined;
+      if (outDir !== undefined && t.pictures) writeOutputFiles(outDir, t.pictures(result, input).map((p) => [p.name, p.content] as const), t.name, doc);
+      out.result(doc, () => [t.text(result, input), ...(doc.files.length ? [`files: ${doc.files.join(", ")}`] : [])].join("\n"));
+      onDone(0);
+    } finally {
+      process.off("SIGINT", stop);
+    }
+  });
+  return cmd;
+}
+
+function progressBar(label: string): { onProgress: (p: { done: number; total: number }) => void; done(): void } {
+  let bar: ReturnType<typeof progress> | null = null, seen = 0;
+  return {
+    onProgress(p) {
+      bar ??= progress(label, p.total);
+      bar.tick(p.done - seen);
+      seen = p.done;
+    },
+    done() { bar?.done(); },
+  };
+}

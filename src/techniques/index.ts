@@ -1,0 +1,9 @@
+// Every technique descriptor, in the order surfaces list them. A new technique is one file here
+// and one line in this list: the CLI command, the API route and the page view follow from it.
+import type { Technique } from "./technique.js";
+import { lens } from "./lens.js";
+
+export const TECHNIQUES: readonly Technique[] = [lens] as unknown as readonly Technique[];
+
+export { lens };
+export * from "./technique.js";
