@@ -2,7 +2,7 @@
 // processing, generation and tokenizer helpers.
 export { makeConfig, validateConfig, gpt2SmallConfig, ConfigError, type ModelConfig, type ActFn } from "./config.js";
 export { HookedTransformer, checkTokenIds, type Tokens, type ForwardOptions, type Hooks } from "./transformer.js";
-export { NonFiniteError, firstNonFinite, nonFiniteAt } from "./finite.js";
+export { NonFiniteError, allFinite, firstNonFinite, nonFiniteAt } from "./finite.js";
 export {
   blockHook, attnHook, residHook, mlpHook, HookNameError,
   type HookName, type BlockHookName, type AttnAct, type ForwardHook, type BackwardHook, type HookContext, type NamesFilter,

@@ -17,7 +17,7 @@ import { Embed, Norm, PosEmbed, Unembed, type ForwardContext, type KVCache } fro
 import { TransformerBlock } from "./block.js";
 import { HookRuntime } from "./hook-runtime.js";
 import { HookRegistry, matchesFilter, type BackwardHook, type ForwardHook, type HookName, type NamesFilter } from "./hooks.js";
-import { describe, indexString, NonFiniteError, nonFiniteAt } from "./finite.js";
+import { allFinite, describe, indexString, NonFiniteError, nonFiniteAt } from "./finite.js";
 
 export type Tokens = Tensor | readonly number[] | readonly (readonly number[])[] | Int32Array;
 
@@ -193,8 +193,8 @@ export class HookedTransformer extends Module {
     const saved = kv ? { keys: [...kv.keys], values: [...kv.values] } : null; // views, so this copies no data
     const logits = run();
     if (!(opts.checkFinite ?? this.checkFinite)) return logits;
-    const bad = nonFiniteAt(logits);
-    if (bad === null) return logits;
+    if (allFinite(logits)) return logits;
+    const bad = nonFiniteAt(logits)!;
     let first: string | null = null, firstBad = "";
     const restore = () => { if (kv && saved) { kv.keys.splice(0, kv.keys.length, ...saved.keys); kv.values.splice(0, kv.values.length, ...saved.values); } };
     restore();
