@@ -147,7 +147,7 @@ function assertClose(got: ArrayLike<number>, want: ArrayLike<number>, tol: numbe
 }
 
 for (const arch of ["gpt2", "llama"] as const) {
-  test(`${arch}: patchByPos, patchByHead and attributionPatch on a left- and right-padded batch equal each prompt unpadded`, () => {
+  test(`${arch}: patchByPos, patchByHead, patchByLayer and attributionPatch on a left- and right-padded batch equal each prompt unpadded`, () => {
     const model = randomModel(arch, { seed: 4, dtype: "float64" });
     const { clean, corrupted } = pair(model.cfg.d_vocab);
     const L = model.cfg.n_layers;
@@ -155,6 +155,7 @@ for (const arch of ["gpt2", "llama"] as const) {
     const perPos = [0, 1].map((b) => cs.patchByPos(model, alone(b)));
     const perHead = [0, 1].map((b) => cs.patchByHead(model, alone(b)));
     const perAttr = [0, 1].map((b) => cs.attributionPatch(model, { ...alone(b), site: "resid_pre", by: "pos" }));
+    const perLayer = [0, 1].map((b) => cs.patchByLayer(model, { ...alone(b), site: "mlp_out" }));
     for (const side of ["left", "right"] as Side[]) {
       const c = padRows(clean, side, 0), k = padRows(corrupted, side, 0), T = c.tokens.shape[1]!;
       assert.deepEqual(c.mask.toArray(), k.mask.toArray());
@@ -168,6 +169,8 @@ for (const arch of ["gpt2", "llama"] as const) {
       const byHead = cs.patchByHead(model, o);
       const wantHead = byHead.values.toArray().map((_, i) => (perHead[0]!.values.toArray()[i]! + perHead[1]!.values.toArray()[i]!) / 2);
       assertClose(byHead.values.toArray(), wantHead, 1e-9, `${side} patchByHead`);
+      const byLayer = cs.patchByLayer(model, { ...o, site: "mlp_out" });
+      assertClose(byLayer.values.toArray(), byLayer.values.toArray().map((_, i) => (perLayer[0]!.values.toArray()[i]! + perLayer[1]!.values.toArray()[i]!) / 2), 1e-9, `${side} patchByLayer`);
       const attr = cs.attributionPatch(model, { ...o, site: "resid_pre", by: "pos" });
       // Attribution is linear in the metric's rows: the mean of each prompt's values at its real positions, 0 at padding.
       const wantAttr: number[] = [];
