@@ -1,9 +1,10 @@
 // Checks that turn silent NaN/Inf into named errors: one pass over an array finds the first
 // non-finite element, and NonFiniteError says which tensor or hook point holds it. The model checks
-// its logits after every forward (on by default, see transformer.ts); io checks every weight at load.
+// its logits after every forward (on by default, checkedLogits below); io checks every weight at load.
 import type { Tensor } from "../tensor/tensor.js";
 import { noGrad } from "../tensor/autodiff.js";
 import { scope } from "../tensor/memory.js";
+import type { HookedTransformer, ForwardOptions } from "./transformer.js";
 
 export class NonFiniteError extends Error {
   override name = "NonFiniteError";
@@ -45,4 +46,51 @@ export function nonFiniteAt(t: Tensor): string | null {
   const c = t.isContiguous ? t : t.contiguous();
   const d = c.data, i = firstNonFinite(d, c.offset, c.offset + c.size);
   return i < 0 ? null : `${describe(d[i]!)} at ${indexString(i - c.offset, t.shape)}`;
+}
+
+/**
+ * The logits of run(), checked unless opts.checkFinite (default model.checkFinite) is false. When they
+ * hold NaN/Inf, run() again (without gradients, every hook point probed after its hooks, the KV cache as
+ * it was before the call) and throw a NonFiniteError naming the first hook point that holds one.
+ */
+export function checkedLogits(model: HookedTransformer, opts: ForwardOptions, run: () => Tensor, who: string): Tensor {
+  const kv = opts.kvCache;
+  const saved = kv ? { keys: [...kv.keys], values: [...kv.values] } : null; // views, so this copies no data
+  const logits = run();
+  if (!(opts.checkFinite ?? model.checkFinite) || allFinite(logits)) return logits;
+  const bad = nonFiniteAt(logits)!;
+  const restore = () => { if (kv && saved) { kv.keys.splice(0, kv.keys.length, ...saved.keys); kv.values.splice(0, kv.values.length, ...saved.values); } };
+  let first: string | null = null, firstBad = "";
+  restore();
+  model.rt.probe = (name, x) => {
+    if (first !== null) return;
+    // hook_attn_scores holds -Infinity above the diagonal by design (as TransformerLens shows it).
+    const at = name.endsWith(".hook_attn_scores") ? nanOrPosInfAt(x) : nonFiniteAt(x);
+    if (at !== null) { first = name; firstBad = at; }
+  };
+  try { noGrad(() => run()); } catch { /* a hook may throw on the rerun; what was found so far still counts */ } finally { model.rt.probe = null; restore(); }
+  const param = firstNonFiniteParameter(model);
+  const where = first === null ? "no hook point holds one, so it arises in the unembedding (W_U, b_U)" : `non-finite values first appear at ${first} (${firstBad})${epsHint(model, first)}`;
+  throw new NonFiniteError(`${who}: the logits hold ${bad}; ${where}${param ? `; parameter ${param}` : ""}. Pass checkFinite: false (or set model.checkFinite = false) to skip this check.`, first ?? "logits");
+}
+
+/** Why a norm hook may go non-finite: a negative or non-finite epsilon. */
+function epsHint(model: HookedTransformer, name: string): string {
+  const eps = model.cfg.eps;
+  if (/\.hook_(scale|normalized)$/.test(name) && !(eps >= 0 && Number.isFinite(eps)))
+    return ` — eps (layer_norm_epsilon / rms_norm_eps) = ${eps}, so variance + eps can be negative`;
+  return "";
+}
+
+/** "blocks.1.mlp.W_in holds NaN at [0, 3]" for the first parameter with a non-finite value, or null. */
+function firstNonFiniteParameter(model: HookedTransformer): string | null {
+  for (const [name, p] of model.namedParameters()) { const at = nonFiniteAt(p); if (at !== null) return `${name} holds ${at}`; }
+  return null;
+}
+
+/** Where x first holds NaN or +Infinity (-Infinity allowed), or null. */
+function nanOrPosInfAt(x: Tensor): string | null {
+  const a = x.toArray();
+  for (let i = 0; i < a.length; i++) { const v = a[i]!; if (Number.isNaN(v) || v === Infinity) return `${describe(v)} at ${indexString(i, x.shape)}`; }
+  return null;
 }

@@ -17,7 +17,7 @@ import { Embed, Norm, PosEmbed, Unembed, type ForwardContext, type KVCache } fro
 import { TransformerBlock } from "./block.js";
 import { HookRuntime } from "./hook-runtime.js";
 import { HookRegistry, matchesFilter, type BackwardHook, type ForwardHook, type HookName, type NamesFilter } from "./hooks.js";
-import { allFinite, describe, indexString, NonFiniteError, nonFiniteAt } from "./finite.js";
+import { checkedLogits, indexString } from "./finite.js";
 
 export type Tokens = Tensor | readonly number[] | readonly (readonly number[])[] | Int32Array;
 
@@ -165,7 +165,7 @@ export class HookedTransformer extends Module {
     const [B, T] = toks.shape as [number, number];
     if (T === 0) throw new ShapeError("forward: empty token sequence");
     const ctx = this.context(B, T, opts);
-    return this.checked(opts, () => this.runFrom(0, this.embedTokens(toks, ctx), ctx, opts));
+    return checkedLogits(this, opts, () => this.runFrom(0, this.embedTokens(toks, ctx), ctx, opts), "forward");
   }
 
   /**
@@ -180,48 +180,7 @@ export class HookedTransformer extends Module {
     if (resid.ndim !== 3 || resid.shape[2] !== this.cfg.d_model) throw new ShapeError(`forwardFrom: resid must be [batch, pos, d_model = ${this.cfg.d_model}], got ${fmt(resid.shape)}`);
     const [B, T] = resid.shape as [number, number, number];
     const ctx = this.context(B, T, opts);
-    const where = `forwardFrom(${layer})`;
-    return this.checked(opts, () => this.runFrom(layer, resid, ctx, opts), where);
-  }
-
-  /**
-   * run() once; when the check is on and its logits hold NaN/Inf, run it again (without gradients,
-   * every hook point probed, the KV cache as it was) to name the first hook point that holds one.
-   */
-  private checked(opts: ForwardOptions, run: () => Tensor, who = "forward"): Tensor {
-    const kv = opts.kvCache;
-    const saved = kv ? { keys: [...kv.keys], values: [...kv.values] } : null; // views, so this copies no data
-    const logits = run();
-    if (!(opts.checkFinite ?? this.checkFinite)) return logits;
-    if (allFinite(logits)) return logits;
-    const bad = nonFiniteAt(logits)!;
-    let first: string | null = null, firstBad = "";
-    const restore = () => { if (kv && saved) { kv.keys.splice(0, kv.keys.length, ...saved.keys); kv.values.splice(0, kv.values.length, ...saved.values); } };
-    restore();
-    this.rt.probe = (name, x) => {
-      if (first !== null) return;
-      // hook_attn_scores holds -Infinity above the diagonal by design (as TransformerLens shows it).
-      const at = name.endsWith(".hook_attn_scores") ? nanOrPosInf(x) : nonFiniteAt(x);
-      if (at !== null) { first = name; firstBad = at; }
-    };
-    try { noGrad(() => run()); } catch { /* a hook may throw on the rerun; what was found so far still counts */ } finally { this.rt.probe = null; restore(); }
-    const param = this.firstNonFiniteParameter();
-    const hint = first === null ? "no hook point holds one, so it arises in the unembedding (W_U, b_U)" : `non-finite values first appear at ${first} (${firstBad})${this.hintFor(first)}`;
-    throw new NonFiniteError(`${who}: the logits hold ${bad}; ${hint}${param ? `; parameter ${param}` : ""}. Pass checkFinite: false (or set model.checkFinite = false) to skip this check.`, first ?? "logits");
-  }
-
-  /** Why a norm hook may go non-finite: a negative or non-finite epsilon. */
-  private hintFor(name: string): string {
-    const eps = this.cfg.eps;
-    if (/\.hook_(scale|normalized)$/.test(name) && !(eps >= 0 && Number.isFinite(eps)))
-      return ` — eps (layer_norm_epsilon / rms_norm_eps) = ${eps}, so variance + eps can be negative`;
-    return "";
-  }
-
-  /** "blocks.1.mlp.W_in holds NaN at [0, 3]" for the first parameter with a non-finite value, or null. */
-  private firstNonFiniteParameter(): string | null {
-    for (const [name, p] of this.namedParameters()) { const at = nonFiniteAt(p); if (at !== null) return `${name} holds ${at}`; }
-    return null;
+    return checkedLogits(this, opts, () => this.runFrom(layer, resid, ctx, opts), `forwardFrom(${layer})`);
   }
 
   private runFrom(layer: number, resid: Tensor, ctx: ForwardContext, opts: ForwardOptions): Tensor {
@@ -320,11 +279,4 @@ function positionIds(p: Tensor, B: number, T: number): Int32Array {
     if (!Number.isInteger(x) || x < 0) throw new RangeError(`positionIds: ${x} at ${indexString(i, p.shape)} is not a non-negative integer`);
   }
   return Int32Array.from(v);
-}
-
-/** Where x first holds NaN or +Infinity (-Infinity allowed), or null. */
-function nanOrPosInf(x: Tensor): string | null {
-  const a = x.toArray();
-  for (let i = 0; i < a.length; i++) { const v = a[i]!; if (Number.isNaN(v) || v === Infinity) return `${describe(v)} at ${indexString(i, x.shape)}`; }
-  return null;
 }
