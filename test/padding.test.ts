@@ -204,3 +204,23 @@ for (const arch of ["gpt2", "llama"] as const) {
     }
   });
 }
+
+test("generate: positionIds equal to the derived ones change nothing; offset positions give the same tokens with and without the KV cache", () => {
+  const model = randomModel("gpt2", { seed: 6, dtype: "float64" });
+  const rows = randomRows(model.cfg.d_vocab, [5, 3], 17);
+  const { tokens, mask } = padRows(rows, "left", 0);
+  const md = mask.toArray(), pos = new Int32Array(md.length);
+  for (let b = 0; b < 2; b++) { let c = 0; for (let t = 0; t < 5; t++) { c += md[b * 5 + t]!; pos[b * 5 + t] = Math.max(c - 1, 0); } }
+  const base = cs.generate(model, tokens, { maxNewTokens: 4, temperature: 0, attentionMask: mask });
+  const same = cs.generate(model, tokens, { maxNewTokens: 4, temperature: 0, attentionMask: mask, positionIds: new cs.Tensor(pos, [2, 5]) });
+  assert.deepEqual(same.tokens, base.tokens);
+  assert.deepEqual(same.logprobs, base.logprobs);
+  // Positions 3.. for every prompt token: the cached and uncached runs must agree on them step after step.
+  const off = new cs.Tensor(Int32Array.from(pos.map((p) => p + 3)), [2, 5]);
+  const cached = cs.generate(model, tokens, { maxNewTokens: 4, temperature: 0, attentionMask: mask, positionIds: off });
+  const uncached = cs.generate(model, tokens, { maxNewTokens: 4, temperature: 0, attentionMask: mask, positionIds: off, useCache: false });
+  assert.deepEqual(cached.tokens, uncached.tokens);
+  for (let b = 0; b < 2; b++) assertClose(cached.logprobs[b]!, uncached.logprobs[b]!, 1e-9, `row ${b} logprobs`);
+  assert.notDeepEqual(cached.logprobs, base.logprobs, "learned positions: the offset changes the distribution");
+  assert.throws(() => cs.generate(model, tokens, { maxNewTokens: 1, positionIds: new cs.Tensor(pos, [1, 10]), attentionMask: mask }), /positionIds must be \[batch, pos\] = \[2, 5\]/);
+});
