@@ -68,9 +68,13 @@ export function checkedLogits(model: HookedTransformer, opts: ForwardOptions, ru
     const at = name.endsWith(".hook_attn_scores") ? nanOrPosInfAt(x) : nonFiniteAt(x);
     if (at !== null) { first = name; firstBad = at; }
   };
-  try { noGrad(() => run()); } catch { /* a hook may throw on the rerun; what was found so far still counts */ } finally { model.rt.probe = null; restore(); }
+  let rerunFinite = false;
+  try { rerunFinite = allFinite(noGrad(() => run())); } catch { /* a hook may throw on the rerun; what was found so far still counts */ } finally { model.rt.probe = null; restore(); }
   const param = firstNonFiniteParameter(model);
-  const where = first === null ? "no hook point holds one, so it arises in the unembedding (W_U, b_U)" : `non-finite values first appear at ${first} (${firstBad})${epsHint(model, first)}`;
+  const where = first !== null ? `non-finite values first appear at ${first} (${firstBad})${epsHint(model, first)}`
+    // The rerun computes every hook point unfused; finite logits there point at a fused kernel.
+    : rerunFinite ? "a rerun with every hook point computed unfused gave finite logits, so a fused kernel (norm or attention) produced it"
+    : "no hook point holds one, so it arises in the unembedding (W_U, b_U)";
   throw new NonFiniteError(`${who}: the logits hold ${bad}; ${where}${param ? `; parameter ${param}` : ""}. Pass checkFinite: false (or set model.checkFinite = false) to skip this check.`, first ?? "logits");
 }
 
