@@ -12,10 +12,10 @@ export class NonFiniteError extends Error {
   constructor(message: string, readonly where: string | null = null) { super(message); }
 }
 
-/** Index of the first NaN or ±Infinity in data[from, to), or -1. */
-export function firstNonFinite(data: ArrayLike<number>, from = 0, to = data.length): number {
+/** Index of the first NaN or ±Infinity in data[from, to) (-Infinity passes with allowNegInf), or -1. */
+export function firstNonFinite(data: ArrayLike<number>, from = 0, to = data.length, allowNegInf = false): number {
   // v - v is 0 for every finite v and NaN for NaN and ±Infinity: one subtraction per element.
-  for (let i = from; i < to; i++) { const v = data[i]!; if (v - v !== 0) return i; }
+  for (let i = from; i < to; i++) { const v = data[i]!; if (v - v !== 0 && !(allowNegInf && v === -Infinity)) return i; }
   return -1;
 }
 
@@ -40,11 +40,11 @@ export function allFinite(t: Tensor): boolean {
   return nonFiniteAt(t) === null;
 }
 
-/** Where t first holds a non-finite value ("NaN at [0, 3]"), or null when every element is finite. */
-export function nonFiniteAt(t: Tensor): string | null {
+/** Where t first holds a non-finite value ("NaN at [0, 3]"; -Infinity passes with allowNegInf), or null. */
+export function nonFiniteAt(t: Tensor, allowNegInf = false): string | null {
   // Read the storage in place (no copy) when the elements are already row-major.
   const c = t.isContiguous ? t : t.contiguous();
-  const d = c.data, i = firstNonFinite(d, c.offset, c.offset + c.size);
+  const d = c.data, i = firstNonFinite(d, c.offset, c.offset + c.size, allowNegInf);
   return i < 0 ? null : `${describe(d[i]!)} at ${indexString(i - c.offset, t.shape)}`;
 }
 
@@ -54,10 +54,11 @@ export function nonFiniteAt(t: Tensor): string | null {
  * it was before the call) and throw a NonFiniteError naming the first hook point that holds one.
  */
 export function checkedLogits(model: HookedTransformer, opts: ForwardOptions, run: () => Tensor, who: string): Tensor {
+  if (!(opts.checkFinite ?? model.checkFinite)) return run();
   const kv = opts.kvCache;
   const saved = kv ? { keys: [...kv.keys], values: [...kv.values] } : null; // views, so this copies no data
   const logits = run();
-  if (!(opts.checkFinite ?? model.checkFinite) || allFinite(logits)) return logits;
+  if (allFinite(logits)) return logits;
   const bad = nonFiniteAt(logits)!;
   const restore = () => { if (kv && saved) { kv.keys.splice(0, kv.keys.length, ...saved.keys); kv.values.splice(0, kv.values.length, ...saved.values); } };
   let first: string | null = null, firstBad = "";
@@ -65,7 +66,7 @@ export function checkedLogits(model: HookedTransformer, opts: ForwardOptions, ru
   model.rt.probe = (name, x) => {
     if (first !== null) return;
     // hook_attn_scores holds -Infinity above the diagonal by design (as TransformerLens shows it).
-    const at = name.endsWith(".hook_attn_scores") ? nanOrPosInfAt(x) : nonFiniteAt(x);
+    const at = nonFiniteAt(x, name.endsWith(".hook_attn_scores"));
     if (at !== null) { first = name; firstBad = at; }
   };
   let rerunFinite = false;
@@ -89,12 +90,5 @@ function epsHint(model: HookedTransformer, name: string): string {
 /** "blocks.1.mlp.W_in holds NaN at [0, 3]" for the first parameter with a non-finite value, or null. */
 function firstNonFiniteParameter(model: HookedTransformer): string | null {
   for (const [name, p] of model.namedParameters()) { const at = nonFiniteAt(p); if (at !== null) return `${name} holds ${at}`; }
-  return null;
-}
-
-/** Where x first holds NaN or +Infinity (-Infinity allowed), or null. */
-function nanOrPosInfAt(x: Tensor): string | null {
-  const a = x.toArray();
-  for (let i = 0; i < a.length; i++) { const v = a[i]!; if (Number.isNaN(v) || v === Infinity) return `${describe(v)} at ${indexString(i, x.shape)}`; }
   return null;
 }
