@@ -10,7 +10,7 @@ import { zeros } from "../tensor/create.js";
 import { concat } from "../tensor/ops/movement.js";
 import { fmt, ShapeError } from "../tensor/shape.js";
 import { Tensor } from "../tensor/tensor.js";
-import type { HookedTransformer } from "../model/transformer.js";
+import type { ForwardOptions, HookedTransformer } from "../model/transformer.js";
 import type { HookName } from "../model/hooks.js";
 
 /** Captum's approximation methods for the path integral ∫₀¹ ∂f/∂x(b + α(x − b)) dα. */
@@ -210,6 +210,25 @@ export type LayerBaseline = Baseline | { tokens: readonly number[] };
 
 export interface LayerIGOptions extends Omit<IGOptions, "baseline"> {
   baseline?: LayerBaseline;
+  /**
+   * A padded input: 1 for real tokens, 0 for padding (either side), one per token; the baseline tokens
+   * get the same. Score positions index the padded sequence (for right padding, pass the last real one).
+   */
+  attentionMask?: readonly number[];
+  /** Explicit positions, one per token (see ForwardOptions.positionIds). */
+  positionIds?: readonly number[];
+}
+
+/** Forward options for n copies of one padded input. */
+function padOpts(o: Pick<LayerIGOptions, "attentionMask" | "positionIds">, T: number, n = 1): ForwardOptions {
+  const rows = (v: readonly number[] | undefined, what: string) => {
+    if (!v) return undefined;
+    if (v.length !== T) throw new ShapeError(`layer attribution: ${what} has ${v.length} entries for ${T} tokens`);
+    const d = new Int32Array(n * T);
+    for (let i = 0; i < n; i++) d.set(v, i * T);
+    return new Tensor(d, [n, T]);
+  };
+  return { attentionMask: rows(o.attentionMask, "attentionMask"), positionIds: rows(o.positionIds, "positionIds") };
 }
 
 export interface LayerAttribution extends Attribution {
@@ -219,26 +238,26 @@ export interface LayerAttribution extends Attribution {
 }
 
 /** The activation at `hook` for tokens (batch 1), detached: [1, ...]. */
-export function activationAt(model: HookedTransformer, tokens: readonly number[], hook: HookName): Tensor {
+export function activationAt(model: HookedTransformer, tokens: readonly number[], hook: HookName, fwd: ForwardOptions = {}): Tensor {
   let act: Tensor | null = null;
-  noGrad(() => model.runWithHooks([tokens], { fwd: [[hook, (a) => { act = a.detach(); }]] }));
+  noGrad(() => model.runWithHooks([tokens], { fwd: [[hook, (a) => { act = a.detach(); }]] }, fwd));
   if (!act) throw new Error(`activationAt: hook point "${hook}" was not reached`);
   return act;
 }
 
 /** Run the model on `tokens` repeated once per row of acts, with the activation at hook replaced by acts' rows; scores [n]. */
-function patchedScores(model: HookedTransformer, tokens: readonly number[], hook: HookName, acts: Tensor, score: LogitScore): Tensor {
+function patchedScores(model: HookedTransformer, tokens: readonly number[], hook: HookName, acts: Tensor, score: LogitScore, pad: LayerIGOptions = {}): Tensor {
   const n = acts.shape[0]!;
   const rows = Array.from({ length: n }, () => tokens);
-  const logits = model.runWithHooks(rows, { fwd: [[hook, () => acts]] });
+  const logits = model.runWithHooks(rows, { fwd: [[hook, () => acts]] }, padOpts(pad, tokens.length, n));
   const s = score(logits);
   checkScores(s, n, "layer attribution");
   return s;
 }
 
-function layerBaseline(model: HookedTransformer, b: LayerBaseline | undefined, actual: Tensor, hook: HookName): Tensor {
+function layerBaseline(model: HookedTransformer, b: LayerBaseline | undefined, actual: Tensor, hook: HookName, pad: LayerIGOptions = {}): Tensor {
   if (b !== undefined && typeof b === "object" && !(b instanceof Tensor)) {
-    return resolveBaseline(activationAt(model, b.tokens, hook), actual);
+    return resolveBaseline(activationAt(model, b.tokens, hook, padOpts(pad, b.tokens.length)), actual);
   }
   if (b instanceof Tensor && b.ndim === actual.ndim - 1) return resolveBaseline(b.unsqueeze(0), actual);
   return resolveBaseline(b, actual);
@@ -260,9 +279,9 @@ function perPosition(attr: Tensor, hook: HookName): number[] {
  * with no other input path).
  */
 export function layerIntegratedGradients(model: HookedTransformer, tokens: readonly number[], hook: HookName, score: LogitScore, opts: LayerIGOptions = {}): LayerAttribution {
-  const actual = activationAt(model, tokens, hook); // [1, ...]
-  const b = layerBaseline(model, opts.baseline, actual, hook);
-  const f: ScoreFn = (xs) => patchedScores(model, tokens, hook, xs.reshape([xs.shape[0]!, ...actual.shape.slice(1)]), score);
+  const actual = activationAt(model, tokens, hook, padOpts(opts, tokens.length)); // [1, ...]
+  const b = layerBaseline(model, opts.baseline, actual, hook, opts);
+  const f: ScoreFn = (xs) => patchedScores(model, tokens, hook, xs.reshape([xs.shape[0]!, ...actual.shape.slice(1)]), score, opts);
   const res = integratedGradients(f, actual.squeeze(0), { ...opts, baseline: b.squeeze(0) });
   return { ...res, hook, perPosition: perPosition(res.attributions, hook) };
 }
@@ -278,8 +297,8 @@ export function tokenAttribution(model: HookedTransformer, tokens: readonly numb
   const hook = "hook_embed" as HookName;
   const method = opts.attribution ?? "ig";
   if (method === "ig") return layerIntegratedGradients(model, tokens, hook, score, opts);
-  const actual = activationAt(model, tokens, hook).squeeze(0);
-  const f: ScoreFn = (xs) => patchedScores(model, tokens, hook, xs, score);
+  const actual = activationAt(model, tokens, hook, padOpts(opts, tokens.length)).squeeze(0);
+  const f: ScoreFn = (xs) => patchedScores(model, tokens, hook, xs, score, opts);
   const res = method === "saliency" ? saliency(f, actual) : inputXGradient(f, actual);
   const per = method === "saliency"
     ? Array.from({ length: actual.shape[0]! }, (_, p) => Math.sqrt(sumOf(noGrad(() => res.attributions.select(0, p).square()))))

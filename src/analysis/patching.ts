@@ -20,6 +20,7 @@ import type { HookedTransformer, Tokens } from "../model/transformer.js";
 import type { HookName } from "../model/hooks.js";
 import { scatter } from "../plot/svg.js";
 import type { Metric } from "./patching-metrics.js";
+import { metricOn, paddingOf, padRuns, type Padding } from "./padding.js";
 
 /** Block-level activations [batch, pos, d_model], patched per position or whole. */
 export type ResidSite = "resid_pre" | "resid_mid" | "resid_post" | "attn_out" | "mlp_out";
@@ -53,6 +54,10 @@ export interface PatchOptions {
   fast?: boolean;
   /** Labels for the pos axis (e.g. token strings); default "0", "1", …. */
   posLabels?: readonly string[];
+  /** Padded prompts: [batch, pos], 1 for real tokens, shared by clean and corrupted (padding on either side). */
+  attentionMask?: Tensor;
+  /** Explicit positions [batch, pos] for both runs (see ForwardOptions.positionIds). */
+  positionIds?: Tensor;
 }
 
 const siteHook = (layer: number, site: ResidSite | HeadSite): HookName =>
@@ -97,6 +102,8 @@ export interface CellRuns {
   targetTokens: Tensor;
   targetCache: Map<string, Tensor>;
   sourceCache: Map<string, Tensor>;
+  /** Padding shared by the target and source prompts. */
+  padding?: Padding;
 }
 
 interface Runs extends CellRuns {
@@ -111,14 +118,15 @@ function prepare(model: HookedTransformer, o: PatchOptions, names: readonly Hook
   const denoise = (o.direction ?? "denoising") === "denoising";
   const [targetTokens, sourceTokens] = denoise ? [corrupted, clean] : [clean, corrupted];
   const resids = fast ? Array.from({ length: model.cfg.n_layers }, (_, l) => `blocks.${l}.hook_resid_pre` as HookName) : [];
+  const padding = paddingOf(o, clean.shape[0]!, clean.shape[1]!), fwd = padRuns(padding, 1);
   return noGrad(() => {
-    const t = model.runWithCache(targetTokens, { names: [...new Set([...names, ...resids])] });
-    const s = model.runWithCache(sourceTokens, { names: [...names] });
+    const t = model.runWithCache(targetTokens, { ...fwd, names: [...new Set([...names, ...resids])] });
+    const s = model.runWithCache(sourceTokens, { ...fwd, names: [...names] });
     const grab = (c: typeof t.cache, ns: readonly HookName[]) => new Map(ns.map((n) => [n as string, c.get(n)]));
     return {
-      targetTokens, sourceTokens,
+      targetTokens, sourceTokens, padding,
       targetCache: grab(t.cache, [...new Set([...names, ...resids])]), sourceCache: grab(s.cache, names),
-      targetMetric: o.metric.compute(t.logits).item(), sourceMetric: o.metric.compute(s.logits).item(),
+      targetMetric: metricOn(o.metric, t.logits, padding).item(), sourceMetric: metricOn(o.metric, s.logits, padding).item(),
     };
   });
 }
@@ -128,12 +136,15 @@ export function runCells(model: HookedTransformer, o: Pick<PatchOptions, "metric
   const fast = o.fast ?? true, K = Math.max(1, o.batchSize ?? 32);
   const out = new Float64Array(cells.length);
   const B = runs.targetTokens.shape[0]!;
-  const lastOnly = o.metric.positions === "last";
+  const pad = runs.padding;
+  // Under right padding the metric reads each row's last real token, so every position is unembedded.
+  const lastOnly = o.metric.positions === "last" && !pad?.lastReal;
   noGrad(() => {
     if (!fast) {
+      const fwd = padRuns(pad, 1);
       cells.forEach((c, i) => {
         const name = hook(c.layer), src = runs.sourceCache.get(name)!;
-        out[i] = scope(() => o.metric.compute(model.runWithHooks(runs.targetTokens, { fwd: [[name, (a) => mixCells(a, src, [c])]] })).item());
+        out[i] = scope(() => metricOn(o.metric, model.runWithHooks(runs.targetTokens, { fwd: [[name, (a) => mixCells(a, src, [c])]] }, fwd), pad).item());
       });
       return;
     }
@@ -146,8 +157,9 @@ export function runCells(model: HookedTransformer, o: Pick<PatchOptions, "metric
       const resid = runs.targetCache.get(`blocks.${L}.hook_resid_pre`)!; // [batch, pos, d_model]
       scope(() => {
         const input = concat(chunk.map(() => resid), 0); // [K * batch, pos, d_model]
-        const logits = model.withHooks({ fwd: [[name, (a) => mixCells(a, src, chunk)]] }, () => model.forwardFrom(L, input, { lastPositionOnly: lastOnly }));
-        chunk.forEach((_, k) => { out[start + k] = o.metric.compute(logits.slice(0, k * B, (k + 1) * B)).item(); });
+        const fwd = padRuns(pad, chunk.length);
+        const logits = model.withHooks({ fwd: [[name, (a) => mixCells(a, src, chunk)]] }, () => model.forwardFrom(L, input, { ...fwd, lastPositionOnly: lastOnly }));
+        chunk.forEach((_, k) => { out[start + k] = metricOn(o.metric, logits.slice(0, k * B, (k + 1) * B), pad).item(); });
       });
       start = end;
     }
@@ -210,7 +222,9 @@ export function attributionPatch(model: HookedTransformer, o: Omit<PatchOptions,
   const clean = model.toTokenTensor(o.clean), corrupted = model.toTokenTensor(o.corrupted);
   const denoise = (o.direction ?? "denoising") === "denoising";
   const [targetTokens, sourceTokens] = denoise ? [corrupted, clean] : [clean, corrupted];
-  const src = noGrad(() => model.runWithCache(sourceTokens, { names }));
+  if (!clean.shapeEquals(corrupted.shape)) throw new ShapeError(`attributionPatch: clean ${clean.shape} and corrupted ${corrupted.shape} prompts must have the same [batch, pos]`);
+  const padding = paddingOf(o, clean.shape[0]!, clean.shape[1]!), fwd = padRuns(padding, 1);
+  const src = noGrad(() => model.runWithCache(sourceTokens, { ...fwd, names }));
   const acts = new Map<string, Tensor>(), grads = new Map<string, Tensor>();
   // The gradient of the metric only: parameter gradients are not accumulated onto the model.
   const params = model.parameters();
@@ -223,12 +237,12 @@ export function attributionPatch(model: HookedTransformer, o: Omit<PatchOptions,
       fwd: [[names, (a, ctx) => { acts.set(ctx.name, a.detach()); return a.requiresGrad ? a : a.detach().requireGrad(true); }]],
       bwd: [[names, (g, ctx) => { grads.set(ctx.name, g.detach()); }]],
     }, () => {
-      const m = o.metric.compute(model.forward(targetTokens));
+      const m = metricOn(o.metric, model.forward(targetTokens, fwd), padding);
       targetMetric = m.item();
       backward(m);
     }));
   } finally { params.forEach((p, i) => p.requireGrad(saved[i]!)); }
-  const sourceMetric = noGrad(() => o.metric.compute(src.logits).item());
+  const sourceMetric = noGrad(() => metricOn(o.metric, src.logits, padding).item());
   const first = acts.get(names[0]!)!;
   const axisDim = o.by === "layer" ? null : o.by === "pos" ? 1 : o.site === "pattern" ? 1 : 2;
   if (o.by === "head" && !["z", "q", "k", "v", "pattern"].includes(o.site)) throw new Error(`attributionPatch: by "head" needs a head site, got ${o.site}`);

@@ -44,6 +44,12 @@ function num(json: HFConfigJson, key: string, dflt?: number): number {
   if (typeof v !== "number" || !Number.isFinite(v)) throw new HFConfigError(`config.json: "${key}" must be a number, got ${JSON.stringify(v)}`);
   return v;
 }
+/** A norm epsilon: ≥ 0, since variance + eps < 0 makes the norm NaN. */
+function epsilon(json: HFConfigJson, key: string, dflt: number): number {
+  const v = num(json, key, dflt);
+  if (v < 0) throw new HFConfigError(`config.json: "${key}" must be >= 0, got ${v} (variance + ${key} would be negative and the norm NaN)`);
+  return v;
+}
 function bool(json: HFConfigJson, key: string, dflt: boolean): boolean {
   const v = json[key];
   if (v === undefined || v === null) return dflt;
@@ -114,7 +120,7 @@ function gpt2Config(j: HFConfigJson): ModelConfig {
     d_vocab: num(j, "vocab_size", 50257),
     n_ctx: num(j, "n_positions", 1024),
     act_fn: actFn(str(j, "activation_function", "gelu_new"), "activation_function"),
-    eps: num(j, "layer_norm_epsilon", 1e-5),
+    eps: epsilon(j, "layer_norm_epsilon", 1e-5),
     // scale_attn_weights = false: raw q·k scores (GPT2Attention._attn skips the division).
     attn_scale: bool(j, "scale_attn_weights", true) ? Math.sqrt(d_model / n_heads) : 1,
     tie_word_embeddings: bool(j, "tie_word_embeddings", true),
@@ -138,7 +144,7 @@ function neoxConfig(j: HFConfigJson): ModelConfig {
     n_ctx: num(j, "max_position_embeddings", 2048),
     act_fn: actFn(str(j, "hidden_act", "gelu"), "hidden_act"),
     normalization_type: "LN",
-    eps: num(j, "layer_norm_eps", 1e-5),
+    eps: epsilon(j, "layer_norm_eps", 1e-5),
     positional_embedding_type: "rotary",
     rotary_dim: Math.floor(d_head * rotary_pct), // GPTNeoXAttention: rotary_ndims = int(head_size * rotary_pct)
     rotary_base: num(j, "rotary_emb_base", 10000),
@@ -171,7 +177,7 @@ function llamaConfig(j: HFConfigJson): ModelConfig {
     n_key_value_heads: num(j, "num_key_value_heads", n_heads),
     act_fn: actFn(str(j, "hidden_act", "silu"), "hidden_act"),
     normalization_type: "RMS",
-    eps: num(j, "rms_norm_eps", 1e-6),
+    eps: epsilon(j, "rms_norm_eps", 1e-6),
     positional_embedding_type: "rotary",
     rotary_dim: d_head,
     rotary_base: num(j, "rope_theta", 10000),

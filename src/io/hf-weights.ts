@@ -19,6 +19,7 @@ import type { Tensor } from "../tensor/tensor.js";
 import type { StateDictIssue } from "../nn/module.js";
 import type { ModelConfig } from "../model/config.js";
 import type { HookedTransformer } from "../model/transformer.js";
+import { NonFiniteError, nonFiniteAt } from "../model/finite.js";
 import type { TensorSource } from "./safetensors.js";
 
 /** A checkpoint whose tensors do not fit the config: every missing, unexpected or misshapen HF tensor is listed. */
@@ -204,9 +205,10 @@ function detectPrefix(source: TensorSource, family: Family): string {
 
 /**
  * Copy an HF checkpoint's weights into model (in place), after checking every name and shape against
- * model.cfg. Throws HFWeightsError listing every missing, unexpected or misshapen tensor.
+ * model.cfg. Throws HFWeightsError listing every missing, unexpected or misshapen tensor, and (unless
+ * checkFinite is false) NonFiniteError naming the first tensor that holds NaN or ±Infinity.
  */
-export function loadHFWeights(model: HookedTransformer, source: TensorSource): void {
+export function loadHFWeights(model: HookedTransformer, source: TensorSource, opts: { checkFinite?: boolean } = {}): void {
   const cfg = model.cfg, family = hfFamily(cfg);
   const prefix = detectPrefix(source, family);
   // With tie_word_embeddings HF uses the embedding as the unembedding and ignores any saved copy.
@@ -231,7 +233,12 @@ export function loadHFWeights(model: HookedTransformer, source: TensorSource): v
   const params = model.stateDict();
   noGrad(() => {
     for (const r of rs) {
-      const ours = r.toOurs(r.hf.map(({ name }) => source.load(name, { dtype: params.get(r.ours[0]!)!.dtype })));
+      const loaded = r.hf.map(({ name }) => source.load(name, { dtype: params.get(r.ours[0]!)!.dtype }));
+      if (opts.checkFinite ?? true) r.hf.forEach(({ name }, i) => {
+        const at = nonFiniteAt(loaded[i]!);
+        if (at !== null) throw new NonFiniteError(`${source.location}: tensor "${name}" holds ${at} (load with checkFinite: false to skip this check)`, name);
+      });
+      const ours = r.toOurs(loaded);
       model.loadStateDict(new Map(r.ours.map((k, i) => [k, ours[i]!])), { strict: false });
     }
   });

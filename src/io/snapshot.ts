@@ -20,6 +20,11 @@ export class SnapshotError extends Error {
 export interface LoadPretrainedOptions {
   /** Parameter dtype: "float32" (default) or "float64" (for reference comparisons). Half-precision weights are converted on load. */
   dtype?: "float32" | "float64";
+  /**
+   * Check every weight for NaN/Inf as it loads (NonFiniteError naming the tensor) and set the model's
+   * checkFinite, which checks the logits of every forward. Default true; false skips both.
+   */
+  checkFinite?: boolean;
 }
 
 export interface Pretrained {
@@ -78,7 +83,9 @@ export function loadPretrained(folder: string, opts: LoadPretrainedOptions = {})
   config = { ...config, dtype };
   if (config.bos_token_id === null && tokenizer?.bosTokenId != null) config = { ...config, bos_token_id: tokenizer.bosTokenId };
   const model = new HookedTransformer(config);
-  loadHFWeights(model, source);
+  const checkFinite = opts.checkFinite ?? true;
+  model.checkFinite = checkFinite;
+  loadHFWeights(model, source, { checkFinite });
   for (const p of model.parameters()) p.requiresGrad = false;
   model.packWeights(); // weights packed once, at load, for the active backend's matrix kernels
   model.eval();

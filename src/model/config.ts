@@ -95,6 +95,7 @@ export function validateConfig(c: ModelConfig): void {
   };
   (["d_model", "n_layers", "n_heads", "d_head", "d_vocab", "n_ctx", "n_key_value_heads"] as const).forEach(pos);
   if (!c.attn_only) pos("d_mlp");
+  if (!(Number.isFinite(c.eps) && c.eps >= 0)) throw new ConfigError(`config: eps must be a finite number >= 0, got ${c.eps} (variance + eps < 0 makes the norm NaN)`);
   if (c.n_heads % c.n_key_value_heads !== 0) throw new ConfigError(`config: n_heads (${c.n_heads}) must be a multiple of n_key_value_heads (${c.n_key_value_heads})`);
   if (c.positional_embedding_type === "rotary" && (c.rotary_dim % 2 !== 0 || c.rotary_dim > c.d_head || c.rotary_dim <= 0))
     throw new ConfigError(`config: rotary_dim (${c.rotary_dim}) must be even and in (0, d_head = ${c.d_head}]`);

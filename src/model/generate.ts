@@ -46,6 +46,11 @@ export interface GenerateOptions extends SamplingOptions {
   padTokenId?: number;
   /** [batch, pos] 1 for real tokens, 0 for (left) padding, when `prompts` is an already padded tensor. */
   attentionMask?: Tensor;
+  /**
+   * Positions [batch, pos] of the prompt tokens (custom offsets; see ForwardOptions.positionIds); each new
+   * token takes its row's last prompt position + 1, + 2, …. Default: positions count each row's real tokens.
+   */
+  positionIds?: Tensor;
   /** Reuse keys and values between steps (default true); false re-runs the whole sequence every step. */
   useCache?: boolean;
   /**
@@ -244,10 +249,19 @@ export function generate(model: HookedTransformer, prompts: Prompts, opts: Gener
   if (opts.contextOverflow !== undefined && !slide && opts.contextOverflow !== "error") throw new RangeError(`contextOverflow must be "error" or "slide", got ${String(opts.contextOverflow)}`);
   // Only learned absolute positions have a hard limit; rotary models run past n_ctx (quality aside).
   const window = model.cfg.positional_embedding_type === "standard" ? model.cfg.n_ctx : Infinity;
+  const pids = opts.positionIds;
+  if (pids && (pids.ndim !== 2 || pids.shape[0] !== B || pids.shape[1] !== P)) throw new ShapeError(`generate: positionIds must be [batch, pos] = [${B}, ${P}] like the prompts, got ${fmt(pids.shape)}`);
+  const pidRows = pids ? (pids.toNested() as number[][]) : null;
+  if (slide && pidRows) throw new RangeError(`generate: contextOverflow "slide" renumbers the positions of the window it keeps, so it does not take positionIds`);
   if (slide && P > window) throw new RangeError(`generate: the padded prompt (${P} tokens) is longer than n_ctx = ${window}; even a sliding window starts from a prompt that fits`);
   if (!slide && window < Infinity) {
-    const longest = Math.max(...mask.map((r) => r.reduce((a, v) => a + v, 0)));
-    if (longest + N > window) throw new RangeError(`generate: ${longest} prompt tokens + ${N} new tokens exceed n_ctx = ${window} (contextOverflow: "slide" keeps the last n_ctx tokens instead)`);
+    if (pidRows) {
+      const last = Math.max(...pidRows.map((r) => r[P - 1]!));
+      if (last + N >= window) throw new RangeError(`generate: the last prompt position ${last} + ${N} new tokens exceed n_ctx = ${window}`);
+    } else {
+      const longest = Math.max(...mask.map((r) => r.reduce((a, v) => a + v, 0)));
+      if (longest + N > window) throw new RangeError(`generate: ${longest} prompt tokens + ${N} new tokens exceed n_ctx = ${window} (contextOverflow: "slide" keeps the last n_ctx tokens instead)`);
+    }
   }
 
   const newTokens: number[][] = rows.map(() => []);
@@ -265,14 +279,16 @@ export function generate(model: HookedTransformer, prompts: Prompts, opts: Gener
     const cached = useCache && over === 0;
     const feedFrom = cached && step > 0 ? T - 1 : over;
     const width = T - feedFrom;
-    const toks = new Int32Array(B * width);
+    const toks = new Int32Array(B * width), pos = pidRows ? new Int32Array(B * width) : null;
     for (let b = 0; b < B; b++) for (let j = 0; j < width; j++) {
       const t = feedFrom + j;
       toks[b * width + j] = t < P ? rows[b]![t]! : newTokens[b]![t - P]!;
+      if (pos) pos[b * width + j] = t < P ? pidRows![b]![t]! : pidRows![b]![P - 1]! + t - P + 1;
     }
     const run = () => {
       const attentionMask = padded ? new Tensor(Int32Array.from(mask.flatMap((r) => [...r, ...new Array<number>(step).fill(1)].slice(over))), [B, T - over]) : undefined;
-      const last = model.forward(new Tensor(toks, [B, width]), { attentionMask, kvCache: cached ? cache : undefined, lastPositionOnly: true }).select(1, 0); // [batch, d_vocab]
+      const positionIds = pos ? new Tensor(pos, [B, width]) : undefined;
+      const last = model.forward(new Tensor(toks, [B, width]), { attentionMask, positionIds, kvCache: cached ? cache : undefined, lastPositionOnly: true }).select(1, 0); // [batch, d_vocab]
       // Copied out of the scope; the log-sum-exp on the backend's vector kernels rather than a JS loop over the vocabulary.
       return { logits: last.toArray() as Float32Array, lse: last.logsumexp(-1).toArray() as Float32Array };
     };

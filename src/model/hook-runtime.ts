@@ -11,6 +11,8 @@ export class HookRuntime {
   readonly known = new Set<string>();
   /** Hooks of the call in progress (null outside runWithHooks). */
   registry: HookRegistry | null = null;
+  /** Sees every hook point's value after its hooks (set only while locating a non-finite value). */
+  probe: ((name: HookName, x: Tensor) => void) | null = null;
 
   declare(name: HookName): HookName {
     if (!this.known.has(name)) { this.known.add(name); this.names.push(name); }
@@ -22,15 +24,15 @@ export class HookRuntime {
   /** True when a hook is registered at `name` (so optional activations are worth computing). */
   wants(name: HookName): boolean {
     const r = this.registry;
-    return r !== null && (r.fwd.has(name) || r.bwd.has(name));
+    return this.probe !== null || (r !== null && (r.fwd.has(name) || r.bwd.has(name)));
   }
 
   /** Pass x through the hook point `name`: forward hooks may replace it; backward hooks see its grad. */
   point(name: HookName, x: Tensor, layer?: number): Tensor {
     const r = this.registry;
-    if (r === null) return x;
+    if (r === null) { this.probe?.(name, x); return x; }
     const f = r.fwd.get(name), b = r.bwd.get(name);
-    if (!f && !b) return x;
+    if (!f && !b) { this.probe?.(name, x); return x; }
     const ctx = { name, layer };
     let y = x;
     if (f) for (const fn of f) {
@@ -45,6 +47,7 @@ export class HookRuntime {
       y = alias(y);
       y.gradHooks = b.map((fn) => (g: Tensor) => fn(g, ctx));
     }
+    this.probe?.(name, y);
     return y;
   }
 }

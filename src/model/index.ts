@@ -1,7 +1,8 @@
 // The model layer's public surface: configs, the hooked transformer, hooks, cache, weight
 // processing, generation and tokenizer helpers.
 export { makeConfig, validateConfig, gpt2SmallConfig, ConfigError, type ModelConfig, type ActFn } from "./config.js";
-export { HookedTransformer, type Tokens, type ForwardOptions, type Hooks } from "./transformer.js";
+export { HookedTransformer, checkTokenIds, type Tokens, type ForwardOptions, type Hooks } from "./transformer.js";
+export { NonFiniteError, allFinite, firstNonFinite, nonFiniteAt } from "./finite.js";
 export {
   blockHook, attnHook, residHook, mlpHook, HookNameError,
   type HookName, type BlockHookName, type AttnAct, type ForwardHook, type BackwardHook, type HookContext, type NamesFilter,

@@ -17,16 +17,31 @@ import { Embed, Norm, PosEmbed, Unembed, type ForwardContext, type KVCache } fro
 import { TransformerBlock } from "./block.js";
 import { HookRuntime } from "./hook-runtime.js";
 import { HookRegistry, matchesFilter, type BackwardHook, type ForwardHook, type HookName, type NamesFilter } from "./hooks.js";
+import { checkedLogits, indexString } from "./finite.js";
 
 export type Tokens = Tensor | readonly number[] | readonly (readonly number[])[] | Int32Array;
 
 export interface ForwardOptions {
-  /** [batch, pos] with 1 for real tokens and 0 for padding (left padding, as for generation). */
+  /**
+   * [batch, key_pos] with 1 for real tokens and 0 for padding, on either side: padded keys are masked,
+   * and positions count real tokens only (Hugging Face's cumsum(mask) − 1, padding at 0), so a padded
+   * prompt gives its unpadded logits at its real positions; loss() skips padded targets.
+   */
   attentionMask?: Tensor;
+  /**
+   * Explicit positions [batch, pos] of the tokens this call runs (packed sequences, custom offsets), as
+   * Hugging Face's position_ids; they override the positions derived from attentionMask or the KV cache.
+   */
+  positionIds?: Tensor;
   /** Reuse and extend these keys/values (generation). */
   kvCache?: KVCache;
   /** Unembed only the last position, giving logits [batch, 1, d_vocab] (generation needs no others). */
   lastPositionOnly?: boolean;
+  /**
+   * Check the logits for NaN/Inf (one pass) and, if any, rerun to name the first hook point that holds
+   * one (NonFiniteError). Default: the model's checkFinite, which is true.
+   */
+  checkFinite?: boolean;
 }
 
 export interface Hooks {
@@ -44,6 +59,8 @@ export class HookedTransformer extends Module {
   readonly blocks: ModuleList<TransformerBlock>;
   readonly ln_final: Norm | null;
   readonly unembed: Unembed;
+  /** Default of ForwardOptions.checkFinite: every forward checks its logits for NaN/Inf. */
+  checkFinite = true;
 
   constructor(readonly cfg: ModelConfig) {
     super();
@@ -89,19 +106,21 @@ export class HookedTransformer extends Module {
   /** Tokens as an int32 [batch, pos] tensor. */
   toTokenTensor(tokens: Tokens): Tensor {
     if (tokens instanceof Tensor) {
+      if (tokens.ndim !== 1 && tokens.ndim !== 2) throw new ShapeError(`tokens must be [batch, pos] or [pos], got ${fmt(tokens.shape)}`);
+      const shape = tokens.ndim === 1 ? [1, tokens.shape[0]!] : tokens.shape;
+      // Checked before the cast, which would turn NaN into 0 and 2.5 into 2 silently.
+      checkTokenIds(tokens.toArray(), shape, this.cfg.d_vocab);
       const t = tokens.dtype === "int32" ? tokens : tokens.cast("int32");
-      if (t.ndim === 1) return t.reshape([1, t.shape[0]!]);
-      if (t.ndim !== 2) throw new ShapeError(`tokens must be [batch, pos] or [pos], got ${fmt(t.shape)}`);
-      return t;
+      return t.ndim === 1 ? t.reshape(shape) : t;
     }
     const rows = (Array.isArray(tokens[0]) ? tokens : [tokens]) as readonly (readonly number[])[];
     const T = rows[0]?.length ?? 0;
     if (rows.some((r) => r.length !== T)) throw new ShapeError("tokens: rows of unequal length; pad them and pass an attentionMask");
     const data = new Int32Array(rows.length * T);
-    rows.forEach((r, i) => r.forEach((v, j) => {
-      if (!Number.isInteger(v) || v < 0 || v >= this.cfg.d_vocab) throw new RangeError(`token ${v} at [${i}, ${j}] is outside the vocabulary [0, ${this.cfg.d_vocab})`);
-      data[i * T + j] = v;
-    }));
+    rows.forEach((r, i) => {
+      checkTokenIds(r, [1, T], this.cfg.d_vocab, i);
+      data.set(r, i * T);
+    });
     return new Tensor(data, [rows.length, T]);
   }
 
@@ -129,6 +148,7 @@ export class HookedTransformer extends Module {
     } else {
       for (let b = 0; b < B; b++) for (let t = 0; t < T; t++) positions[b * T + t] = past + t;
     }
+    if (opts.positionIds) positions.set(positionIds(opts.positionIds, B, T));
     return { positions, keyMask, kvCache: opts.kvCache ?? null };
   }
 
@@ -145,7 +165,7 @@ export class HookedTransformer extends Module {
     const [B, T] = toks.shape as [number, number];
     if (T === 0) throw new ShapeError("forward: empty token sequence");
     const ctx = this.context(B, T, opts);
-    return this.runFrom(0, this.embedTokens(toks, ctx), ctx, opts);
+    return checkedLogits(this, opts, () => this.runFrom(0, this.embedTokens(toks, ctx), ctx, opts), "forward");
   }
 
   /**
@@ -159,7 +179,8 @@ export class HookedTransformer extends Module {
     if (!Number.isInteger(layer) || layer < 0 || layer > L) throw new RangeError(`forwardFrom: layer ${layer} is outside [0, ${L}]`);
     if (resid.ndim !== 3 || resid.shape[2] !== this.cfg.d_model) throw new ShapeError(`forwardFrom: resid must be [batch, pos, d_model = ${this.cfg.d_model}], got ${fmt(resid.shape)}`);
     const [B, T] = resid.shape as [number, number, number];
-    return this.runFrom(layer, resid, this.context(B, T, opts), opts);
+    const ctx = this.context(B, T, opts);
+    return checkedLogits(this, opts, () => this.runFrom(layer, resid, ctx, opts), `forwardFrom(${layer})`);
   }
 
   private runFrom(layer: number, resid: Tensor, ctx: ForwardContext, opts: ForwardOptions): Tensor {
@@ -171,12 +192,30 @@ export class HookedTransformer extends Module {
     return this.unembed.forward(resid);
   }
 
-  /** Mean next-token cross-entropy of the model on tokens [batch, pos]. */
+  /**
+   * Mean next-token cross-entropy of the model on tokens [batch, pos]. With an attentionMask, position t
+   * counts only when tokens t and t + 1 are both real (TransformerLens's lm_cross_entropy_loss; Hugging
+   * Face's labels = -100 at padding agree for right padding), so a padded batch gives the mean over the
+   * real targets of its unpadded sequences.
+   */
   loss(tokens: Tokens, opts: ForwardOptions = {}): Tensor {
     const toks = this.toTokenTensor(tokens);
+    if (opts.lastPositionOnly) throw new Error("loss: lastPositionOnly leaves no logits to predict the next tokens with");
     const logits = this.forward(toks, opts);
-    const T = toks.shape[1]!;
-    return crossEntropy(slice(logits, 1, 0, T - 1), slice(toks, 1, 1, T).contiguous());
+    const [B, T] = toks.shape as [number, number];
+    const targets = slice(toks, 1, 1, T).contiguous();
+    const m = opts.attentionMask;
+    if (!m) return crossEntropy(slice(logits, 1, 0, T - 1), targets);
+    // The mask may cover cached keys too: its last T columns are this call's tokens.
+    const md = m.contiguous().toArray(), Tk = m.shape[1]!, off = Tk - T;
+    const tgt = Int32Array.from(targets.toArray());
+    let count = 0;
+    for (let b = 0; b < B; b++) for (let t = 0; t < T - 1; t++) {
+      const real = md[b * Tk + off + t] !== 0 && md[b * Tk + off + t + 1] !== 0;
+      if (real) count++; else tgt[b * (T - 1) + t] = -1;
+    }
+    if (count === 0) throw new RangeError("loss: the attentionMask leaves no position whose token and next token are both real");
+    return crossEntropy(slice(logits, 1, 0, T - 1), new Tensor(tgt, [B, T - 1]), { ignoreIndex: -1 });
   }
 
   /** Run fn with hooks attached; they are removed afterwards, even if fn throws. */
@@ -217,4 +256,27 @@ export class HookedTransformer extends Module {
     const logits = this.withHooks({ fwd: [[names, store]] }, () => this.forward(tokens, opts));
     return { logits, cache: new ActivationCache(acts, this.rt.known, this) };
   }
+}
+
+/** Throw a RangeError naming the first id in values (rows of a [batch, pos] shape) that is NaN, not an integer, negative or ≥ d_vocab. */
+export function checkTokenIds(values: ArrayLike<number>, shape: readonly number[], d_vocab: number, row0 = 0): void {
+  const T = shape[shape.length - 1] ?? 0;
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i]!;
+    if (!Number.isInteger(v) || v < 0 || v >= d_vocab) {
+      const where = T ? `[${row0 + Math.floor(i / T)}, ${i % T}]` : `${i}`;
+      throw new RangeError(`token ${v} at ${where} is outside the vocabulary [0, ${d_vocab})${Number.isInteger(v) ? "" : " (token ids must be integers)"}`);
+    }
+  }
+}
+
+/** positionIds as [batch * pos] int32, checked: shape [batch, pos] and non-negative integers. */
+function positionIds(p: Tensor, B: number, T: number): Int32Array {
+  if (p.ndim !== 2 || p.shape[0] !== B || p.shape[1] !== T) throw new ShapeError(`positionIds must be [batch, pos] = [${B}, ${T}], got ${fmt(p.shape)}`);
+  const v = p.toArray();
+  for (let i = 0; i < v.length; i++) {
+    const x = v[i]!;
+    if (!Number.isInteger(x) || x < 0) throw new RangeError(`positionIds: ${x} at ${indexString(i, p.shape)} is not a non-negative integer`);
+  }
+  return Int32Array.from(v);
 }

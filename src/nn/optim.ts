@@ -41,6 +41,8 @@ export abstract class Optimizer<H extends Hyper & { lr: number }> {
   steps = 0;
   protected readonly state = new Map<Tensor, ParamState>();
   abstract readonly kind: string;
+  /** What is wrong with a group's hyperparameters ("beta1 = 1 must be in [0, 1)"), or null. */
+  protected abstract hyperProblem(h: H): string | null;
 
   constructor(params: Tensor[] | ParamGroupInput<H>[], defaults: H) {
     if (params.length === 0) throw new Error("optimizer: got an empty parameter list");
@@ -109,14 +111,22 @@ export abstract class Optimizer<H extends Hyper & { lr: number }> {
     sd.groups.forEach((sg, i) => {
       const n = this.groups[i]!.params.length;
       if (sg.size !== n) throw new Error(`loadStateDict: group ${i} has ${sg.size} parameters in the state, ${n} in the optimizer`);
+      const bad = this.hyperProblem({ ...this.groups[i]!, ...sg.hyper });
+      if (bad) throw new Error(`loadStateDict: group ${i}: ${bad}`);
     });
+    if (!isCount(sd.steps)) throw new Error(`loadStateDict: steps = ${sd.steps} must be an integer >= 0`);
     const flat = this.groups.flatMap((g) => g.params);
     if (sd.state.length !== flat.length) throw new Error(`loadStateDict: state covers ${sd.state.length} parameters, optimizer has ${flat.length}`);
     // Check everything before changing anything, so a bad state leaves the optimizer as it was.
     sd.state.forEach((st, i) => {
       if (!st) return;
-      for (const [name, buf] of Object.entries(st.buffers))
-        if (buf.length !== flat[i]!.size) throw new Error(`loadStateDict: parameter ${i}${flat[i]!.name ? ` ("${flat[i]!.name}")` : ""} buffer "${name}" has ${buf.length} elements, expected ${flat[i]!.size}`);
+      const who = `parameter ${i}${flat[i]!.name ? ` ("${flat[i]!.name}")` : ""}`;
+      if (!isCount(st.step)) throw new Error(`loadStateDict: ${who} has step ${st.step}; it must be an integer >= 0`);
+      for (const [name, buf] of Object.entries(st.buffers)) {
+        if (buf.length !== flat[i]!.size) throw new Error(`loadStateDict: ${who} buffer "${name}" has ${buf.length} elements, expected ${flat[i]!.size}`);
+        const j = buf.findIndex((v) => !Number.isFinite(v));
+        if (j >= 0) throw new Error(`loadStateDict: ${who} buffer "${name}" holds ${buf[j]} at element ${j}`);
+      }
     });
     this.state.clear();
     sd.state.forEach((st, i) => {
@@ -130,6 +140,15 @@ export abstract class Optimizer<H extends Hyper & { lr: number }> {
     sd.groups.forEach((sg, i) => Object.assign(this.groups[i]!, sg.hyper));
     this.steps = sd.steps;
   }
+}
+
+const isCount = (n: unknown): boolean => typeof n === "number" && Number.isInteger(n) && n >= 0;
+const finite = (v: unknown): v is number => typeof v === "number" && Number.isFinite(v);
+
+/** The first of checks that fails, as "name = value must be …", or null. */
+function firstProblem(h: Hyper, checks: readonly [string, (v: number) => boolean, string][]): string | null {
+  for (const [k, ok, rule] of checks) { const v = h[k]; if (!finite(v) || !ok(v)) return `${k} = ${String(v)} must be ${rule}`; }
+  return null;
 }
 
 const copyBuffers = (b: Record<string, FloatArray>): Record<string, FloatArray> =>
@@ -167,6 +186,11 @@ export class SGD extends Optimizer<SGDHyper> {
     super(params, { momentum: 0, dampening: 0, weightDecay: 0, nesterov: false, ...opts });
     for (const g of this.groups) if (g.nesterov && (g.momentum <= 0 || g.dampening !== 0))
       throw new Error("SGD: nesterov needs momentum > 0 and dampening 0");
+    this.groups.forEach((g, i) => { const bad = this.hyperProblem(g); if (bad) throw new Error(`SGD: group ${i}: ${bad}`); });
+  }
+
+  protected hyperProblem(h: SGDHyper): string | null {
+    return firstProblem(h, [["lr", (v) => v >= 0, "finite and >= 0"], ["momentum", (v) => v >= 0, "finite and >= 0"], ["dampening", () => true, "finite"], ["weightDecay", () => true, "finite"]]);
   }
 
   protected update(p: FloatArray, g: FloatArray, st: ParamState, { lr, momentum: mu, dampening, weightDecay: wd, nesterov }: SGDHyper): void {
@@ -198,6 +222,16 @@ export class AdamW extends Optimizer<AdamWHyper> {
 
   constructor(params: Tensor[] | ParamGroupInput<AdamWHyper>[], opts: Partial<AdamWHyper> = {}) {
     super(params, { lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.01, ...opts });
+    this.groups.forEach((g, i) => { const bad = this.hyperProblem(g); if (bad) throw new Error(`AdamW: group ${i}: ${bad}`); });
+  }
+
+  /** As torch.optim.AdamW checks them, with eps > 0 (eps = 0 divides 0 by 0 where v and m are 0). */
+  protected hyperProblem(h: AdamWHyper): string | null {
+    const beta = (v: number) => v >= 0 && v < 1;
+    return firstProblem(h, [
+      ["lr", (v) => v >= 0, "finite and >= 0"], ["beta1", beta, "in [0, 1)"], ["beta2", beta, "in [0, 1)"],
+      ["eps", (v) => v > 0, "finite and > 0"], ["weightDecay", () => true, "finite"],
+    ]);
   }
 
   protected update(p: FloatArray, g: FloatArray, st: ParamState, { lr, beta1, beta2, eps, weightDecay }: AdamWHyper): void {

@@ -7,6 +7,7 @@ import type { AdamWHyper, OptimizerStateDict, ParamState } from "../nn/index.js"
 import type { Optimizer } from "../nn/optim.js";
 import { noGrad } from "../tensor/autodiff.js";
 import { Tensor } from "../tensor/tensor.js";
+import { nonFiniteAt } from "../model/finite.js";
 
 export class CheckpointError extends Error {
   override name = "CheckpointError";
@@ -76,6 +77,8 @@ export function loadCheckpointFile<S extends CheckpointCore>(file: string, key: 
     const t = tensors.get(`param.${i}`);
     if (!t) throw new CheckpointError(`${file}: missing ${label(i)}`);
     if (!t.shapeEquals(p.shape) || t.dtype !== p.dtype) throw new CheckpointError(`${file}: ${label(i)} is ${t.dtype} [${t.shape}], the model's is ${p.dtype} [${p.shape}]`);
+    const bad = nonFiniteAt(t);
+    if (bad !== null) throw new CheckpointError(`${file}: ${label(i)} holds ${bad}`);
   });
   const optState: (ParamState | null)[] = st.optimizer.state.map((s, i) => {
     if (!s) return null;

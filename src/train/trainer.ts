@@ -264,6 +264,7 @@ function loadCheckpoint(file: string, flat: Tensor[], names: string[] | null, op
   // Settings that change which batches are drawn or how they are used must match for an exact resume.
   for (const k of ["batch", "ctx", "seed", "lr", "minLr", "warmupIters", "decayIters", "weightDecay", "beta1", "beta2", "gradClip"] as const)
     if (st.config[k] !== cfg[k]) throw new CheckpointError(`${file}: checkpoint was trained with ${k} = ${st.config[k]}, this run has ${cfg[k]}; resume with the same settings`);
+  if (!(Number.isInteger(st.step) && st.step >= 0)) throw new CheckpointError(`${file}: checkpoint step ${st.step} must be an integer >= 0`);
   if (st.step > cfg.iters) throw new CheckpointError(`${file}: checkpoint is at step ${st.step}, beyond iters = ${cfg.iters}`);
   return loadCheckpointFile<CheckpointState>(file, STATE_KEY, CHECKPOINT_VERSION, flat, names, opt).state;
 }

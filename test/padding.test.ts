@@ -1,0 +1,226 @@
+// Padded batches: loss over real targets only on GPT-2, NeoX and Llama snapshots; explicit position
+// ids; and activation patching, attribution patching and layer integrated gradients on left- and
+// right-padded batches against each prompt run alone, unpadded.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import * as cs from "../src/index.js";
+import type { HookedTransformer } from "../src/model/transformer.js";
+import type { HookName } from "../src/model/hooks.js";
+import { randomModel } from "./model-fixtures.js";
+
+const SHARED = path.resolve(process.cwd(), "../shared/models");
+const tmpDirs: string[] = [];
+process.on("exit", () => { for (const d of tmpDirs) fs.rmSync(d, { recursive: true, force: true }); });
+
+type Side = "left" | "right";
+
+/** Rows of different lengths padded to the longest with `pad`: tokens and mask [batch, pos], and each row's offset. */
+function padRows(rows: readonly (readonly number[])[], side: Side, pad: number): { tokens: cs.Tensor; mask: cs.Tensor; offsets: number[] } {
+  const T = Math.max(...rows.map((r) => r.length));
+  const toks = new Int32Array(rows.length * T).fill(pad), mask = new Int32Array(rows.length * T);
+  const offsets = rows.map((r, b) => {
+    const off = side === "left" ? T - r.length : 0;
+    toks.set(r, b * T + off); mask.fill(1, b * T + off, b * T + off + r.length);
+    return off;
+  });
+  return { tokens: new cs.Tensor(toks, [rows.length, T]), mask: new cs.Tensor(mask, [rows.length, T]), offsets };
+}
+
+const randomRows = (V: number, lengths: readonly number[], seed: number) => {
+  const rng = new cs.Rng(seed);
+  return lengths.map((n) => Array.from({ length: n }, () => rng.int(0, V)));
+};
+
+/** The mean next-token loss over every target of every row, each row run alone (per-token losses summed in float64). */
+function unpaddedMeanLoss(model: HookedTransformer, rows: readonly (readonly number[])[]): number {
+  let sum = 0, n = 0;
+  for (const r of rows) {
+    const logits = cs.noGrad(() => model.forward([r]));
+    const T = r.length;
+    const per = cs.crossEntropy(cs.slice(logits, 1, 0, T - 1), new cs.Tensor(Int32Array.from(r.slice(1)), [1, T - 1]), { reduction: "none" }).toArray();
+    for (const v of per) { sum += v; n++; }
+  }
+  return sum / n;
+}
+
+function neoxSnapshot(): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "cs-padding-neox-")); tmpDirs.push(dir);
+  cs.saveHF(randomModel("neox", { seed: 3, dtype: "float64", cfg: { unembed_bias: false } }), dir);
+  return dir;
+}
+
+const snapshots: [string, () => string][] = [
+  ["GPT-2 (tiny-gpt2)", () => path.join(SHARED, "tiny-gpt2")],
+  ["NeoX (a random 2-layer model saved in HF layout)", neoxSnapshot],
+  ["Llama (tiny-random-llama)", () => path.join(SHARED, "tiny-random-llama")],
+];
+
+for (const [name, folder] of snapshots) {
+  const skip = name.includes("tiny") && !fs.existsSync(folder()) ? `${folder()} not found` : false;
+  test(`loss on a padded batch is the mean over real targets (${name}), left and right padding`, { skip }, () => {
+    for (const dtype of ["float64", "float32"] as const) {
+      const { model } = cs.loadPretrained(folder(), { dtype });
+      const rows = randomRows(model.cfg.d_vocab, [7, 4, 2], 5);
+      const want = unpaddedMeanLoss(model, rows);
+      for (const side of ["left", "right"] as Side[]) {
+        const { tokens, mask } = padRows(rows, side, 0);
+        const got = cs.noGrad(() => model.loss(tokens, { attentionMask: mask })).item();
+        const unmasked = cs.noGrad(() => model.loss(tokens)).item();
+        const diff = Math.abs(got - want);
+        console.log(`${name} ${dtype} ${side}: padded loss ${got.toFixed(6)}, unpadded mean over real targets ${want.toFixed(6)} (|diff| ${diff.toExponential(2)}); without the mask ${unmasked.toFixed(6)}`);
+        const tol = dtype === "float64" ? 1e-6 : 1e-5;
+        assert.ok(diff <= tol, `${dtype} ${side}: ${got} vs ${want}`);
+        // The mask matters: averaging over the pad targets too gives a number outside the tolerance.
+        assert.ok(Math.abs(unmasked - want) > 10 * tol, `${side}: the unmasked loss ${unmasked} should differ from ${want}`);
+      }
+    }
+  });
+}
+
+test("loss: a mask that leaves no real target, and lastPositionOnly, are errors", () => {
+  const model = randomModel("gpt2", { seed: 0 });
+  const toks = new cs.Tensor(Int32Array.from([1, 2, 3]), [1, 3]);
+  assert.throws(() => model.loss(toks, { attentionMask: new cs.Tensor(Int32Array.from([0, 0, 1]), [1, 3]) }), /no position whose token and next token are both real/);
+  assert.throws(() => model.loss(toks, { lastPositionOnly: true }), /lastPositionOnly/);
+});
+
+test("positionIds: the positions derived from a mask, passed explicitly, give the same logits; rotary models are shift-invariant", () => {
+  for (const arch of ["gpt2", "llama", "neox"] as const) {
+    const model = randomModel(arch, { seed: 2, dtype: "float64" });
+    const rows = randomRows(model.cfg.d_vocab, [6, 3], 9);
+    const { tokens, mask } = padRows(rows, "left", 0);
+    // Hugging Face's position_ids for left padding: cumsum(mask) − 1, padding clipped to 0.
+    const md = mask.toArray(), pos = new Int32Array(md.length);
+    for (let b = 0; b < 2; b++) { let c = 0; for (let t = 0; t < 6; t++) { c += md[b * 6 + t]!; pos[b * 6 + t] = Math.max(c - 1, 0); } }
+    const derived = cs.noGrad(() => model.forward(tokens, { attentionMask: mask })).toArray();
+    const explicit = cs.noGrad(() => model.forward(tokens, { attentionMask: mask, positionIds: new cs.Tensor(pos, [2, 6]) })).toArray();
+    assert.deepEqual(Array.from(explicit), Array.from(derived), `${arch}: explicit positions = derived ones`);
+    // A custom offset: the same sequence at positions 5..10.
+    const one = [rows[0]!];
+    const shifted = cs.noGrad(() => model.forward(one, { positionIds: new cs.Tensor(Int32Array.from([5, 6, 7, 8, 9, 10]), [1, 6]) })).toArray();
+    const plain = cs.noGrad(() => model.forward(one)).toArray();
+    let worst = 0;
+    for (let i = 0; i < plain.length; i++) worst = Math.max(worst, Math.abs(shifted[i]! - plain[i]!));
+    if (arch === "gpt2") assert.ok(worst > 1e-3, "gpt2: learned positions make an offset change the logits");
+    else assert.ok(worst < 1e-9, `${arch}: RoPE scores depend on relative positions only (worst ${worst})`);
+  }
+  const model = randomModel("gpt2", { seed: 2 });
+  assert.throws(() => model.forward([[1, 2]], { positionIds: new cs.Tensor(Int32Array.from([0, -1]), [1, 2]) }), /positionIds: -1 at \[0, 1\]/);
+  assert.throws(() => model.forward([[1, 2]], { positionIds: new cs.Tensor(Int32Array.from([0, 1, 2]), [1, 3]) }), /positionIds must be \[batch, pos\] = \[1, 2\]/);
+});
+
+// ---- techniques on padded batches ---------------------------------------------------------------
+
+const lengths = [6, 4];
+const answers: [number, number][] = [[3, 4], [5, 6]];
+
+/** Clean rows and corrupted rows (position 1 changed), for a model's vocabulary. */
+function pair(V: number) {
+  const clean = randomRows(V, lengths, 21);
+  const corrupted = clean.map((r) => r.map((t, p) => (p === 1 ? (t + 7) % V : t)));
+  return { clean, corrupted };
+}
+
+/** The expected padded [layer, pos] sweep: the mean over rows of row b's unpadded value at pos − offset (its target metric at padding). */
+function expectedByPos(per: cs.PatchResult[], offsets: number[], L: number, T: number): number[] {
+  const out: number[] = [];
+  for (let l = 0; l < L; l++) for (let p = 0; p < T; p++) {
+    let s = 0;
+    per.forEach((r, b) => {
+      const q = p - offsets[b]!, n = r.values.shape[1]!;
+      s += q >= 0 && q < n ? r.values.toArray()[l * n + q]! : r.targetMetric;
+    });
+    out.push(s / per.length);
+  }
+  return out;
+}
+
+function assertClose(got: ArrayLike<number>, want: ArrayLike<number>, tol: number, msg: string): number {
+  assert.equal(got.length, want.length, `${msg}: length`);
+  let worst = 0;
+  for (let i = 0; i < got.length; i++) worst = Math.max(worst, Math.abs(got[i]! - want[i]!));
+  assert.ok(worst <= tol, `${msg}: worst |diff| ${worst}`);
+  return worst;
+}
+
+for (const arch of ["gpt2", "llama"] as const) {
+  test(`${arch}: patchByPos, patchByHead, patchByLayer and attributionPatch on a left- and right-padded batch equal each prompt unpadded`, () => {
+    const model = randomModel(arch, { seed: 4, dtype: "float64" });
+    const { clean, corrupted } = pair(model.cfg.d_vocab);
+    const L = model.cfg.n_layers;
+    const alone = (b: number) => ({ clean: [clean[b]!], corrupted: [corrupted[b]!], metric: cs.logitDiffMetric(answers[b]!) });
+    const perPos = [0, 1].map((b) => cs.patchByPos(model, alone(b)));
+    const perHead = [0, 1].map((b) => cs.patchByHead(model, alone(b)));
+    const perAttr = [0, 1].map((b) => cs.attributionPatch(model, { ...alone(b), site: "resid_pre", by: "pos" }));
+    const perLayer = [0, 1].map((b) => cs.patchByLayer(model, { ...alone(b), site: "mlp_out" }));
+    for (const side of ["left", "right"] as Side[]) {
+      const c = padRows(clean, side, 0), k = padRows(corrupted, side, 0), T = c.tokens.shape[1]!;
+      assert.deepEqual(c.mask.toArray(), k.mask.toArray());
+      const o = { clean: c.tokens, corrupted: k.tokens, metric: cs.logitDiffMetric(answers), attentionMask: c.mask };
+      for (const fast of [true, false]) {
+        const byPos = cs.patchByPos(model, { ...o, fast });
+        const w = assertClose(byPos.values.toArray(), expectedByPos(perPos, c.offsets, L, T), 1e-9, `${side} patchByPos (fast ${fast})`);
+        assertClose([byPos.targetMetric, byPos.sourceMetric], [(perPos[0]!.targetMetric + perPos[1]!.targetMetric) / 2, (perPos[0]!.sourceMetric + perPos[1]!.sourceMetric) / 2], 1e-9, `${side} baselines`);
+        console.log(`${arch} ${side} padding, patchByPos (fast ${fast}): worst |diff| from the unpadded prompts ${w.toExponential(2)}`);
+      }
+      const byHead = cs.patchByHead(model, o);
+      const wantHead = byHead.values.toArray().map((_, i) => (perHead[0]!.values.toArray()[i]! + perHead[1]!.values.toArray()[i]!) / 2);
+      assertClose(byHead.values.toArray(), wantHead, 1e-9, `${side} patchByHead`);
+      const byLayer = cs.patchByLayer(model, { ...o, site: "mlp_out" });
+      assertClose(byLayer.values.toArray(), byLayer.values.toArray().map((_, i) => (perLayer[0]!.values.toArray()[i]! + perLayer[1]!.values.toArray()[i]!) / 2), 1e-9, `${side} patchByLayer`);
+      const attr = cs.attributionPatch(model, { ...o, site: "resid_pre", by: "pos" });
+      // Attribution is linear in the metric's rows: the mean of each prompt's values at its real positions, 0 at padding.
+      const wantAttr: number[] = [];
+      for (let l = 0; l < L; l++) for (let p = 0; p < T; p++) {
+        let s = 0;
+        perAttr.forEach((r, b) => { const q = p - c.offsets[b]!, n = r.values.shape[1]!; if (q >= 0 && q < n) s += r.values.toArray()[l * n + q]!; });
+        wantAttr.push(s / 2);
+      }
+      const wa = assertClose(attr.values.toArray(), wantAttr, 1e-9, `${side} attributionPatch`);
+      console.log(`${arch} ${side} padding: patchByHead and attributionPatch agree with the unpadded prompts (attribution worst |diff| ${wa.toExponential(2)})`);
+    }
+  });
+
+  test(`${arch}: layer integrated gradients on a left- and right-padded input equal the unpadded input's, with 0 at padding`, () => {
+    const model = randomModel(arch, { seed: 5, dtype: "float64" });
+    const toks = randomRows(model.cfg.d_vocab, [5], 33)[0]!;
+    const hook = "hook_embed" as HookName;
+    const ref = cs.layerIntegratedGradients(model, toks, hook, cs.logitDiffOf(3, 4), { steps: 16 });
+    for (const side of ["left", "right"] as Side[]) {
+      const padded = side === "left" ? [0, 0, ...toks] : [...toks, 0, 0];
+      const mask = side === "left" ? [0, 0, 1, 1, 1, 1, 1] : [1, 1, 1, 1, 1, 0, 0];
+      const off = side === "left" ? 2 : 0;
+      // Score positions index the padded sequence: under right padding the last real token is at 4.
+      const score = cs.logitDiffOf(3, 4, side === "left" ? -1 : toks.length - 1);
+      const r = cs.layerIntegratedGradients(model, padded, hook, score, { steps: 16, attentionMask: mask });
+      const want = new Array<number>(padded.length).fill(0);
+      ref.perPosition.forEach((v, p) => { want[p + off] = v; });
+      const w = assertClose(r.perPosition, want, 1e-9, `${side} per-position attributions`);
+      assertClose([r.completeness.fInput, r.completeness.fBaseline, r.completeness.sum], [ref.completeness.fInput, ref.completeness.fBaseline, ref.completeness.sum], 1e-9, `${side} completeness`);
+      console.log(`${arch} ${side} padding, layer IG on hook_embed: worst |diff| ${w.toExponential(2)}, completeness gap ${r.completeness.gap.toExponential(2)}`);
+    }
+  });
+}
+
+test("generate: positionIds equal to the derived ones change nothing; offset positions give the same tokens with and without the KV cache", () => {
+  const model = randomModel("gpt2", { seed: 6, dtype: "float64" });
+  const rows = randomRows(model.cfg.d_vocab, [5, 3], 17);
+  const { tokens, mask } = padRows(rows, "left", 0);
+  const md = mask.toArray(), pos = new Int32Array(md.length);
+  for (let b = 0; b < 2; b++) { let c = 0; for (let t = 0; t < 5; t++) { c += md[b * 5 + t]!; pos[b * 5 + t] = Math.max(c - 1, 0); } }
+  const base = cs.generate(model, tokens, { maxNewTokens: 4, temperature: 0, attentionMask: mask });
+  const same = cs.generate(model, tokens, { maxNewTokens: 4, temperature: 0, attentionMask: mask, positionIds: new cs.Tensor(pos, [2, 5]) });
+  assert.deepEqual(same.tokens, base.tokens);
+  assert.deepEqual(same.logprobs, base.logprobs);
+  // Positions 3.. for every prompt token: the cached and uncached runs must agree on them step after step.
+  const off = new cs.Tensor(Int32Array.from(pos.map((p) => p + 3)), [2, 5]);
+  const cached = cs.generate(model, tokens, { maxNewTokens: 4, temperature: 0, attentionMask: mask, positionIds: off });
+  const uncached = cs.generate(model, tokens, { maxNewTokens: 4, temperature: 0, attentionMask: mask, positionIds: off, useCache: false });
+  assert.deepEqual(cached.tokens, uncached.tokens);
+  for (let b = 0; b < 2; b++) assertClose(cached.logprobs[b]!, uncached.logprobs[b]!, 1e-9, `row ${b} logprobs`);
+  assert.notDeepEqual(cached.logprobs, base.logprobs, "learned positions: the offset changes the distribution");
+  assert.throws(() => cs.generate(model, tokens, { maxNewTokens: 1, positionIds: new cs.Tensor(pos, [1, 10]), attentionMask: mask }), /positionIds must be \[batch, pos\] = \[2, 5\]/);
+});
