@@ -26,7 +26,8 @@
 // waits for the rest. The static partition (gemm_run in C) makes results bit-identical run to run
 // and across thread counts.
 import type { Backend, FloatArray, Kernels, MatOperand, PackedMatrix, UnaryGradOp, UnaryOp } from "./kernels.js";
-import { tsKernels } from "./ts.js";
+import { referenceKernels } from "./ts.js";
+import { checkedKernels } from "./check.js";
 import { WASM_SHARED_BASE64, WASM_SINGLE_BASE64 } from "./wasm-module.js";
 
 /** The wasm backend plus its lifecycle controls. */
@@ -399,10 +400,11 @@ function assemble(p: Plan, module: WebAssembly.Module, memory: WebAssembly.Memor
   const packedPtr = new WeakMap<PackedMatrix, number>();
   const registry = new FinalizationRegistry<number>((ptr) => heap.release(ptr));
 
-  const kernels: Partial<Kernels> = {
+  // Behind the shared argument checks (check.ts): sizes reach the module as valid int32s, buffers are long enough.
+  const kernels: Partial<Kernels> = checkedKernels({
     matmul<A extends FloatArray>(batch: number, M: number, N: number, K: number, a: MatOperand<A>, b: MatOperand<A>, out: A, bias: A | null): void {
       if (!(a.data instanceof Float32Array && b.data instanceof Float32Array && out instanceof Float32Array && (bias === null || bias instanceof Float32Array))) {
-        tsKernels.matmul(batch, M, N, K, a, b, out, bias);
+        referenceKernels.matmul(batch, M, N, K, a, b, out, bias);
         return;
       }
       gemm({ batch, M, N, K, a: a as MatOperand<Float32Array>, b: b as MatOperand<Float32Array>, out, bias: bias as Float32Array | null });
@@ -423,7 +425,7 @@ function assemble(p: Plan, module: WebAssembly.Module, memory: WebAssembly.Memor
     unary<A extends FloatArray>(op: UnaryOp, x: A, xOffset: number, out: A, n: number): void {
       const code = UNARY_CODES[op];
       if (code === undefined || n < EW_MIN || !(x instanceof Float32Array) || !(out instanceof Float32Array)) {
-        tsKernels.unary(op, x, xOffset, out, n);
+        referenceKernels.unary(op, x, xOffset, out, n);
         return;
       }
       const ptr = arena(roundUp(n, 4) * 4); // the kernel works on whole f32x4 vectors
@@ -434,7 +436,7 @@ function assemble(p: Plan, module: WebAssembly.Module, memory: WebAssembly.Memor
     unaryGrad<A extends FloatArray>(op: UnaryGradOp, x: A, gy: A, gx: A, n: number): void {
       const code = GRAD_CODES[op];
       if (code === undefined || n < EW_MIN || !(x instanceof Float32Array) || !(gy instanceof Float32Array) || !(gx instanceof Float32Array)) {
-        tsKernels.unaryGrad(op, x, gy, gx, n);
+        referenceKernels.unaryGrad(op, x, gy, gx, n);
         return;
       }
       const ptr = arena(roundUp(n, 4) * 8), h = f32(), px = ptr >>> 2, pg = px + roundUp(n, 4); // whole f32x4 vectors
@@ -446,7 +448,7 @@ function assemble(p: Plan, module: WebAssembly.Module, memory: WebAssembly.Memor
     softmax<A extends FloatArray>(x: A, rows: number, cols: number, scale: number, causalRows: number, causalOffset: number, out: A): void {
       const n = rows * cols;
       if (n < EW_MIN || !(x instanceof Float32Array) || !(out instanceof Float32Array)) {
-        tsKernels.softmax(x, rows, cols, scale, causalRows, causalOffset, out);
+        referenceKernels.softmax(x, rows, cols, scale, causalRows, causalOffset, out);
         return;
       }
       const ptr = arena(n * 4);
@@ -459,7 +461,7 @@ function assemble(p: Plan, module: WebAssembly.Module, memory: WebAssembly.Memor
       if (ptr === undefined) throw new Error(`wasm backend: matmulPacked got a matrix packed by ${packed.backend === "wasm" ? "another wasm backend instance" : `the ${packed.backend} backend`}`);
       gemm({ batch: 1, M, N: packed.N, K: packed.K, a, b: ptr, out, bias });
     },
-  };
+  });
 
   return {
     name: "wasm",
