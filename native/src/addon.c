@@ -316,6 +316,7 @@ static napi_value js_binary(napi_env env, napi_callback_info info) {
   BOUNDS(a, aOff, (int)nd, shape, sa);
   BOUNDS(b, bOff, (int)nd, shape, sb);
   NEED(out, "prod(shape)", n);
+  if (n == 0) return NULL; // empty output: nothing to do (as in check.ts)
   cs_binary((int)op, (int)nd, shape, a + aOff, sa, b + bOff, sb, out);
   return NULL;
 }
@@ -331,6 +332,7 @@ static napi_value js_copy(napi_env env, napi_callback_info info) {
   if (!read_strided(env, kn, P, (int)nd, shape, sx, NULL, &n)) return NULL;
   BOUNDS(x, xOff, (int)nd, shape, sx);
   NEED(out, "prod(shape)", n);
+  if (n == 0) return NULL;
   cs_copy((int)nd, shape, x + xOff, sx, out);
   return NULL;
 }
@@ -342,6 +344,7 @@ static napi_value js_reduce(napi_env env, napi_callback_info info) {
   F32(0, x, 0); F32(1, out, 0);
   INT_IN(op, 0, 0, R_MIN); SIZE(outer, 1); SIZE(red, 2); SIZE(inner, 3);
   NEED(x, "outer*red*inner", mul3(outer, red, inner)); NEED(out, "outer*inner", mul2(outer, inner));
+  if (outer == 0 || inner == 0) return NULL;
   cs_reduce((int)op, x, outer, red, inner, out);
   return NULL;
 }
@@ -353,7 +356,8 @@ static napi_value js_argmax(napi_env env, napi_callback_info info) {
   F32(0, x, 0); I32(1, out);
   SIZE(outer, 0); SIZE(red, 1); SIZE(inner, 2);
   NEED(x, "outer*red*inner", mul3(outer, red, inner)); NEED(out, "outer*inner", mul2(outer, inner));
-  if (red == 0 && outer > 0 && inner > 0) FAIL("red = 0: an empty axis has no maximum");
+  if (outer == 0 || inner == 0) return NULL;
+  if (red == 0) FAIL("red = 0: an empty axis has no maximum");
   cs_argmax(x, outer, red, inner, out);
   return NULL;
 }
@@ -369,6 +373,7 @@ static napi_value js_softmax(napi_env env, napi_callback_info info) {
   ROWS_COLS;
   SIZE(causalRows, 3); INT_IN(causalOffset, 4, -CS_MAX_SIZE, CS_MAX_SIZE);
   NEED(x, "rows*cols", n); NEED(out, "rows*cols", n);
+  if (n == 0) return NULL;
   cs_softmax(x, rows, cols, (float)P[2], causalRows, causalOffset, out);
   return NULL;
 }
@@ -380,6 +385,7 @@ static napi_value js_softmax_bwd(napi_env env, napi_callback_info info) {
   F32(0, y, 0); F32(1, gy, 0); F32(2, gx, 0);
   ROWS_COLS;
   NEED(y, "rows*cols", n); NEED(gy, "rows*cols", n); NEED(gx, "rows*cols", n);
+  if (n == 0) return NULL;
   cs_softmax_bwd(y, gy, rows, cols, (float)P[2], gx);
   return NULL;
 }
@@ -391,6 +397,7 @@ static napi_value js_log_softmax(napi_env env, napi_callback_info info) {
   F32(0, x, 0); F32(1, out, 0);
   ROWS_COLS;
   NEED(x, "rows*cols", n); NEED(out, "rows*cols", n);
+  if (n == 0) return NULL;
   cs_log_softmax(x, rows, cols, out);
   return NULL;
 }
@@ -402,6 +409,7 @@ static napi_value js_log_softmax_bwd(napi_env env, napi_callback_info info) {
   F32(0, y, 0); F32(1, gy, 0); F32(2, gx, 0);
   ROWS_COLS;
   NEED(y, "rows*cols", n); NEED(gy, "rows*cols", n); NEED(gx, "rows*cols", n);
+  if (n == 0) return NULL;
   cs_log_softmax_bwd(y, gy, rows, cols, gx);
   return NULL;
 }
@@ -429,6 +437,7 @@ static napi_value js_layernorm_bwd(napi_env env, napi_callback_info info) {
   if (w) { NEED(w, "cols", cols); }
   if (gw) { NEED(gw, "cols", cols); }
   if (gb) { NEED(gb, "cols", cols); }
+  if (n == 0) return NULL;
   cs_layernorm_bwd(x, w, mean, rstd, gy, rows, cols, gx, gw, gb);
   return NULL;
 }
@@ -454,6 +463,7 @@ static napi_value js_rmsnorm_bwd(napi_env env, napi_callback_info info) {
   NEED(x, "rows*cols", n); NEED(gy, "rows*cols", n); NEED(gx, "rows*cols", n); NEED(rstd, "rows", rows);
   if (w) { NEED(w, "cols", cols); }
   if (gw) { NEED(gw, "cols", cols); }
+  if (n == 0) return NULL;
   cs_rmsnorm_bwd(x, w, rstd, gy, rows, cols, gx, gw);
   return NULL;
 }
