@@ -37,12 +37,12 @@ __attribute__((unused)) static const char *const kn = "addon"; // each entry poi
 #define CHECK(call) do { if ((call) != napi_ok) { napi_throw_error(env, NULL, "circuitscope native: N-API call failed: " #call); return NULL; } } while (0)
 #define FAIL(msg) do { throwf(env, 0, "%s: %s", kn, msg); return NULL; } while (0)
 
-// Throws a RangeError (or a TypeError when type_error) "native <kernel>: ..." built from fmt.
+// Throws a RangeError (or a TypeError when type_error) "<kernel>: ...", worded as src/backend/check.ts words it.
 __attribute__((format(printf, 3, 4))) static void throwf(napi_env env, int type_error, const char *fmt, ...) {
-  char msg[320] = "native ";
+  char msg[320];
   va_list ap;
   va_start(ap, fmt);
-  vsnprintf(msg + 7, sizeof msg - 7, fmt, ap);
+  vsnprintf(msg, sizeof msg, fmt, ap);
   va_end(ap);
   if (type_error) napi_throw_type_error(env, NULL, msg);
   else napi_throw_range_error(env, NULL, msg);
@@ -143,7 +143,7 @@ static napi_value js_init(napi_env env, napi_callback_info info) {
   void *data;
   napi_value buf;
   if (napi_get_typedarray_info(env, argv[0], &t, &n, &data, &buf, NULL) != napi_ok || t != napi_float64_array || n < 64)
-    FAIL("init needs a Float64Array of at least 64 entries");
+    FAIL("params must be a Float64Array of at least 64 entries");
   if (st_->P_ref) napi_delete_reference(env, st_->P_ref);
   CHECK(napi_create_reference(env, argv[0], 1, &st_->P_ref));
   st_->P = data;

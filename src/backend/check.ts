@@ -81,11 +81,12 @@ function strided(k: string, name: string, x: Strided, shape: readonly number[]):
   span(k, name, x.data.length, x.offset, shape, st);
 }
 
-function mat(k: string, name: string, x: MatOperand, batch: number, rows: number, cols: number): void {
+/** A matmul operand; `single`: one matrix whose batchStride is unused (packMatrix, matmulPacked). */
+function mat(k: string, name: string, x: MatOperand, batch: number, rows: number, cols: number, single = false): void {
   if (typeof x !== "object" || x === null) throw new TypeError(`${k}: ${name} must be a matrix operand {data, offset, batchStride, rowStride, colStride}`);
   arr(k, `${name}.data`, x.data);
   offset(k, `${name}.offset`, x.offset);
-  if (batch > 1) stride(k, `${name}.batchStride`, x.batchStride);
+  if (!single) stride(k, `${name}.batchStride`, x.batchStride);
   stride(k, `${name}.rowStride`, x.rowStride);
   stride(k, `${name}.colStride`, x.colStride);
   span(k, name, x.data.length, x.offset, [batch, rows, cols], [batch > 1 ? x.batchStride : 0, x.rowStride, x.colStride]);
@@ -128,7 +129,7 @@ export function checkedKernels(impl: Partial<Kernels>): Partial<Kernels> {
     c.packMatrix = (K, N, b) => {
       const k = "packMatrix";
       size(k, "K", K); size(k, "N", N);
-      mat(k, "b", b, 1, K, N);
+      mat(k, "b", b, 1, K, N, true);
       return f(K, N, b);
     };
   }
@@ -138,7 +139,7 @@ export function checkedKernels(impl: Partial<Kernels>): Partial<Kernels> {
       const k = "matmulPacked";
       size(k, "M", M);
       packedDims(k, packed);
-      mat(k, "a", a, 1, M, packed.K);
+      mat(k, "a", a, 1, M, packed.K, true);
       arr(k, "out", out);
       need(k, "M*N", M * packed.N, "out", out);
       optional(k, "bias", bias, packed.N, "N");

@@ -59,9 +59,8 @@ function makeKernels(addon: Addon, P: Float64Array): Partial<Kernels> {
     matmul(batch, M, N, K, a, b, out, bias) {
       if (!f32(a.data) || !f32(b.data) || !f32(out) || !f32OrNull(bias)) return referenceKernels.matmul(batch, M, N, K, a, b, out, bias);
       P[0] = batch; P[1] = M; P[2] = N; P[3] = K;
-      P[4] = a.offset; P[5] = batch > 1 ? a.batchStride : 0; P[6] = a.rowStride; P[7] = a.colStride;
-      P[8] = b.offset; P[9] = batch > 1 ? b.batchStride : 0; P[10] = b.rowStride; P[11] = b.colStride;
-      // (batch strides are unused, and unchecked, for a single matrix)
+      P[4] = a.offset; P[5] = a.batchStride; P[6] = a.rowStride; P[7] = a.colStride;
+      P[8] = b.offset; P[9] = b.batchStride; P[10] = b.rowStride; P[11] = b.colStride;
       addon.matmul(a.data, b.data, out, bias);
     },
     packMatrix(K, N, b) {
