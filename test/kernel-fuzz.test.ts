@@ -424,3 +424,23 @@ test("the issue's call in a child process: the process exits 0 after the error",
   assert.equal(r.status, 0, `child exited ${r.status} (signal ${r.signal}): ${r.stderr}`);
   assert.equal(r.stdout.trim(), "RangeError");
 });
+
+test("a product too large for memory throws a named RangeError instead of aborting (native and wasm)", () => {
+  // A broadcast [2^31-1, 2^31-1] matrix (strides 0) is valid with one element of data; packing it needs
+  // 2^64 bytes, so the allocation fails: native's posix_memalign, wasm's 4 GiB linear memory.
+  const S = MAX_KERNEL_SIZE;
+  const b = { data: new Float32Array(1), offset: 0, batchStride: 0, rowStride: 0, colStride: 0 };
+  for (const be of BACKENDS) {
+    if (!be.kernels.packMatrix) continue;
+    assert.throws(() => be.kernels.packMatrix!(S, S, b), (e: unknown) => e instanceof RangeError && /^packMatrix: .*(out of memory|4 GiB)/.test(e.message), be.name);
+  }
+  // wasm: a stride-0 contraction of 2^31-1 terms needs 48 GiB of per-thread packing scratch.
+  const a = { data: new Float32Array(1), offset: 0, batchStride: 0, rowStride: 0, colStride: 0 };
+  assert.throws(() => wasm.kernels.matmul!(1, 1, 1, S, a, b, new Float32Array(1), null), /^RangeError: matmul: needs about \d+ bytes of wasm linear memory/);
+  // Both backends still work afterwards.
+  for (const be of BACKENDS) {
+    const out = new Float32Array(1);
+    be.kernels.matmul!(1, 1, 1, 2, { ...a, data: Float32Array.of(2, 3), colStride: 1 }, { ...b, data: Float32Array.of(5, 7), rowStride: 1 }, out, null);
+    assert.equal(out[0], 31, be.name);
+  }
+});
