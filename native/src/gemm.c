@@ -4,6 +4,7 @@
 // multiplied by a 6x16 register-tile microkernel (AVX2/FMA, or portable C). Threads claim tiles of
 // (batch, M chunk, N chunk); every output element is computed by one thread in a fixed order.
 #include "cs.h"
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <stdatomic.h>
@@ -242,7 +243,8 @@ static long round_up(long x, long m) { return (x + m - 1) / m * m; }
 
 static int run_job(gemm_job *g) {
   int nt = cs_pool_threads();
-  long mnk = g->batch * g->M * g->N * (g->K > 0 ? g->K : 1);
+  long mnk; // batch*M*N fits (it is the output's length), times K may not: saturate
+  if (__builtin_mul_overflow(g->batch * g->M * g->N, g->K > 0 ? g->K : 1, &mnk)) mnk = LONG_MAX;
   if (mnk < PAR_MIN_MNK) nt = 1;
   g->mch = g->M; g->nch = g->N; g->mchunks = 1; g->nchunks = 1;
   g->Ap = NULL; g->Mpad = 0;
