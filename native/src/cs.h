@@ -35,16 +35,19 @@ void cs_pool_run(cs_task_fn fn, void *ctx, int nt);
 
 // ---- GEMM (gemm.c) ----
 typedef struct {
-  int K, N, Npad;
+  long K, N, Npad;
   float *data; // [K blocks of KC rows][Npad/NR panels][kc][NR], 64-byte aligned
 } cs_packed;
-void cs_matmul(long batch, long M, long N, long K,
+// The matmuls return 0, or -1 when a packing buffer cannot be allocated (nothing is written then).
+// Buffers are allocated by the calling thread before any work is handed to the pool.
+int cs_matmul(long batch, long M, long N, long K,
   const float *A, long abs_, long ars, long acs,
   const float *B, long bbs, long brs, long bcs,
   float *C, const float *bias);
-cs_packed *cs_pack(long K, long N, const float *B, long brs, long bcs);
+cs_packed *cs_pack(long K, long N, const float *B, long brs, long bcs); // NULL when out of memory
+size_t cs_packed_bytes(const cs_packed *p);
 void cs_packed_free(cs_packed *p);
-void cs_matmul_packed(long M, const float *A, long ars, long acs, const cs_packed *p, float *C, const float *bias);
+int cs_matmul_packed(long M, const float *A, long ars, long acs, const cs_packed *p, float *C, const float *bias);
 
 // ---- elementwise and row ops (ops.c); op codes follow the order of the lists in kernels.ts ----
 enum { U_NEG, U_EXP, U_LOG, U_SQRT, U_RSQRT, U_RECIP, U_TANH, U_SIGMOID, U_RELU, U_GELU_TANH, U_GELU_ERF,

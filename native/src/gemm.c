@@ -4,6 +4,7 @@
 // multiplied by a 6x16 register-tile microkernel (AVX2/FMA, or portable C). Threads claim tiles of
 // (batch, M chunk, N chunk); every output element is computed by one thread in a fixed order.
 #include "cs.h"
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <stdatomic.h>
@@ -20,10 +21,12 @@
 
 static float *abufs[CS_MAX_THREADS], *bbufs[CS_MAX_THREADS];
 
+// A thread's packing buffer, allocated on first use; NULL when out of memory (never abort: the
+// caller turns it into a JS error). run_job allocates every thread's buffers before the pool starts.
 static float *thread_buf(float **slot, size_t n) {
   if (!*slot) {
     void *p = NULL;
-    if (posix_memalign(&p, 64, n * sizeof(float)) != 0) abort();
+    if (posix_memalign(&p, 64, n * sizeof(float)) != 0) return NULL;
     *slot = p;
   }
   return *slot;
@@ -164,6 +167,7 @@ typedef struct {
   const float *Ap; long Mpad; // A packed up front (batch 1, several work items) or NULL
   long mch, nch, mchunks, nchunks, items; // work items: batch x M chunks x N chunks
   atomic_long next; // next unclaimed work item
+  atomic_int failed; // a thread found no packing buffer (cannot happen after run_job's allocation)
 } gemm_job;
 
 static void gemm_range(const gemm_job *g, const float *A, const float *B, float *C, long m0, long m1, long n0, long n1, int tid) {
@@ -177,6 +181,7 @@ static void gemm_range(const gemm_job *g, const float *A, const float *B, float 
   }
   float *abuf = g->Ap ? NULL : thread_buf(&abufs[tid], (size_t)MC * KC);
   float *bbuf = g->Bp ? NULL : thread_buf(&bbufs[tid], (size_t)KC * NC);
+  if ((!g->Ap && !abuf) || (!g->Bp && !bbuf)) { atomic_store(&((gemm_job *)g)->failed, 1); return; }
   for (long jc = n0; jc < n1; jc += NC) {
     long nc = n1 - jc < NC ? n1 - jc : NC;
     for (long pc = 0; pc < K; pc += KC) {
@@ -236,9 +241,10 @@ static size_t abig_cap;
 
 static long round_up(long x, long m) { return (x + m - 1) / m * m; }
 
-static void run_job(gemm_job *g) {
+static int run_job(gemm_job *g) {
   int nt = cs_pool_threads();
-  long mnk = g->batch * g->M * g->N * (g->K > 0 ? g->K : 1);
+  long mnk; // batch*M*N fits (it is the output's length), times K may not: saturate
+  if (__builtin_mul_overflow(g->batch * g->M * g->N, g->K > 0 ? g->K : 1, &mnk)) mnk = LONG_MAX;
   if (mnk < PAR_MIN_MNK) nt = 1;
   g->mch = g->M; g->nch = g->N; g->mchunks = 1; g->nchunks = 1;
   g->Ap = NULL; g->Mpad = 0;
@@ -262,8 +268,9 @@ static void run_job(gemm_job *g) {
     size_t need = (size_t)g->Mpad * (size_t)g->K;
     if (need > abig_cap) {
       free(abig);
+      abig = NULL; abig_cap = 0;
       void *p = NULL;
-      if (posix_memalign(&p, 64, need * sizeof(float)) != 0) abort();
+      if (need > SIZE_MAX / sizeof(float) || posix_memalign(&p, 64, need * sizeof(float)) != 0) return -1;
       abig = p; abig_cap = need;
     }
     g->Ap = abig;
@@ -271,25 +278,31 @@ static void run_job(gemm_job *g) {
     if (need <= 65536) pack_a_all_task(g, 0, 1); // small: not worth waking the pool twice
     else cs_pool_run(pack_a_all_task, g, nt);
   }
+  int used = nt > g->items ? (int)g->items : nt;
+  for (int t = 0; t < used && g->K > 0; t++) // every thread that may claim an item gets its buffers here
+    if ((!g->Ap && !thread_buf(&abufs[t], (size_t)MC * KC)) || (!g->Bp && !thread_buf(&bbufs[t], (size_t)KC * NC))) return -1;
   atomic_store(&g->next, 0);
-  cs_pool_run(gemm_task, g, nt > g->items ? (int)g->items : nt);
+  atomic_store(&g->failed, 0);
+  cs_pool_run(gemm_task, g, used);
+  return atomic_load(&g->failed) ? -1 : 0;
 }
 
-void cs_matmul(long batch, long M, long N, long K, const float *A, long abs_, long ars, long acs,
+int cs_matmul(long batch, long M, long N, long K, const float *A, long abs_, long ars, long acs,
     const float *B, long bbs, long brs, long bcs, float *C, const float *bias) {
-  if (batch <= 0 || M <= 0 || N <= 0) return;
+  if (batch <= 0 || M <= 0 || N <= 0) return 0;
   gemm_job g = { .M = M, .N = N, .K = K, .A = A, .abs_ = abs_, .ars = ars, .acs = acs,
     .B = B, .bbs = bbs, .brs = brs, .bcs = bcs, .C = C, .bias = bias, .batch = batch };
-  run_job(&g);
+  return run_job(&g);
 }
 
 cs_packed *cs_pack(long K, long N, const float *B, long brs, long bcs) {
   cs_packed *p = malloc(sizeof *p);
   if (!p) return NULL;
-  p->K = (int)K; p->N = (int)N; p->Npad = (int)((N + NR - 1) / NR * NR);
-  size_t n = (size_t)(K > 0 ? K : 1) * (size_t)p->Npad;
+  p->K = K; p->N = N; p->Npad = (N + NR - 1) / NR * NR;
+  size_t n = (size_t)K * (size_t)p->Npad; // K, N < 2^31 (checked by the addon): no overflow
+  if (n == 0) n = 1; // K == 0 or N == 0: gemm_range never reads the panels
   void *d = NULL;
-  if (posix_memalign(&d, 64, n * sizeof(float)) != 0) { free(p); return NULL; }
+  if (n > SIZE_MAX / sizeof(float) || posix_memalign(&d, 64, n * sizeof(float)) != 0) { free(p); return NULL; }
   p->data = d;
   // Block pc holds rows [pc, pc+kc) as Npad/NR panels of [kc][NR], exactly what gemm_range reads.
   for (long pc = 0; pc < K; pc += KC) {
@@ -299,15 +312,17 @@ cs_packed *cs_pack(long K, long N, const float *B, long brs, long bcs) {
   return p;
 }
 
+size_t cs_packed_bytes(const cs_packed *p) { return (size_t)p->K * (size_t)p->Npad * sizeof(float); }
+
 void cs_packed_free(cs_packed *p) {
   if (!p) return;
   free(p->data);
   free(p);
 }
 
-void cs_matmul_packed(long M, const float *A, long ars, long acs, const cs_packed *p, float *C, const float *bias) {
-  if (M <= 0 || p->N <= 0) return;
+int cs_matmul_packed(long M, const float *A, long ars, long acs, const cs_packed *p, float *C, const float *bias) {
+  if (M <= 0 || p->N <= 0) return 0;
   gemm_job g = { .M = M, .N = p->N, .K = p->K, .A = A, .ars = ars, .acs = acs, .Bp = p->data, .Npad = p->Npad,
     .C = C, .bias = bias, .batch = 1 };
-  run_job(&g);
+  return run_job(&g);
 }

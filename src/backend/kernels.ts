@@ -7,7 +7,9 @@
 // - "contiguous" means row-major with no gaps, starting at the given offset.
 // - Outputs are always contiguous, start at offset 0 and are fully overwritten (unless a kernel says
 //   it accumulates).
-// - Sizes are element counts, not bytes. Everything is synchronous.
+// - Sizes are element counts, not bytes, and integers in [0, 2^31 - 1]. Everything is synchronous.
+// - Every backend's kernels run behind checkedKernels (check.ts): a call with a bad size, offset,
+//   stride, op or too short a buffer throws a RangeError/TypeError naming the kernel and argument.
 
 export type FloatArray = Float32Array | Float64Array;
 export type NumArray = Float32Array | Float64Array | Int32Array;

@@ -8,7 +8,8 @@ import { fileURLToPath } from "node:url";
 import { existsSync } from "node:fs";
 import type { Backend, Kernels, NumArray, PackedMatrix } from "./kernels.js";
 import { BINARY_OPS, REDUCE_OPS, UNARY_OPS } from "./kernels.js";
-import { tsKernels } from "./ts.js";
+import { referenceKernels } from "./ts.js";
+import { checkedKernels } from "./check.js";
 
 type Arr = NumArray | null;
 interface Addon {
@@ -52,10 +53,11 @@ class NativePackedMatrix implements PackedMatrix {
 const f32 = (x: unknown): x is Float32Array => x instanceof Float32Array;
 const f32OrNull = (x: unknown): boolean => x === null || x instanceof Float32Array;
 
+// The argument checks (check.ts) run first; the C side checks again, so a direct addon call cannot crash either.
 function makeKernels(addon: Addon, P: Float64Array): Partial<Kernels> {
-  return {
+  return checkedKernels({
     matmul(batch, M, N, K, a, b, out, bias) {
-      if (!f32(a.data) || !f32(b.data) || !f32(out) || !f32OrNull(bias)) return tsKernels.matmul(batch, M, N, K, a, b, out, bias);
+      if (!f32(a.data) || !f32(b.data) || !f32(out) || !f32OrNull(bias)) return referenceKernels.matmul(batch, M, N, K, a, b, out, bias);
       P[0] = batch; P[1] = M; P[2] = N; P[3] = K;
       P[4] = a.offset; P[5] = a.batchStride; P[6] = a.rowStride; P[7] = a.colStride;
       P[8] = b.offset; P[9] = b.batchStride; P[10] = b.rowStride; P[11] = b.colStride;
@@ -71,18 +73,18 @@ function makeKernels(addon: Addon, P: Float64Array): Partial<Kernels> {
       addon.matmulPacked(a.data, packed.handle, out, bias);
     },
     unary(op, x, xOffset, out, n) {
-      if (!f32(x) || !f32(out)) return tsKernels.unary(op, x, xOffset, out, n);
+      if (!f32(x) || !f32(out)) return referenceKernels.unary(op, x, xOffset, out, n);
       P[0] = UNARY_CODE[op]!; P[1] = xOffset; P[2] = n;
       addon.unary(x, out);
     },
     unaryGrad(op, x, gy, gx, n) {
-      if (!f32(x) || !f32(gy) || !f32(gx)) return tsKernels.unaryGrad(op, x, gy, gx, n);
+      if (!f32(x) || !f32(gy) || !f32(gx)) return referenceKernels.unaryGrad(op, x, gy, gx, n);
       P[0] = UNARY_CODE[op]!; P[1] = n;
       addon.unaryGrad(x, gy, gx);
     },
     binary(op, shape, a, b, out) {
       const nd = shape.length;
-      if (nd > MAX_DIMS || !f32(a.data) || !f32(b.data) || !f32(out)) return tsKernels.binary(op, shape, a, b, out);
+      if (nd > MAX_DIMS || !f32(a.data) || !f32(b.data) || !f32(out)) return referenceKernels.binary(op, shape, a, b, out);
       P[0] = BINARY_CODE[op]!; P[1] = nd; P[2] = a.offset; P[3] = b.offset;
       const sa = a.strides, sb = b.strides;
       for (let d = 0; d < nd; d++) { P[4 + d] = shape[d]!; P[12 + d] = sa[d]!; P[20 + d] = sb[d]!; }
@@ -90,64 +92,64 @@ function makeKernels(addon: Addon, P: Float64Array): Partial<Kernels> {
     },
     copy(shape, x, out) {
       const nd = shape.length;
-      if (nd > MAX_DIMS || !f32(x.data) || !f32(out)) return tsKernels.copy(shape, x, out);
+      if (nd > MAX_DIMS || !f32(x.data) || !f32(out)) return referenceKernels.copy(shape, x, out);
       P[1] = nd; P[2] = x.offset;
       const sx = x.strides;
       for (let d = 0; d < nd; d++) { P[4 + d] = shape[d]!; P[12 + d] = sx[d]!; }
       addon.copy(x.data, out);
     },
     reduce(op, x, outer, red, inner, out) {
-      if (!f32(x) || !f32(out)) return tsKernels.reduce(op, x, outer, red, inner, out);
+      if (!f32(x) || !f32(out)) return referenceKernels.reduce(op, x, outer, red, inner, out);
       P[0] = REDUCE_CODE[op]!; P[1] = outer; P[2] = red; P[3] = inner;
       addon.reduce(x, out);
     },
     argmax(x, outer, red, inner, out) {
-      if (!f32(x)) return tsKernels.argmax(x, outer, red, inner, out);
+      if (!f32(x)) return referenceKernels.argmax(x, outer, red, inner, out);
       P[0] = outer; P[1] = red; P[2] = inner;
       addon.argmax(x, out);
     },
     softmax(x, rows, cols, scale, causalRows, causalOffset, out) {
-      if (!f32(x) || !f32(out)) return tsKernels.softmax(x, rows, cols, scale, causalRows, causalOffset, out);
+      if (!f32(x) || !f32(out)) return referenceKernels.softmax(x, rows, cols, scale, causalRows, causalOffset, out);
       P[0] = rows; P[1] = cols; P[2] = scale; P[3] = causalRows; P[4] = causalOffset;
       addon.softmax(x, out);
     },
     softmaxBackward(y, gy, rows, cols, scale, gx) {
-      if (!f32(y) || !f32(gy) || !f32(gx)) return tsKernels.softmaxBackward(y, gy, rows, cols, scale, gx);
+      if (!f32(y) || !f32(gy) || !f32(gx)) return referenceKernels.softmaxBackward(y, gy, rows, cols, scale, gx);
       P[0] = rows; P[1] = cols; P[2] = scale;
       addon.softmaxBackward(y, gy, gx);
     },
     logSoftmax(x, rows, cols, out) {
-      if (!f32(x) || !f32(out)) return tsKernels.logSoftmax(x, rows, cols, out);
+      if (!f32(x) || !f32(out)) return referenceKernels.logSoftmax(x, rows, cols, out);
       P[0] = rows; P[1] = cols;
       addon.logSoftmax(x, out);
     },
     logSoftmaxBackward(y, gy, rows, cols, gx) {
-      if (!f32(y) || !f32(gy) || !f32(gx)) return tsKernels.logSoftmaxBackward(y, gy, rows, cols, gx);
+      if (!f32(y) || !f32(gy) || !f32(gx)) return referenceKernels.logSoftmaxBackward(y, gy, rows, cols, gx);
       P[0] = rows; P[1] = cols;
       addon.logSoftmaxBackward(y, gy, gx);
     },
     layerNorm(x, w, b, rows, cols, eps, out, mean, rstd) {
       if (!f32(x) || !f32OrNull(w) || !f32OrNull(b) || !f32(out) || !f32(mean) || !f32(rstd)) {
-        return tsKernels.layerNorm(x, w, b, rows, cols, eps, out, mean, rstd);
+        return referenceKernels.layerNorm(x, w, b, rows, cols, eps, out, mean, rstd);
       }
       P[0] = rows; P[1] = cols; P[2] = eps;
       addon.layerNorm(x, w, b, out, mean, rstd);
     },
     layerNormBackward(x, w, mean, rstd, gy, rows, cols, gx, gw, gb) {
       if (!f32(x) || !f32OrNull(w) || !f32(mean) || !f32(rstd) || !f32(gy) || !f32(gx) || !f32OrNull(gw) || !f32OrNull(gb)) {
-        return tsKernels.layerNormBackward(x, w, mean, rstd, gy, rows, cols, gx, gw, gb);
+        return referenceKernels.layerNormBackward(x, w, mean, rstd, gy, rows, cols, gx, gw, gb);
       }
       P[0] = rows; P[1] = cols;
       addon.layerNormBackward(x, w, mean, rstd, gy, gx, gw, gb);
     },
     rmsNorm(x, w, rows, cols, eps, out, rstd) {
-      if (!f32(x) || !f32OrNull(w) || !f32(out) || !f32(rstd)) return tsKernels.rmsNorm(x, w, rows, cols, eps, out, rstd);
+      if (!f32(x) || !f32OrNull(w) || !f32(out) || !f32(rstd)) return referenceKernels.rmsNorm(x, w, rows, cols, eps, out, rstd);
       P[0] = rows; P[1] = cols; P[2] = eps;
       addon.rmsNorm(x, w, out, rstd);
     },
     rmsNormBackward(x, w, rstd, gy, rows, cols, gx, gw) {
       if (!f32(x) || !f32OrNull(w) || !f32(rstd) || !f32(gy) || !f32(gx) || !f32OrNull(gw)) {
-        return tsKernels.rmsNormBackward(x, w, rstd, gy, rows, cols, gx, gw);
+        return referenceKernels.rmsNormBackward(x, w, rstd, gy, rows, cols, gx, gw);
       }
       P[0] = rows; P[1] = cols;
       addon.rmsNormBackward(x, w, rstd, gy, gx, gw);
@@ -158,16 +160,16 @@ function makeKernels(addon: Addon, P: Float64Array): Partial<Kernels> {
       addon.adamw(p, g, m, v);
     },
     gatherRows(x, R, C, idx, out) {
-      if (!f32(x) || !f32(out)) return tsKernels.gatherRows(x, R, C, idx, out);
+      if (!f32(x) || !f32(out)) return referenceKernels.gatherRows(x, R, C, idx, out);
       P[0] = R; P[1] = C;
       addon.gatherRows(x, idx, out);
     },
     scatterAddRows(gy, idx, C, gx) {
-      if (!f32(gy) || !f32(gx)) return tsKernels.scatterAddRows(gy, idx, C, gx);
+      if (!f32(gy) || !f32(gx)) return referenceKernels.scatterAddRows(gy, idx, C, gx);
       P[0] = C;
       addon.scatterAddRows(gy, idx, gx);
     },
-  };
+  });
 }
 
 let loaded: { backend: Backend; addon: Addon } | null | undefined;

@@ -5,6 +5,7 @@
 import type {
   Backend, BinaryOp, FloatArray, Kernels, MatOperand, NumArray, ReduceOp, Strided, UnaryGradOp, UnaryOp,
 } from "./kernels.js";
+import { checkedKernels } from "./check.js";
 
 const SQRT_2_OVER_PI = Math.sqrt(2 / Math.PI);
 const INV_SQRT2 = 1 / Math.SQRT2;
@@ -248,7 +249,8 @@ function rmsNormBackward<A extends FloatArray>(x: A, w: A | null, rstd: A, gy: A
   }
 }
 
-export const tsKernels: Kernels = {
+/** The reference kernels without the argument checks, for backends that fall back after their own checks. */
+export const referenceKernels: Kernels = {
   matmul,
   unary(op, x, xOffset, out, n) {
     const f = unaryFn(op);
@@ -321,13 +323,21 @@ export const tsKernels: Kernels = {
   rmsNorm,
   rmsNormBackward,
   gatherRows(x, R, C, idx, out) {
+    // Every index is checked before anything is written, as the native kernel does.
     for (let i = 0; i < idx.length; i++) {
       const r = idx[i]!;
       if (r < 0 || r >= R) throw new RangeError(`gatherRows: index ${r} out of range [0, ${R})`);
-      out.set(x.subarray(r * C, r * C + C) as never, i * C);
     }
+    for (let i = 0; i < idx.length; i++) out.set(x.subarray(idx[i]! * C, idx[i]! * C + C) as never, i * C);
   },
   scatterAddRows(gy, idx, C, gx) {
+    if (C > 0) {
+      const R = Math.floor(gx.length / C);
+      for (let i = 0; i < idx.length; i++) {
+        const r = idx[i]!;
+        if (r < 0 || r >= R) throw new RangeError(`scatterAddRows: index ${r} out of range [0, ${R}) (gx holds ${R} rows of ${C})`);
+      }
+    }
     for (let i = 0; i < idx.length; i++) {
       const r = idx[i]!;
       for (let c = 0; c < C; c++) gx[r * C + c] += gy[i * C + c]!;
@@ -343,6 +353,9 @@ export const tsKernels: Kernels = {
     }
   },
 };
+
+/** The reference kernels behind the shared argument checks (check.ts): what callers use. */
+export const tsKernels = checkedKernels(referenceKernels) as Kernels;
 
 export const tsBackend: Backend = {
   name: "ts",

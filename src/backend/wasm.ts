@@ -26,7 +26,8 @@
 // waits for the rest. The static partition (gemm_run in C) makes results bit-identical run to run
 // and across thread counts.
 import type { Backend, FloatArray, Kernels, MatOperand, PackedMatrix, UnaryGradOp, UnaryOp } from "./kernels.js";
-import { tsKernels } from "./ts.js";
+import { referenceKernels } from "./ts.js";
+import { checkedKernels } from "./check.js";
 import { WASM_SHARED_BASE64, WASM_SINGLE_BASE64 } from "./wasm-module.js";
 
 /** The wasm backend plus its lifecycle controls. */
@@ -129,6 +130,15 @@ class Heap {
 }
 
 function roundUp(x: number, m: number): number { return Math.ceil(x / m) * m; }
+
+const B_BLOCK_FLOATS = 256 * 2048; // KC * NC in gemm.c: one thread's packed B block
+/**
+ * Throws a named RangeError when a call needs more floats than linear memory (4 GiB) holds, computed
+ * in doubles: past that the int32 size arithmetic in gemm.c (scratch and packed sizes) would wrap.
+ */
+function fits(kernel: string, floats: number): void {
+  if (floats * 4 > MAX_PAGES * PAGE) throw new RangeError(`${kernel}: needs about ${floats * 4} bytes of wasm linear memory, more than its 4 GiB`);
+}
 
 /** The element range [lo, hi] a [batch, rows, cols] strided operand touches. */
 function extent(batch: number, rows: number, cols: number, op: MatOperand): { lo: number; hi: number } {
@@ -355,10 +365,11 @@ function assemble(p: Plan, module: WebAssembly.Module, memory: WebAssembly.Memor
   };
 
   interface Gemm {
+    kernel: "matmul" | "matmulPacked"; // for error messages
     batch: number; M: number; N: number; K: number;
     a: MatOperand<Float32Array>; b: MatOperand<Float32Array> | number; out: Float32Array; bias: Float32Array | null;
   }
-  const gemm = ({ batch, M, N, K, a, b, out, bias }: Gemm): void => {
+  const gemm = ({ kernel, batch, M, N, K, a, b, out, bias }: Gemm): void => {
     if (batch === 0 || M === 0 || N === 0) return;
     const packed = typeof b === "number";
     const work = batch * M * N * Math.max(K, 1);
@@ -366,9 +377,11 @@ function assemble(p: Plan, module: WebAssembly.Module, memory: WebAssembly.Memor
     // Share by batch items when there are enough, else by the longer of the output's two sides.
     const split = batch >= nt ? 0 : N >= M ? 1 : 2;
     const shareRows = split === 2 ? Math.ceil(M / nt) + 8 : M; // + a tile's rows (MR <= 8) of rounding
-    const scratchBytes = roundUp(ex.gemm_scratch_floats(shareRows, N, K) * 4, ALIGN);
     const ea = extent(batch, M, K, a);
     const eb = packed ? { lo: 0, hi: -1 } : extent(batch, K, N, b);
+    // An upper bound of what is staged below (operands, output, bias, per-thread scratch).
+    fits(kernel, (ea.hi - ea.lo + 1) + (eb.hi - eb.lo + 1) + batch * M * N + N + 16 + nt * ((shareRows + 8) * K + B_BLOCK_FLOATS + 64));
+    const scratchBytes = roundUp(ex.gemm_scratch_floats(shareRows, N, K) * 4, ALIGN);
     const aBytes = roundUp((ea.hi - ea.lo + 1) * 4, ALIGN), bBytes = roundUp((eb.hi - eb.lo + 1) * 4, ALIGN);
     const cBytes = roundUp(batch * M * N * 4, ALIGN), biasBytes = bias ? roundUp((N + 16) * 4, ALIGN) : 0;
     const base = arena(aBytes + bBytes + cBytes + biasBytes + nt * scratchBytes);
@@ -393,24 +406,26 @@ function assemble(p: Plan, module: WebAssembly.Module, memory: WebAssembly.Memor
   const warm = new Float32Array(256 * 32);
   const warmA = { data: warm, offset: 0, batchStride: 0, rowStride: 256, colStride: 1 };
   const warmB = { data: warm, offset: 0, batchStride: 0, rowStride: 32, colStride: 1 };
-  gemm({ batch: 1, M: 32, N: 32, K: 256, a: warmA, b: warmB, out: new Float32Array(32 * 32), bias: null });
+  gemm({ kernel: "matmul", batch: 1, M: 32, N: 32, K: 256, a: warmA, b: warmB, out: new Float32Array(32 * 32), bias: null });
 
   // Packed handles: which block each one owns; freed when the handle is collected.
   const packedPtr = new WeakMap<PackedMatrix, number>();
   const registry = new FinalizationRegistry<number>((ptr) => heap.release(ptr));
 
-  const kernels: Partial<Kernels> = {
+  // Behind the shared argument checks (check.ts): sizes reach the module as valid int32s, buffers are long enough.
+  const kernels: Partial<Kernels> = checkedKernels({
     matmul<A extends FloatArray>(batch: number, M: number, N: number, K: number, a: MatOperand<A>, b: MatOperand<A>, out: A, bias: A | null): void {
       if (!(a.data instanceof Float32Array && b.data instanceof Float32Array && out instanceof Float32Array && (bias === null || bias instanceof Float32Array))) {
-        tsKernels.matmul(batch, M, N, K, a, b, out, bias);
+        referenceKernels.matmul(batch, M, N, K, a, b, out, bias);
         return;
       }
-      gemm({ batch, M, N, K, a: a as MatOperand<Float32Array>, b: b as MatOperand<Float32Array>, out, bias: bias as Float32Array | null });
+      gemm({ kernel: "matmul", batch, M, N, K, a: a as MatOperand<Float32Array>, b: b as MatOperand<Float32Array>, out, bias: bias as Float32Array | null });
     },
     packMatrix(K: number, N: number, b: MatOperand<Float32Array>): PackedMatrix {
+      const e = extent(1, K, N, b);
+      fits("packMatrix", (N + 8) * K + (K > 0 && N > 0 ? e.hi - e.lo + 1 + K * N : 0)); // the block, and the staging arena
       const ptr = heap.alloc(ex.gemm_packed_floats(K, N) * 4);
       if (K > 0 && N > 0) {
-        const e = extent(1, K, N, b);
         const tmp = arena((e.hi - e.lo + 1) * 4 + K * N * 4);
         const [at, , rs, cs] = stage(1, K, N, b, tmp, e.lo, e.hi);
         ex.gemm_pack_b(K, N, at, rs, cs, ptr);
@@ -423,7 +438,7 @@ function assemble(p: Plan, module: WebAssembly.Module, memory: WebAssembly.Memor
     unary<A extends FloatArray>(op: UnaryOp, x: A, xOffset: number, out: A, n: number): void {
       const code = UNARY_CODES[op];
       if (code === undefined || n < EW_MIN || !(x instanceof Float32Array) || !(out instanceof Float32Array)) {
-        tsKernels.unary(op, x, xOffset, out, n);
+        referenceKernels.unary(op, x, xOffset, out, n);
         return;
       }
       const ptr = arena(roundUp(n, 4) * 4); // the kernel works on whole f32x4 vectors
@@ -434,7 +449,7 @@ function assemble(p: Plan, module: WebAssembly.Module, memory: WebAssembly.Memor
     unaryGrad<A extends FloatArray>(op: UnaryGradOp, x: A, gy: A, gx: A, n: number): void {
       const code = GRAD_CODES[op];
       if (code === undefined || n < EW_MIN || !(x instanceof Float32Array) || !(gy instanceof Float32Array) || !(gx instanceof Float32Array)) {
-        tsKernels.unaryGrad(op, x, gy, gx, n);
+        referenceKernels.unaryGrad(op, x, gy, gx, n);
         return;
       }
       const ptr = arena(roundUp(n, 4) * 8), h = f32(), px = ptr >>> 2, pg = px + roundUp(n, 4); // whole f32x4 vectors
@@ -446,7 +461,7 @@ function assemble(p: Plan, module: WebAssembly.Module, memory: WebAssembly.Memor
     softmax<A extends FloatArray>(x: A, rows: number, cols: number, scale: number, causalRows: number, causalOffset: number, out: A): void {
       const n = rows * cols;
       if (n < EW_MIN || !(x instanceof Float32Array) || !(out instanceof Float32Array)) {
-        tsKernels.softmax(x, rows, cols, scale, causalRows, causalOffset, out);
+        referenceKernels.softmax(x, rows, cols, scale, causalRows, causalOffset, out);
         return;
       }
       const ptr = arena(n * 4);
@@ -457,9 +472,9 @@ function assemble(p: Plan, module: WebAssembly.Module, memory: WebAssembly.Memor
     matmulPacked(M: number, a: MatOperand<Float32Array>, packed: PackedMatrix, out: Float32Array, bias: Float32Array | null): void {
       const ptr = packedPtr.get(packed);
       if (ptr === undefined) throw new Error(`wasm backend: matmulPacked got a matrix packed by ${packed.backend === "wasm" ? "another wasm backend instance" : `the ${packed.backend} backend`}`);
-      gemm({ batch: 1, M, N: packed.N, K: packed.K, a, b: ptr, out, bias });
+      gemm({ kernel: "matmulPacked", batch: 1, M, N: packed.N, K: packed.K, a, b: ptr, out, bias });
     },
-  };
+  });
 
   return {
     name: "wasm",
