@@ -7,7 +7,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import * as cs from "../src/index.js";
-import { biasProbe, biasProbeSvg, probePair } from "../src/analysis/bias-probes.js";
+import { biasProbe, probePair } from "../src/analysis/bias-probes.js";
 import { ARCHS, randomModel } from "./model-fixtures.js";
 
 const A = [3, 14, 15, 9, 2, 6];
@@ -93,8 +93,5 @@ test("biasProbe: per-pair values kept, means are their averages, unequal lengths
   assert.ok(Math.abs(r.mean.dla.diff[c]! - (p[0]!.dla.diff[c]! + p[1]!.dla.diff[c]! + p[2]!.dla.diff[c]!) / 3) < 1e-12);
   assert.ok(Math.abs(r.mean.logitDiff.diff - (p[0]!.logitDiff.diff + p[1]!.logitDiff.diff + p[2]!.logitDiff.diff) / 3) < 1e-12);
   assert.equal(r.mean.topComponent.label, r.mean.dla.labels[r.mean.dla.diff.reduce((b, x, i, v) => (Math.abs(x) > Math.abs(v[b]!) ? i : b), 0)]);
-  const svg = biasProbeSvg(r, { top: 5 });
-  assert.match(svg, /^<svg/);
-  assert.equal((svg.match(/<svg/g) ?? []).length, 4, "three panels inside one SVG");
   assert.throws(() => biasProbe(model, [{ a: A, b: A.slice(1) }], { target }), /pair 0: .*same number of tokens/);
 });

@@ -13,9 +13,6 @@ import type { Tensor } from "../tensor/tensor.js";
 import { ShapeError } from "../tensor/shape.js";
 import { blockHook } from "../model/hooks.js";
 import type { HookedTransformer } from "../model/transformer.js";
-import { heatmap } from "../plot/svg.js";
-import { barChart } from "../plot/bars.js";
-import { svgGrid } from "../plot/grid.js";
 import { fullLogitAttribution, type DlaTarget } from "./residual.js";
 
 /** Two prompts as token ids of equal length; a pair may carry its own target. */
@@ -153,19 +150,4 @@ export function biasProbe(model: HookedTransformer, pairs: readonly MinimalPair[
       topComponent: { label: labels[top]!, diff: dlaDiff[top]!, share: logitDiff.diff === 0 ? 0 : dlaDiff[top]! / logitDiff.diff },
     },
   };
-}
-
-/**
- * The probe as one SVG, side by side: mean residual divergence (layer × position), mean head-output
- * divergence (layer × head), and the `top` components by |mean DLA difference| (A − B) as bars.
- */
-export function biasProbeSvg(r: BiasProbeResult, opts: { posLabels?: readonly string[]; top?: number; targetLabel?: string } = {}): string {
-  const m = r.mean, n = r.pairs.length, of = n > 1 ? ` (mean of ${n} pairs)` : "";
-  const resid = heatmap(m.resid, { title: `residual divergence A vs B${of}`, rowLabels: r.residLabels, colLabels: opts.posLabels ?? r.posLabels, xLabel: "position", yLabel: "layer", scale: "sequential", min: 0 });
-  const heads = heatmap(m.heads, { title: "head output divergence", rowLabels: m.heads.map((_, l) => String(l)), colLabels: m.heads[0]!.map((_, h) => String(h)), xLabel: "head", yLabel: "layer", scale: "sequential", min: 0 });
-  const order = m.dla.diff.map((_, i) => i).sort((x, y) => Math.abs(m.dla.diff[y]!) - Math.abs(m.dla.diff[x]!) || x - y).slice(0, opts.top ?? 20);
-  const bars = barChart(order.map((i) => ({ label: m.dla.labels[i]!, value: m.dla.diff[i]! })), {
-    title: `DLA difference A − B${opts.targetLabel ? ` of ${opts.targetLabel}` : ""}`, xLabel: `Δ logit diff (total ${m.logitDiff.diff.toPrecision(4)})`, width: 420,
-  });
-  return svgGrid([resid, heads, bars], { cols: 3 });
 }

@@ -38,7 +38,7 @@ export {
   type HistogramOptions, type NeuronHistogram, type TokenCluster, type Polysemanticity, type PolysemanticityOptions,
 } from "./neurons.js";
 export { SWEEP_OVER, type SweepOver, type SweepOptions, type SweepCell } from "./ablation.js";
-export { probePair, biasProbe, biasProbeSvg, type MinimalPair, type ProbeOptions, type PairProbe, type BiasProbeResult, type Divergence } from "./bias-probes.js";
+export { probePair, biasProbe, type MinimalPair, type ProbeOptions, type PairProbe, type BiasProbeResult, type Divergence } from "./bias-probes.js";
 export {
   causalScrub, causalScrubMany, checkHypothesis, identityHypothesis, componentName, featureName, HypothesisError,
   type Feature, type ScrubComponent, type HypothesisNode, type Hypothesis, type ScrubData, type ScrubOptions, type TraceEntry, type ScrubResult,

@@ -21,7 +21,6 @@ import { trainLm } from "./commands/train.js";
 import { attribute } from "./commands/attribute.js";
 import { patch } from "./commands/patch.js";
 import { ablateCmd } from "./commands/ablate.js";
-import { probe } from "./commands/probe.js";
 import { pathPatchCmd } from "./commands/path-patch.js";
 import { neuronsCmd } from "./commands/neurons.js";
 import { dla } from "./commands/dla.js";
@@ -37,7 +36,7 @@ import type { BackendName } from "../backend/registry.js";
 // Commands that are not techniques (no model to analyse, or a server), and techniques not yet moved to a descriptor.
 const legacy: Command[] = [
   demo, info, run, serve,
-  dla, attention, patch, pathPatchCmd, ablateCmd, attribute, circuits, qkOv, neuronsCmd, saeCmd, probe, discover, scrub,
+  dla, attention, patch, pathPatchCmd, ablateCmd, attribute, circuits, qkOv, neuronsCmd, saeCmd, discover, scrub,
   trainLm, trainChar, lab, fitScaling,
 ];
 // In the order help lists them: basics, techniques, training, labs.

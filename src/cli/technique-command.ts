@@ -2,6 +2,7 @@
 // (or positionals), --help is commander's from the fields' descriptions and defaults, --json prints
 // the result as one JSON document, --out writes the result's pictures plus <name>.json, and a bad
 // value is a usage error naming its flag. Nothing here is written per technique.
+import fs from "node:fs";
 import { Command as Cmd, Option } from "commander";
 import { z } from "zod";
 import { InputError, runTechnique, type Subject, type Technique } from "../techniques/technique.js";
@@ -48,15 +49,42 @@ function convert(flag: string, info: FieldInfo, raw: unknown): unknown {
     case "number": return num(raw);
     case "numbers": return raw.split(",").map(num);
     case "strings": return raw.split(",");
-    case "json":
-      try { return JSON.parse(raw); } catch { throw new UsageError(`${flag} must be JSON, got "${raw}"`); }
+    case "json": return jsonValue(flag, raw);
     default: return raw;
   }
 }
 
-/** How the CLI names a field: --flag for options, <name> for positionals. */
-function flagName(t: Technique, field: string): string {
-  return t.positionals?.includes(field) ? `<${kebab(field)}>` : `--${kebab(field)}`;
+/** Where each element of a JSONL-file value came from, so schema errors can name file:line. */
+const sources = new WeakMap<object, { file: string; lines: number[] }>();
+
+/** A structured value on the command line: inline JSON, or a JSON / JSONL file (one value a line) naming file:line on errors. */
+function jsonValue(flag: string, raw: string): unknown {
+  const t = raw.trimStart();
+  if (t.startsWith("[") || t.startsWith("{")) {
+    try { return JSON.parse(raw); } catch (e) { throw new UsageError(`${flag}: not JSON (${(e as Error).message})`); }
+  }
+  let text: string;
+  try { text = fs.readFileSync(raw, "utf8"); } catch (e) { throw new UsageError(`${flag}: cannot read ${raw}: ${(e as Error).message}`); }
+  if (!raw.endsWith(".jsonl")) {
+    try { return JSON.parse(text); } catch (e) { throw new UsageError(`${flag}: ${raw} is not JSON (${(e as Error).message})`); }
+  }
+  const out: unknown[] = [], lines: number[] = [];
+  text.split("\n").forEach((line, i) => {
+    if (line.trim() === "") return;
+    try { out.push(JSON.parse(line)); lines.push(i + 1); } catch (e) { throw new UsageError(`${flag}: ${raw}:${i + 1}: not JSON (${(e as Error).message})`); }
+  });
+  if (out.length === 0) throw new UsageError(`${flag}: ${raw} has no lines`);
+  sources.set(out, { file: raw, lines });
+  return out;
+}
+
+/** How the CLI names a field path: --flag for options, <name> for positionals, file:line inside a JSONL file. */
+function flagName(t: Technique, path: string, raw: Record<string, unknown>): string {
+  const [field, index, ...rest] = path.split(".");
+  const flag = t.positionals?.includes(field!) ? `<${kebab(field!)}>` : `--${kebab(field!)}`;
+  const v = raw[field!], src = typeof v === "object" && v !== null ? sources.get(v) : undefined;
+  if (src && index !== undefined && src.lines[Number(index)] !== undefined) return `${flag}: ${src.file}:${src.lines[Number(index)]}${rest.length ? `: ${rest.join(".")}` : ""}`;
+  return index === undefined ? flag : `${flag} (${path})`;
 }
 
 /** The commander command of a technique; `load` opens the model argument, `out` is chosen by --json. */
@@ -97,7 +125,7 @@ export function techniqueCommand(t: Technique, load: (model: string) => Subject,
     const bar = t.long ? progressBar(t.name) : null;
     try {
       const result = await runTechnique(t, subject, raw, { signal: ac.signal, ...(bar ? { onProgress: bar.onProgress } : {}) }).catch((e: unknown) => {
-        if (e instanceof InputError) throw new UsageError(`${flagName(t, e.field)}: ${e.message}`);
+        if (e instanceof InputError) throw new UsageError(`${flagName(t, e.field, raw)}: ${e.message}`);
         throw e;
       });
       bar?.done();

@@ -2,8 +2,9 @@
 // and one line in this list: the CLI command, the API route and the page view follow from it.
 import type { Technique } from "./technique.js";
 import { lens } from "./lens.js";
+import { probe } from "./probe.js";
 
-export const TECHNIQUES: readonly Technique[] = [lens] as unknown as readonly Technique[];
+export const TECHNIQUES: readonly Technique[] = [lens, probe] as unknown as readonly Technique[];
 
-export { lens };
+export { lens, probe };
 export * from "./technique.js";
