@@ -26,12 +26,13 @@ import { discover } from "./commands/discover.js";
 import { qkOv } from "./commands/qk-ov.js";
 import { saeCmd } from "./commands/sae.js";
 import { serve } from "./commands/serve.js";
+import { convert } from "./commands/convert.js";
 import { useBackend } from "../backend/init.js";
 import type { BackendName } from "../backend/registry.js";
 
 // In the order `circuitscope help` lists them: basics, techniques, training, labs.
 const commands: Command[] = [
-  demo, info, run, serve,
+  demo, info, run, serve, convert,
   lens, dla, attention, patch, pathPatchCmd, ablateCmd, attribute, circuits, qkOv, neuronsCmd, saeCmd, probe, discover, scrub,
   trainLm, trainChar, lab, fitScaling,
 ];

@@ -12,6 +12,7 @@ import { configFromHF, configToHF, HFConfigError, type HFConfigJson } from "./hf
 import { hfStateDict, loadHFWeights, unembedIsTied } from "./hf-weights.js";
 import { saveSafetensors, SafetensorsFile, ShardedSafetensors, writeFileAtomic, type TensorSource } from "./safetensors.js";
 import { Tokenizer } from "./tokenizer.js";
+import { findLlama2c, loadLlama2c } from "./llama2c.js";
 
 export class SnapshotError extends Error {
   override name = "SnapshotError";
@@ -63,10 +64,13 @@ export function readHFConfig(folder: string): HFConfigJson {
 /**
  * A HookedTransformer with a snapshot folder's weights, frozen for analysis (requiresGrad = false on
  * every parameter; call p.requireGrad() to fine-tune), and its tokenizer if the folder has one.
+ * A llama2.c checkpoint (a .bin file, or a folder with one beside its tok*.bin) opens too (llama2c.ts).
  */
 export function loadPretrained(folder: string, opts: LoadPretrainedOptions = {}): Pretrained {
   const dtype = opts.dtype ?? "float32";
   if (dtype !== "float32" && dtype !== "float64") throw new SnapshotError(`loadPretrained: dtype must be "float32" or "float64", got ${JSON.stringify(dtype)}`);
+  const llama2c = findLlama2c(folder);
+  if (llama2c) return loadLlama2c(llama2c.binPath, { tokenizerPath: llama2c.tokenizerPath, dtype });
   const hfConfig = readHFConfig(folder);
   let config: ModelConfig;
   try { config = configFromHF(hfConfig); } catch (e) {
