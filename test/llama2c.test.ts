@@ -335,6 +335,12 @@ describe("stories260K", { skip: noStories }, () => {
 
   test("loadPretrained opens the .bin, and the folder holding it with its tok512.bin", () => {
     assert.deepEqual(findLlama2c(STORIES), { binPath: BIN, tokenizerPath: TOK });
+    assert.equal(findLlama2c(path.join(SHARED, "models/tiny-gpt2")), null, "a Hugging Face folder is not a llama2.c one");
+    const d = tmp();
+    for (const f of ["a.bin", "b.bin", "tok512.bin"]) fs.copyFileSync(f === "tok512.bin" ? TOK : BIN, path.join(d, f));
+    assert.throws(() => loadPretrained(d), /holds 2 llama2.c checkpoints \(a.bin, b.bin\); name one .bin file/);
+    fs.writeFileSync(path.join(d, "pytorch_model.bin"), "x");
+    assert.equal(findLlama2c(path.join(d, "pytorch_model.bin")), null);
     const a = loadPretrained(BIN), b = loadPretrained(STORIES);
     assert.ok(a.tokenizer && b.tokenizer);
     const ids = [1, 403, 407];

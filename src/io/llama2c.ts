@@ -209,8 +209,8 @@ export function loadLlama2c(binPath: string, opts: LoadLlama2cOptions = {}): Lla
 }
 
 /**
- * A llama2.c checkpoint named by a path: the .bin file itself, or a folder holding exactly one
- * checkpoint .bin beside tok*.bin; null when the path is neither (say, a Hugging Face snapshot folder).
+ * A llama2.c checkpoint named by a path: the .bin file itself, or a folder (without config.json)
+ * holding one checkpoint .bin beside a tok*.bin; null when the path is neither (a Hugging Face snapshot folder).
  * The tokenizer is the folder's one tok*.bin (or tokenizer.bin), if any.
  */
 export function findLlama2c(p: string): { binPath: string; tokenizerPath?: string } | null {
@@ -220,10 +220,12 @@ export function findLlama2c(p: string): { binPath: string; tokenizerPath?: strin
   const folder = stat.isDirectory() ? p : path.dirname(p);
   let bins: string[];
   try { bins = fs.readdirSync(folder).filter((f) => f.endsWith(".bin")); } catch { bins = []; }
-  const toks = bins.filter(isTok), models = bins.filter((f) => !isTok(f));
+  // pytorch_model*.bin are pickled torch files of Hugging Face folders, never llama2.c checkpoints.
+  const isTorch = (f: string) => f.startsWith("pytorch_model");
+  const toks = bins.filter(isTok), models = bins.filter((f) => !isTok(f) && !isTorch(f));
   const tokenizerPath = toks.length === 1 ? path.join(folder, toks[0]!) : undefined;
-  if (stat.isFile()) return p.endsWith(".bin") ? { binPath: p, tokenizerPath } : null;
-  if (fs.existsSync(path.join(folder, "config.json")) || models.length === 0) return null;
+  if (stat.isFile()) return p.endsWith(".bin") && !isTorch(path.basename(p)) ? { binPath: p, tokenizerPath } : null;
+  if (fs.existsSync(path.join(folder, "config.json")) || models.length === 0 || toks.length === 0) return null;
   if (models.length > 1) throw new Llama2cError(`${p}: holds ${models.length} llama2.c checkpoints (${models.join(", ")}); name one .bin file`);
   return { binPath: path.join(folder, models[0]!), tokenizerPath };
 }
