@@ -11,9 +11,8 @@
 // Not handled: the version 1/2 exports (magic "ak42"; float32 or int8-quantized with a 256-byte header).
 import fs from "node:fs";
 import path from "node:path";
-import { HookedTransformer } from "../model/transformer.js";
 import { configFromHF, type HFConfigJson } from "./hf-config.js";
-import { loadHFWeights } from "./hf-weights.js";
+import { frozenFromHF } from "./hf-weights.js";
 import type { LoadOptions, TensorInfo, TensorSource } from "./safetensors.js";
 import { Tensor } from "../tensor/tensor.js";
 import { Tokenizer } from "./tokenizer.js";
@@ -200,12 +199,7 @@ export function loadLlama2c(binPath: string, opts: LoadLlama2cOptions = {}): Lla
     tokenizerFiles = llama2cTokenizerJson(readLlama2cTokenizer(opts.tokenizerPath, header.vocab_size), header.seq_len);
     tokenizer = Tokenizer.fromJson(tokenizerFiles.tokenizerJson, tokenizerFiles.tokenizerConfig);
   }
-  const model = new HookedTransformer(config);
-  loadHFWeights(model, weights);
-  for (const p of model.parameters()) p.requiresGrad = false;
-  model.packWeights();
-  model.eval();
-  return { model, tokenizer, config, hfConfig, header, tokenizerFiles };
+  return { model: frozenFromHF(config, weights), tokenizer, config, hfConfig, header, tokenizerFiles };
 }
 
 /**

@@ -6,10 +6,10 @@
 // model families other than those in hf-config.ts.
 import fs from "node:fs";
 import path from "node:path";
-import { HookedTransformer } from "../model/transformer.js";
+import type { HookedTransformer } from "../model/transformer.js";
 import type { ModelConfig } from "../model/config.js";
 import { configFromHF, configToHF, HFConfigError, type HFConfigJson } from "./hf-config.js";
-import { hfStateDict, loadHFWeights, unembedIsTied } from "./hf-weights.js";
+import { frozenFromHF, hfStateDict, unembedIsTied } from "./hf-weights.js";
 import { saveSafetensors, SafetensorsFile, ShardedSafetensors, writeFileAtomic, type TensorSource } from "./safetensors.js";
 import { Tokenizer } from "./tokenizer.js";
 import { findLlama2c, loadLlama2c } from "./llama2c.js";
@@ -81,12 +81,7 @@ export function loadPretrained(folder: string, opts: LoadPretrainedOptions = {})
   const tokenizer = Tokenizer.fromFolder(folder);
   config = { ...config, dtype };
   if (config.bos_token_id === null && tokenizer?.bosTokenId != null) config = { ...config, bos_token_id: tokenizer.bosTokenId };
-  const model = new HookedTransformer(config);
-  loadHFWeights(model, source);
-  for (const p of model.parameters()) p.requiresGrad = false;
-  model.packWeights(); // weights packed once, at load, for the active backend's matrix kernels
-  model.eval();
-  return { model, tokenizer, config, hfConfig };
+  return { model: frozenFromHF(config, source), tokenizer, config, hfConfig };
 }
 
 export interface SaveHFOptions {

@@ -2,8 +2,7 @@
 // Llama snapshot (config.json, model.safetensors, tokenizer.json, tokenizer_config.json), then load
 // the snapshot back and compare its logits with the direct load's, so the report says the two agree.
 import fs from "node:fs";
-import path from "node:path";
-import { loadLlama2c } from "../../io/llama2c.js";
+import { findLlama2c, loadLlama2c } from "../../io/llama2c.js";
 import { loadPretrained, saveHF } from "../../io/snapshot.js";
 import { writeTokenizerFolder } from "../../io/tokenizer.js";
 import { noGrad } from "../../tensor/autodiff.js";
@@ -37,8 +36,7 @@ export const convert: Command = {
     if (outDir === undefined) throw new UsageError("convert needs --out <folder>");
     if (!fs.existsSync(bin) || !fs.statSync(bin).isFile()) throw new UsageError(`${bin}: no such file (expected a llama2.c .bin checkpoint)`);
     if (tokPath === undefined) {
-      const toks = fs.readdirSync(path.dirname(bin)).filter((f) => /^tok.*\.bin$/.test(f));
-      if (toks.length === 1) tokPath = path.join(path.dirname(bin), toks[0]!);
+      tokPath = findLlama2c(bin)?.tokenizerPath;
       out.info(tokPath ? `tokenizer: ${tokPath} (found beside the checkpoint)` : `no --tokenizer and no single tok*.bin beside ${bin}: the snapshot will have no tokenizer`);
     }
 
