@@ -30,17 +30,18 @@ import { discover } from "./commands/discover.js";
 import { qkOv } from "./commands/qk-ov.js";
 import { saeCmd } from "./commands/sae.js";
 import { serve } from "./commands/serve.js";
+import { convert } from "./commands/convert.js";
 import { useBackend } from "../backend/init.js";
 import type { BackendName } from "../backend/registry.js";
 
 // Commands that are not techniques (no model to analyse, or a server), and techniques not yet moved to a descriptor.
 const legacy: Command[] = [
-  demo, info, run, serve,
+  demo, info, run, serve, convert,
   dla, attention, patch, pathPatchCmd, ablateCmd, attribute, circuits, qkOv, neuronsCmd, saeCmd, discover, scrub,
   trainLm, trainChar, lab, fitScaling,
 ];
 // In the order help lists them: basics, techniques, training, labs.
-const ORDER = ["demo", "info", "run", "serve", "lens", "dla", "attention", "patch", "path-patch", "ablate", "attribute", "circuits", "qk-ov", "neurons", "sae", "probe", "discover", "scrub", "train-lm", "train-char", "lab", "fit-scaling"];
+const ORDER = ["demo", "info", "run", "serve", "convert", "lens", "dla", "attention", "patch", "path-patch", "ablate", "attribute", "circuits", "qk-ov", "neurons", "sae", "probe", "discover", "scrub", "train-lm", "train-char", "lab", "fit-scaling"];
 
 /** --backend NAME anywhere in argv: taken out before commander sees the command's own flags. */
 function takeBackend(argv: string[]): { argv: string[]; backend: string | undefined } {

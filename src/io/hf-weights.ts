@@ -18,7 +18,7 @@ import { fmt, shapeEq } from "../tensor/shape.js";
 import type { Tensor } from "../tensor/tensor.js";
 import type { StateDictIssue } from "../nn/module.js";
 import type { ModelConfig } from "../model/config.js";
-import type { HookedTransformer } from "../model/transformer.js";
+import { HookedTransformer } from "../model/transformer.js";
 import { NonFiniteError, nonFiniteAt } from "../model/finite.js";
 import type { TensorSource } from "./safetensors.js";
 
@@ -276,4 +276,16 @@ export function unembedIsTied(model: HookedTransformer): boolean {
   const [V, D] = we.shape as [number, number];
   for (let v = 0; v < V; v++) for (let d = 0; d < D; d++) if (e[v * D + d] !== u[d * V + v]) return false;
   return true;
+}
+
+/** A HookedTransformer for cfg with source's weights, frozen for analysis (no gradients, packed weights, eval mode). */
+export function frozenFromHF(cfg: ModelConfig, source: TensorSource, opts: { checkFinite?: boolean } = {}): HookedTransformer {
+  const model = new HookedTransformer(cfg);
+  const checkFinite = opts.checkFinite ?? true;
+  model.checkFinite = checkFinite;
+  loadHFWeights(model, source, { checkFinite });
+  for (const p of model.parameters()) p.requiresGrad = false;
+  model.packWeights(); // weights packed once, at load, for the active backend's matrix kernels
+  model.eval();
+  return model;
 }

@@ -9,3 +9,5 @@ export { loadHFWeights, hfStateDict, HFWeightsError } from "./hf-weights.js";
 export { Tokenizer, TokenizerError, type EncodeOptions, type DecodeOptions } from "./tokenizer.js";
 export { loadPretrained, saveHF, openWeights, readHFConfig, SnapshotError, type Pretrained, type LoadPretrainedOptions, type SaveHFOptions } from "./snapshot.js";
 export { saveCache, loadCache } from "./cache-file.js";
+export { loadLlama2c, readLlama2c, parseLlama2cHeader, llama2cFileBytes, llama2cHFConfig, findLlama2c, Llama2cError, type Llama2cHeader, type Llama2cPretrained, type LoadLlama2cOptions } from "./llama2c.js";
+export { readLlama2cTokenizer, llama2cTokenizerJson, llama2cMerges, Llama2cTokenizerError, type Llama2cVocab } from "./llama2c-tokenizer.js";

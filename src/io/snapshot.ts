@@ -6,12 +6,13 @@
 // model families other than those in hf-config.ts.
 import fs from "node:fs";
 import path from "node:path";
-import { HookedTransformer } from "../model/transformer.js";
+import type { HookedTransformer } from "../model/transformer.js";
 import type { ModelConfig } from "../model/config.js";
 import { configFromHF, configToHF, HFConfigError, type HFConfigJson } from "./hf-config.js";
-import { hfStateDict, loadHFWeights, unembedIsTied } from "./hf-weights.js";
+import { frozenFromHF, hfStateDict, unembedIsTied } from "./hf-weights.js";
 import { saveSafetensors, SafetensorsFile, ShardedSafetensors, writeFileAtomic, type TensorSource } from "./safetensors.js";
 import { Tokenizer } from "./tokenizer.js";
+import { findLlama2c, loadLlama2c } from "./llama2c.js";
 
 export class SnapshotError extends Error {
   override name = "SnapshotError";
@@ -68,10 +69,13 @@ export function readHFConfig(folder: string): HFConfigJson {
 /**
  * A HookedTransformer with a snapshot folder's weights, frozen for analysis (requiresGrad = false on
  * every parameter; call p.requireGrad() to fine-tune), and its tokenizer if the folder has one.
+ * A llama2.c checkpoint (a .bin file, or a folder with one beside its tok*.bin) opens too (llama2c.ts).
  */
 export function loadPretrained(folder: string, opts: LoadPretrainedOptions = {}): Pretrained {
   const dtype = opts.dtype ?? "float32";
   if (dtype !== "float32" && dtype !== "float64") throw new SnapshotError(`loadPretrained: dtype must be "float32" or "float64", got ${JSON.stringify(dtype)}`);
+  const llama2c = findLlama2c(folder);
+  if (llama2c) return loadLlama2c(llama2c.binPath, { tokenizerPath: llama2c.tokenizerPath, dtype });
   const hfConfig = readHFConfig(folder);
   let config: ModelConfig;
   try { config = configFromHF(hfConfig); } catch (e) {
@@ -82,14 +86,7 @@ export function loadPretrained(folder: string, opts: LoadPretrainedOptions = {})
   const tokenizer = Tokenizer.fromFolder(folder);
   config = { ...config, dtype };
   if (config.bos_token_id === null && tokenizer?.bosTokenId != null) config = { ...config, bos_token_id: tokenizer.bosTokenId };
-  const model = new HookedTransformer(config);
-  const checkFinite = opts.checkFinite ?? true;
-  model.checkFinite = checkFinite;
-  loadHFWeights(model, source, { checkFinite });
-  for (const p of model.parameters()) p.requiresGrad = false;
-  model.packWeights(); // weights packed once, at load, for the active backend's matrix kernels
-  model.eval();
-  return { model, tokenizer, config, hfConfig };
+  return { model: frozenFromHF(config, source, { checkFinite: opts.checkFinite ?? true }), tokenizer, config, hfConfig };
 }
 
 export interface SaveHFOptions {

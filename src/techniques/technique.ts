@@ -96,14 +96,28 @@ export function inputJsonSchema(t: Technique): unknown {
   return z.toJSONSchema(t.input, { io: "input" });
 }
 
-/** Reports progress and honours cancellation: long loops call tick() once per unit of work. */
-export function progressOf(opts: RunOptions, total: number, stage?: string): { tick(n?: number): void } {
-  let done = 0;
+const yieldNow = (): Promise<void> => new Promise((r) => (globalThis.setImmediate ?? setTimeout)(r));
+
+/**
+ * Reports progress and honours cancellation: long loops call tick() once per unit of work, or
+ * `await step()`, which also yields to the event loop every ~50 ms so a server can send the
+ * progress and notice a closed request while the (synchronous) engine works.
+ */
+export function progressOf(opts: RunOptions, total: number, stage?: string): { tick(n?: number): void; step(n?: number): Promise<void> } {
+  let done = 0, last = Date.now();
+  const tick = (n = 1) => {
+    opts.signal?.throwIfAborted();
+    done += n;
+    opts.onProgress?.({ done, total, ...(stage !== undefined ? { stage } : {}) });
+  };
   return {
-    tick(n = 1) {
+    tick,
+    async step(n = 1) {
+      tick(n);
+      if (Date.now() - last < 50) return;
+      await yieldNow();
+      last = Date.now();
       opts.signal?.throwIfAborted();
-      done += n;
-      opts.onProgress?.({ done, total, ...(stage !== undefined ? { stage } : {}) });
     },
   };
 }

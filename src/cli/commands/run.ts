@@ -1,4 +1,4 @@
-// `circuitscope run <snapshot-folder> "<prompt>"`: load a Hugging Face snapshot folder, show the
+// `circuitscope run <snapshot-folder> "<prompt>"`: load a Hugging Face snapshot folder (or a llama2.c .bin), show the
 // model's most likely next tokens after the prompt, and optionally generate a continuation.
 // Loading and progress messages go to stderr; the result to stdout (one JSON document with --json).
 import { loadPretrained } from "../../io/snapshot.js";
