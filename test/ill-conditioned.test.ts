@@ -1,0 +1,178 @@
+// Ill-conditioned normalisations are flagged, never shown as if meaningful. The helper's rule
+// (|den| < 1e-6·max(1, scale)) at and around its threshold; then the README's IOI pair on the shared
+// tiny-gpt2 snapshot, whose clean and corrupted logit differences agree to ~2.6e-8: the library's
+// patching results carry illConditioned, and patch / path-patch (text, --json, SVG title) and the
+// workbench's /api/patch say so and show the raw logit difference (equal to patching with the raw
+// metric). A well-conditioned pair (a random model with large weights) reports false and is normalised.
+import { after, test } from "node:test";
+import assert from "node:assert/strict";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { useBackend } from "../src/backend/init.js";
+import { loadPretrained } from "../src/io/snapshot.js";
+import { encodeText } from "../src/model/tokens.js";
+import { noGrad } from "../src/tensor/autodiff.js";
+import { conditioning, conditioningThreshold, describeIllConditioned, ratio, spanConditioning, ILL_CONDITIONED_RTOL } from "../src/analysis/conditioning.js";
+import { logitDiffMetric, normalizedMetric } from "../src/analysis/patching-metrics.js";
+import { attributionPatch, patchByPos } from "../src/analysis/patching.js";
+import { pathPatchSweep } from "../src/analysis/path-patching.js";
+import type { PatchResponse } from "../src/server/api-types.js";
+import { assertSvg, cli, noTinyGpt2, tinyGpt2 } from "./cli-helpers.js";
+import { post, startServe, tinySnapshot } from "./server-helpers.js";
+
+// The README's IOI pair (README "Quick start" prompt, the names swapped in the corrupted one).
+const CLEAN = "When Mary and John went to the store, John gave a drink to";
+const CORRUPTED = "When Mary and John went to the store, Mary gave a drink to";
+const PAIR = ["--clean", CLEAN, "--corrupted", CORRUPTED, "--answer", " Mary", "--wrong", " John"];
+const skip = noTinyGpt2;
+useBackend(); // the CLI's kernels, so in-process numbers match its output
+const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), "circuitscope-illcond-"));
+const dirs: string[] = [];
+after(() => { for (const d of dirs) fs.rmSync(d, { recursive: true, force: true }); });
+
+test("conditioning: |den| < 1e-6·max(1, scale) is ill-conditioned, at and around the threshold", () => {
+  assert.equal(ILL_CONDITIONED_RTOL, 1e-6);
+  assert.equal(conditioningThreshold(0.0366), 1e-6);           // the floor of 1
+  assert.equal(conditioningThreshold(-250), 2.5e-4);           // relative to |scale|
+  assert.equal(conditioning(-2.6e-8, 0.0366).illConditioned, true);
+  assert.equal(conditioning(1.3e-4, 0.0366).illConditioned, false);
+  assert.equal(conditioning(1e-6, 0.5).illConditioned, false);  // exactly the threshold is usable
+  assert.equal(conditioning(0.99e-6, 0.5).illConditioned, true);
+  assert.equal(conditioning(1e-4, 250).illConditioned, true);   // small relative to a large metric
+  assert.equal(conditioning(3e-4, 250).illConditioned, false);
+  assert.equal(conditioning(0, 0).illConditioned, true);
+  assert.equal(conditioning(NaN, 1).illConditioned, true);
+  assert.equal(conditioning(1e-9, 1, 1e-10).illConditioned, false); // a tighter rtol for float64 work
+  assert.throws(() => conditioning(1, 1, 0), /rtol must be > 0/);
+  assert.throws(() => conditioning(1, NaN), /scale is NaN/);
+  const r = ratio(3, 4, 10);
+  assert.deepEqual(r, { value: 0.75, illConditioned: false, denominator: 4, threshold: 1e-6 * 10, scale: 10 });
+  assert.equal(ratio(1, 0, 1).value, Infinity);
+  const s = spanConditioning(0.03663069, 0.03663072);
+  assert.equal(s.illConditioned, true);
+  assert.ok(Math.abs(s.denominator + 3e-8) < 1e-15 && s.scale === 0.03663072);
+  assert.equal(describeIllConditioned(s), "ill-conditioned: clean − corrupted = -3.00e-8 (|·| < 1.0e-6 = 1e-6·max(1, 0.0366))");
+});
+
+test("normalizedMetric carries its conditioning and names the raw metric when the baselines are equal", () => {
+  const base = logitDiffMetric([0, 1]);
+  assert.equal(normalizedMetric(base, 2, 1).conditioning.illConditioned, false);
+  const ill = normalizedMetric(base, 1 + 1e-9, 1);
+  assert.equal(ill.conditioning.illConditioned, true);
+  assert.throws(() => normalizedMetric(base, 1, 1), /baselines are equal \(1\).*use the raw logit difference/);
+});
+
+test("library: patching and path patching of the IOI pair on tiny-gpt2 report illConditioned", { skip }, () => {
+  const { model, tokenizer } = loadPretrained(tinyGpt2);
+  const clean = encodeText(tokenizer!, CLEAN), corrupted = encodeText(tokenizer!, CORRUPTED);
+  const base = logitDiffMetric([tokenizer!.encode(" Mary")[0]!, tokenizer!.encode(" John")[0]!]);
+  const cleanLd = noGrad(() => base.compute(model.forward([clean])).item());
+  const corruptedLd = noGrad(() => base.compute(model.forward([corrupted])).item());
+  // The gap that makes this pair ill-conditioned: a few float32 ulps of a 0.037 logit difference.
+  assert.ok(cleanLd !== corruptedLd && Math.abs(cleanLd - corruptedLd) < 1e-7, `gap ${cleanLd - corruptedLd}`);
+  const metric = normalizedMetric(base, cleanLd, corruptedLd);
+  const o = { clean: [clean], corrupted: [corrupted], metric };
+  const r = patchByPos(model, { ...o, site: "resid_pre" });
+  assert.equal(r.conditioning?.illConditioned, true);
+  assert.equal(r.conditioning?.denominator, cleanLd - corruptedLd);
+  assert.equal(r.conditioning?.threshold, 1e-6);
+  assert.equal(attributionPatch(model, { ...o, site: "resid_pre", by: "pos" }).conditioning?.illConditioned, true);
+  // Raw metric: no conditioning to report. Path patching judges its own clean/corrupted, and keeps an
+  // ill-conditioned normalised metric flagged (whose own baselines are ~1 and ~0).
+  assert.equal(patchByPos(model, { ...o, metric: base, site: "resid_pre" }).conditioning, undefined);
+  const pp = pathPatchSweep(model, { clean: [clean], corrupted: [corrupted], metric: base, receivers: "logits" });
+  assert.equal(pp.conditioning.illConditioned, true);
+  assert.equal(pp.conditioning.denominator, pp.cleanMetric - pp.corruptedMetric);
+  assert.equal(pathPatchSweep(model, { clean: [clean], corrupted: [corrupted], metric, receivers: "logits" }).conditioning.illConditioned, true);
+});
+
+interface PatchDoc {
+  values: number[][];
+  metric: { name: string; cleanLogitDiff: number; corruptedLogitDiff: number; target: number; source: number; normalized: boolean; illConditioned: boolean; denominator: number; threshold: number; note?: string };
+  files: string[];
+}
+
+test("patch CLI on tiny-gpt2's IOI pair: text, --json and SVG say ill-conditioned and show the raw logit difference", { skip }, () => {
+  const text = cli("patch", tinyGpt2, ...PAIR);
+  assert.equal(text.code, 0, text.stderr);
+  const first = text.stdout.split("\n")[0]!;
+  assert.match(first, /^ill-conditioned: clean − corrupted = -2\.6\de-8 \(\|·\| < 1\.0e-6 = 1e-6·max\(1, 0\.0366\)\): .*showing the raw logit difference$/);
+  assert.match(text.stdout, /\(raw logit diff; clean 0\.0366, corrupted 0\.0366\)/);
+  assert.doesNotMatch(text.stdout, /1\.000/);
+
+  const dir = tmp(); dirs.push(dir);
+  const r = cli("patch", tinyGpt2, ...PAIR, "--out", dir, "--json");
+  assert.equal(r.code, 0, r.stderr);
+  const doc = JSON.parse(r.stdout) as PatchDoc;
+  assert.equal(doc.metric.illConditioned, true);
+  assert.equal(doc.metric.normalized, false);
+  assert.equal(doc.metric.name, "logit difference");
+  assert.equal(doc.metric.denominator, doc.metric.cleanLogitDiff - doc.metric.corruptedLogitDiff);
+  assert.equal(doc.metric.threshold, 1e-6);
+  assert.match(doc.metric.note!, /^ill-conditioned: clean − corrupted = /);
+  // The raw values are patchByPos with the raw metric: the target (corrupted) run's logit diff, the clean one's.
+  const { model, tokenizer } = loadPretrained(tinyGpt2);
+  const base = logitDiffMetric([tokenizer!.encode(" Mary")[0]!, tokenizer!.encode(" John")[0]!]);
+  const ref = patchByPos(model, { clean: [encodeText(tokenizer!, CLEAN)], corrupted: [encodeText(tokenizer!, CORRUPTED)], metric: base, site: "resid_pre" });
+  assert.equal(doc.metric.target, doc.metric.corruptedLogitDiff);
+  assert.equal(doc.metric.source, doc.metric.cleanLogitDiff);
+  doc.values.forEach((row, l) => row.forEach((v, p) => assert.ok(Math.abs(v - ref.values.get(l, p)) <= 1e-7, `L${l} pos ${p}: ${v} vs ${ref.values.get(l, p)}`)));
+  assertSvg(doc.files[0]!, ["ill-conditioned: clean − corrupted = -2.6e-8; showing the raw metric", "raw logit diff"]);
+  assert.doesNotMatch(fs.readFileSync(doc.files[0]!, "utf8"), /normalised/);
+});
+
+test("path-patch CLI on tiny-gpt2's IOI pair: flagged, normalized null, Δ is the raw change of the logit difference", { skip }, () => {
+  const dir = tmp(); dirs.push(dir);
+  const r = cli("path-patch", tinyGpt2, ...PAIR, "--out", dir, "--json");
+  assert.equal(r.code, 0, r.stderr);
+  const doc = JSON.parse(r.stdout) as { values: number[][]; normalized: (number | null)[][]; delta: number[][]; metric: PatchDoc["metric"] & { delta: string }; files: string[] };
+  assert.equal(doc.metric.illConditioned, true);
+  assert.equal(doc.metric.delta, "value − target");
+  assert.ok(doc.normalized.flat().every((v) => v === null));
+  doc.delta.forEach((row, l) => row.forEach((d, h) => assert.equal(d, doc.values[l]![h]! - doc.metric.target)));
+  assertSvg(doc.files[0]!, ["ill-conditioned: clean − corrupted = -2.6e-8; showing the raw metric", "Δ raw logit diff"]);
+  const text = cli("path-patch", tinyGpt2, ...PAIR);
+  assert.match(text.stdout.split("\n")[0]!, /^ill-conditioned: clean − corrupted = -2\.6\de-8/);
+});
+
+test("a well-conditioned pair (random model, large weights): illConditioned false, normalised 0 … 1, no warning", () => {
+  const { dir, folder } = tinySnapshot("circuitscope-illcond-ok-");
+  dirs.push(dir);
+  const args = ["--clean", "Mary and John. John gave it to", "--corrupted", "Mary and John. Mohn gave it to", "--answer", "M", "--wrong", "J", "--no-bos"];
+  const r = cli("patch", folder, ...args, "--json");
+  assert.equal(r.code, 0, r.stderr);
+  const doc = JSON.parse(r.stdout) as PatchDoc;
+  assert.equal(doc.metric.illConditioned, false);
+  assert.equal(doc.metric.normalized, true);
+  assert.equal(doc.metric.note, undefined);
+  assert.ok(Math.abs(doc.metric.denominator) > 100 * doc.metric.threshold, `gap ${doc.metric.denominator}`);
+  assert.ok(Math.abs(doc.metric.target) < 1e-5 && Math.abs(doc.metric.source - 1) < 1e-5, JSON.stringify(doc.metric));
+  const text = cli("patch", folder, ...args);
+  assert.doesNotMatch(text.stdout, /ill-conditioned/);
+  assert.match(text.stdout, /normalised logit diff/);
+});
+
+test("the workbench's /api/patch flags tiny-gpt2's IOI pair and returns the raw logit difference; a well-conditioned pair is normalised", { skip, timeout: 120_000 }, async () => {
+  const s = await startServe(tinyGpt2, "--quiet");
+  try {
+    const { status, doc } = await post<PatchResponse>(s.url + "api/patch", { clean: CLEAN, corrupted: CORRUPTED, answer: " Mary", wrong: " John" });
+    assert.equal(status, 200, JSON.stringify(doc));
+    assert.equal(doc.metric.illConditioned, true);
+    assert.equal(doc.metric.normalized, false);
+    assert.equal(doc.metric.denominator, doc.metric.cleanLogitDiff - doc.metric.corruptedLogitDiff);
+    assert.ok(Math.abs(doc.metric.denominator) < doc.metric.threshold);
+    const { model, tokenizer } = loadPretrained(tinyGpt2);
+    const base = logitDiffMetric([tokenizer!.encode(" Mary")[0]!, tokenizer!.encode(" John")[0]!]);
+    const ref = patchByPos(model, { clean: [encodeText(tokenizer!, CLEAN)], corrupted: [encodeText(tokenizer!, CORRUPTED)], metric: base, site: "resid_pre" });
+    assert.deepEqual(doc.values, Array.from({ length: 2 }, (_, l) => Array.from({ length: doc.columns.length }, (_, p) => ref.values.get(l, p))));
+  } finally { await s.stop(); }
+  const { dir, folder } = tinySnapshot("circuitscope-illcond-srv-");
+  dirs.push(dir);
+  const ok = await startServe(folder, "--quiet");
+  try {
+    const { doc } = await post<PatchResponse>(ok.url + "api/patch", { clean: "Mary and John. John gave it to", corrupted: "Mary and John. Mohn gave it to", answer: "M", wrong: "J" });
+    assert.equal(doc.metric.illConditioned, false);
+    assert.equal(doc.metric.normalized, true);
+  } finally { await ok.stop(); }
+});
