@@ -17,6 +17,7 @@ import { conditioning, conditioningThreshold, describeIllConditioned, ratio, spa
 import { logitDiffMetric, normalizedMetric } from "../src/analysis/patching-metrics.js";
 import { attributionPatch, patchByPos } from "../src/analysis/patching.js";
 import { pathPatchSweep } from "../src/analysis/path-patching.js";
+import { CircuitRunner, discoverCircuit } from "../src/analysis/circuit-discovery/index.js";
 import type { PatchResponse } from "../src/server/api-types.js";
 import { assertSvg, cli, noTinyGpt2, tinyGpt2 } from "./cli-helpers.js";
 import { post, startServe, tinySnapshot } from "./server-helpers.js";
@@ -175,4 +176,35 @@ test("the workbench's /api/patch flags tiny-gpt2's IOI pair and returns the raw 
     assert.equal(doc.metric.illConditioned, false);
     assert.equal(doc.metric.normalized, true);
   } finally { await ok.stop(); }
+});
+
+test("circuit discovery: tiny-gpt2's IOI pair flags faithfulness (library, discover --json and text); a well-conditioned runner does not", { skip, timeout: 120_000 }, () => {
+  const { model, tokenizer } = loadPretrained(tinyGpt2);
+  const clean = encodeText(tokenizer!, CLEAN), corrupted = encodeText(tokenizer!, CORRUPTED);
+  const base = logitDiffMetric([tokenizer!.encode(" Mary")[0]!, tokenizer!.encode(" John")[0]!]);
+  const r = discoverCircuit(model, { clean: [clean], corrupted: [corrupted], metric: base, method: "eap", topN: 3, curvePoints: 3 });
+  assert.equal(r.conditioning.illConditioned, true);
+  assert.equal(r.conditioning.denominator, r.cleanMetric - r.corruptedMetric);
+  assert.equal(r.faithfulness.illConditioned, true);
+  assert.ok(r.curve.every((p) => p.illConditioned));
+  // An already normalised metric of the same pair stays flagged (its own baselines are ~1 and ~0).
+  const cleanLd = noGrad(() => base.compute(model.forward([clean])).item()), corruptedLd = noGrad(() => base.compute(model.forward([corrupted])).item());
+  assert.equal(new CircuitRunner(model, { clean: [clean], corrupted: [corrupted], metric: normalizedMetric(base, cleanLd, corruptedLd) }).conditioning.illConditioned, true);
+
+  const out = cli("discover", tinyGpt2, ...PAIR, "--method", "eap", "--top-n", "3", "--json");
+  assert.equal(out.code, 0, out.stderr);
+  const doc = JSON.parse(out.stdout) as { metric: PatchDoc["metric"]; faithfulness: { illConditioned: boolean }; scores: string };
+  assert.equal(doc.metric.illConditioned, true);
+  assert.equal(doc.metric.name, "logit difference");
+  assert.equal(doc.faithfulness.illConditioned, true);
+  assert.match(doc.scores, /Δ raw logit diff/);
+  const text = cli("discover", tinyGpt2, ...PAIR, "--method", "eap", "--top-n", "3");
+  assert.match(text.stdout, /^ill-conditioned: clean − corrupted = -2\.6\de-8.*faithfulness below is not meaningful$/m);
+  assert.match(text.stdout, /faithfulness not meaningful \(ill-conditioned\)/);
+
+  const { dir, folder } = tinySnapshot("circuitscope-illcond-cd-");
+  dirs.push(dir);
+  const p = loadPretrained(folder), tok = p.tokenizer!;
+  const ok = new CircuitRunner(p.model, { clean: [encodeText(tok, "Mary and John. John gave it to")], corrupted: [encodeText(tok, "Mary and John. Mohn gave it to")], metric: logitDiffMetric([tok.encode("M")[0]!, tok.encode("J")[0]!]) });
+  assert.equal(ok.conditioning.illConditioned, false, JSON.stringify(ok.conditioning));
 });
