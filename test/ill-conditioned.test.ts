@@ -18,9 +18,12 @@ import { logitDiffMetric, normalizedMetric } from "../src/analysis/patching-metr
 import { attributionPatch, patchByPos } from "../src/analysis/patching.js";
 import { pathPatchSweep } from "../src/analysis/path-patching.js";
 import { CircuitRunner, discoverCircuit } from "../src/analysis/circuit-discovery/index.js";
+import { downstreamMetrics } from "../src/sae/metrics.js";
+import { SparseAutoencoder } from "../src/sae/model.js";
 import type { PatchResponse } from "../src/server/api-types.js";
 import { assertSvg, cli, noTinyGpt2, tinyGpt2 } from "./cli-helpers.js";
 import { post, startServe, tinySnapshot } from "./server-helpers.js";
+import { randomModel, randomTokens } from "./model-fixtures.js";
 
 // The README's IOI pair (README "Quick start" prompt, the names swapped in the corrupted one).
 const CLEAN = "When Mary and John went to the store, John gave a drink to";
@@ -207,4 +210,24 @@ test("circuit discovery: tiny-gpt2's IOI pair flags faithfulness (library, disco
   const p = loadPretrained(folder), tok = p.tokenizer!;
   const ok = new CircuitRunner(p.model, { clean: [encodeText(tok, "Mary and John. John gave it to")], corrupted: [encodeText(tok, "Mary and John. Mohn gave it to")], metric: logitDiffMetric([tok.encode("M")[0]!, tok.encode("J")[0]!]) });
   assert.equal(ok.conditioning.illConditioned, false, JSON.stringify(ok.conditioning));
+});
+
+test("SAE CE recovered: flagged when zero-ablating the hook costs ~nothing (CE_zero − CE_clean ~0), not for an SAE on a hook that matters", () => {
+  const model = randomModel("gpt2", { seed: 2 });
+  const tokens = randomTokens(model.cfg.d_vocab, 3, 9, 4);
+  const d = model.cfg.d_model;
+  // An SAE whose decoder is 0: it outputs b_dec = 0, the zero ablation itself (CE recovered 0 when meaningful).
+  const zeroSae = (hook: string) => { const s = new SparseAutoencoder({ d_in: d, d_sae: 4, hook_name: hook }); noGrad(() => { s.W_dec.data.fill(0); s.W_dec.version++; }); return s; };
+  const ok = downstreamMetrics(model, zeroSae("blocks.1.hook_resid_pre"), [tokens], { skipPositions: 1 });
+  assert.equal(ok.ceRecoveredConditioning.illConditioned, false, JSON.stringify(ok));
+  assert.equal(ok.ceRecoveredConditioning.denominator, ok.ceZero - ok.ceClean);
+  assert.ok(Math.abs(ok.ceRecovered) < 1e-4);
+  // Layer 1's MLP scaled by 1e-9: its output, and so its zero ablation, changes the logits by float32 rounding at most.
+  noGrad(() => { for (const [name, p] of model.namedParameters()) if (name === "blocks.1.mlp.W_out" || name === "blocks.1.mlp.b_out") { for (let i = 0; i < p.size; i++) p.data[i]! *= 1e-9; p.version++; } });
+  const ill = downstreamMetrics(model, zeroSae("blocks.1.hook_mlp_out"), [tokens], { skipPositions: 1 });
+  const c = ill.ceRecoveredConditioning;
+  assert.equal(c.illConditioned, true, JSON.stringify(ill));
+  assert.equal(c.denominator, ill.ceZero - ill.ceClean);
+  assert.equal(c.threshold, 1e-6 * Math.max(1, Math.abs(ill.ceZero), Math.abs(ill.ceClean)));
+  assert.ok(Math.abs(c.denominator) < c.threshold);
 });

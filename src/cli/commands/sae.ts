@@ -19,7 +19,8 @@ import { collectActivations, modelBatchSource } from "../../sae/activations.js";
 import { architectureOf, SaeConfigError, SAE_ACTIVATIONS, type SaeActivation } from "../../sae/config.js";
 import { latentDashboards, type LatentDashboard } from "../../sae/dashboard.js";
 import { loadSae, saveSae, SaeLoadError } from "../../sae/io.js";
-import { downstreamMetrics, reconstructionMetrics, type ReconstructionMetrics } from "../../sae/metrics.js";
+import { downstreamMetrics, reconstructionMetrics, type DownstreamMetrics, type ReconstructionMetrics } from "../../sae/metrics.js";
+import { describeIllConditioned } from "../../analysis/conditioning.js";
 import { SparseAutoencoder } from "../../sae/model.js";
 import { trainSae, type SaeStepLog, type SaeTrainConfig } from "../../sae/train.js";
 import { CheckpointError } from "../../train/checkpoint.js";
@@ -29,6 +30,10 @@ import type { Output } from "../io.js";
 import { intList, writeOutputFiles } from "../outputs.js";
 import { corpusWindows } from "./neurons.js";
 import { loadWithTokenizer, shownToken } from "./patch.js";
+
+/** "93.1% recovered", or why the fraction is not meaningful (CE_zero − CE_clean ~0). */
+const recoveredText = (d: DownstreamMetrics) =>
+  d.ceRecoveredConditioning.illConditioned ? `CE recovered not meaningful (${describeIllConditioned(d.ceRecoveredConditioning, "CE_zero − CE_clean")})` : `${(100 * d.ceRecovered).toFixed(1)}% recovered`;
 
 const CORPUS_FLAGS = `  --corpus F          a text file, read line by line and cut into windows of --ctx tokens
   --ctx T             tokens per window (default 32; a BOS token goes first unless --no-bos, and its position is left out)
@@ -235,7 +240,7 @@ function trainCmd(pos: string[], flags: Flags, out: Output): void {
     `trained ${result.steps} steps${result.resumedFrom !== null ? ` (resumed at ${result.resumedFrom})` : ""} in ${result.seconds.toFixed(1)} s; final batch: ${result.final ? `mse ${result.final.mse.toFixed(5)} L0 ${result.final.l0.toFixed(2)}` : "—"}`,
     ...(evaluation ? [
       `held out: ${summary(evaluation.reconstruction)}`,
-      `CE clean ${evaluation.downstream.ceClean.toFixed(4)}, with SAE ${evaluation.downstream.ceSae.toFixed(4)}, zero-ablated ${evaluation.downstream.ceZero.toFixed(4)}: ${(100 * evaluation.downstream.ceRecovered).toFixed(1)}% recovered, KL ${evaluation.downstream.klSae.toFixed(4)}`,
+      `CE clean ${evaluation.downstream.ceClean.toFixed(4)}, with SAE ${evaluation.downstream.ceSae.toFixed(4)}, zero-ablated ${evaluation.downstream.ceZero.toFixed(4)}: ${recoveredText(evaluation.downstream)}, KL ${evaluation.downstream.klSae.toFixed(4)}`,
     ] : []),
     `files: ${doc.files.join(", ")}`,
   ].join("\n"));
@@ -262,7 +267,7 @@ function evalCmd(pos: string[], flags: Flags, out: Output): void {
   if (outDir !== undefined) writeOutputFiles(outDir, [["sae-density.svg", densitySvg(reconstruction, "latent density")]], "sae-eval", doc);
   out.result(doc, () => [
     summary(reconstruction),
-    `CE clean ${downstream.ceClean.toFixed(4)}, with SAE ${downstream.ceSae.toFixed(4)}, zero-ablated ${downstream.ceZero.toFixed(4)}: ${(100 * downstream.ceRecovered).toFixed(1)}% recovered; KL(clean ‖ SAE) ${downstream.klSae.toFixed(4)} (zero-ablated ${downstream.klZero.toFixed(4)})`,
+    `CE clean ${downstream.ceClean.toFixed(4)}, with SAE ${downstream.ceSae.toFixed(4)}, zero-ablated ${downstream.ceZero.toFixed(4)}: ${recoveredText(downstream)}; KL(clean ‖ SAE) ${downstream.klSae.toFixed(4)} (zero-ablated ${downstream.klZero.toFixed(4)})`,
     ...(doc.files.length ? [`files: ${doc.files.join(", ")}`] : []),
   ].join("\n"));
 }
