@@ -18,6 +18,7 @@ import { logitDiffMetric, normalizedMetric } from "../src/analysis/patching-metr
 import { attributionPatch, patchByPos } from "../src/analysis/patching.js";
 import { pathPatchSweep } from "../src/analysis/path-patching.js";
 import { CircuitRunner, discoverCircuit } from "../src/analysis/circuit-discovery/index.js";
+import { completeness } from "../src/analysis/attribution.js";
 import { downstreamMetrics } from "../src/sae/metrics.js";
 import { SparseAutoencoder } from "../src/sae/model.js";
 import type { PatchResponse } from "../src/server/api-types.js";
@@ -230,4 +231,23 @@ test("SAE CE recovered: flagged when zero-ablating the hook costs ~nothing (CE_z
   assert.equal(c.denominator, ill.ceZero - ill.ceClean);
   assert.equal(c.threshold, 1e-6 * Math.max(1, Math.abs(ill.ceZero), Math.abs(ill.ceClean)));
   assert.ok(Math.abs(c.denominator) < c.threshold);
+});
+
+test("attribution completeness: the relative gap is flagged when f(x) − f(baseline) is ~0; tiny-gpt2's attribute JSON carries the flag", () => {
+  const ok = completeness(0.999, 2, 1);
+  assert.equal(ok.relativeGapConditioning.illConditioned, false);
+  assert.ok(Math.abs(ok.relativeGap - 0.001) < 1e-12);
+  const ill = completeness(1e-9, 0.5 + 4e-8, 0.5);
+  assert.equal(ill.relativeGapConditioning.illConditioned, true);
+  assert.equal(ill.relativeGapConditioning.denominator, ill.fInput - ill.fBaseline);
+  assert.equal(ill.relativeGapConditioning.threshold, 1e-6);
+  assert.equal(completeness(0, 3, 3).relativeGapConditioning.illConditioned, true);
+  if (skip) return;
+  const r = cli("attribute", tinyGpt2, "The capital of France is", "--target", " Paris", "--steps", "8", "--json");
+  assert.equal(r.code, 0, r.stderr);
+  const doc = JSON.parse(r.stdout) as { completeness: { fInput: number; fBaseline: number; relativeGapConditioning: { illConditioned: boolean; denominator: number } } };
+  const c = doc.completeness;
+  // f(x) − f(0) = 3.6e-5 here: small, but 36× the threshold, so the percentage stands.
+  assert.equal(c.relativeGapConditioning.illConditioned, Math.abs(c.fInput - c.fBaseline) < 1e-6 * Math.max(1, Math.abs(c.fInput), Math.abs(c.fBaseline)));
+  assert.equal(c.relativeGapConditioning.illConditioned, false);
 });
