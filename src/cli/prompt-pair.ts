@@ -1,6 +1,7 @@
 // A clean/corrupted prompt pair with an answer and a wrong token, as patch and path-patch take them:
 // loads the snapshot, tokenizes both prompts (same length required), resolves the two single tokens
-// and measures the logit difference on both runs (with whether their gap is ~0, conditioning.ts). Throws UsageError naming the flag for bad input.
+// and measures the logit difference on both runs, with whether their gap is ~0 (conditioning.ts).
+// Throws UsageError naming the flag for bad input.
 import { noGrad } from "../tensor/autodiff.js";
 import { logitDiffMetric } from "../analysis/patching-metrics.js";
 import { spanConditioning } from "../analysis/conditioning.js";

@@ -70,7 +70,7 @@ export function rows2d(get: (r: number, c: number) => number, R: number, C: numb
 
 /** The JSON fields of a clean/corrupted normalisation's conditioning (patch, path-patch, discover). */
 export function conditioningFields(c: Conditioning) {
-  return { normalized: !c.illConditioned, illConditioned: c.illConditioned, denominator: c.denominator, threshold: c.threshold, ...(c.illConditioned ? { note: `${illText(c)}` } : {}) };
+  return { normalized: !c.illConditioned, illConditioned: c.illConditioned, denominator: c.denominator, threshold: c.threshold, ...(c.illConditioned ? { note: illText(c) } : {}) };
 }
 /** The text report's warning line. */
 export const illText = (c: Conditioning) => `${describeIllConditioned(c)}: the normalised metric would be noise; showing the raw logit difference`;
