@@ -114,7 +114,7 @@ test("patch --by layer: one value per layer equal to patchByLayer; bar chart; ba
   const dir = tmp();
   const r = cli("patch", snapshot, "--clean", CLEAN, "--corrupted", CORRUPTED, "--answer", " Mary", "--wrong", " John", "--by", "layer", "--site", "attn_out", "--out", dir, "--json");
   assert.equal(r.code, 0, r.stderr);
-  const doc = JSON.parse(r.stdout) as { by: string; site: string; shape: number[]; values: number[]; axes: { name: string; labels: string[] }[]; metric: { cleanLogitDiff: number; corruptedLogitDiff: number }; files: string[] };
+  const doc = JSON.parse(r.stdout) as { by: string; site: string; shape: number[]; values: number[]; axes: { name: string; labels: string[] }[]; metric: { cleanLogitDiff: number; corruptedLogitDiff: number; illConditioned: boolean }; files: string[] };
   assert.equal(doc.by, "layer"); assert.equal(doc.site, "attn_out");
   assert.deepEqual(doc.shape, [2]);
   assert.deepEqual(doc.axes, [{ name: "layer", labels: ["0", "1"] }]);
@@ -122,8 +122,10 @@ test("patch --by layer: one value per layer equal to patchByLayer; bar chart; ba
   const base = logitDiffMetric([tokenizer.encode(" Mary")[0]!, tokenizer.encode(" John")[0]!]);
   const ref = patchByLayer(model, {
     clean: [encodeText(tokenizer, CLEAN)], corrupted: [encodeText(tokenizer, CORRUPTED)], site: "attn_out",
-    metric: normalizedMetric(base, doc.metric.cleanLogitDiff, doc.metric.corruptedLogitDiff),
+    // tiny-gpt2's clean and corrupted logit diffs differ by ~2.6e-8: the CLI shows the raw metric (test/ill-conditioned.test.ts).
+    metric: doc.metric.illConditioned ? base : normalizedMetric(base, doc.metric.cleanLogitDiff, doc.metric.corruptedLogitDiff),
   });
+  assert.equal(doc.metric.illConditioned, true);
   closeAll(doc.values, Array.from(ref.values.toArray()), 1e-4, "per layer");
   assertSvg(doc.files[0]!, ["layer 0", "layer 1", "attn_out", "whole attn_out patched"]);
   assert.deepEqual(JSON.parse(fs.readFileSync(doc.files[1]!, "utf8")), doc);

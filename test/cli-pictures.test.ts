@@ -12,7 +12,7 @@ import { useBackend } from "../src/backend/init.js";
 import { loadPretrained } from "../src/io/snapshot.js";
 import { encodeText } from "../src/model/tokens.js";
 import { noGrad } from "../src/tensor/autodiff.js";
-import { logitDiffMetric, normalizedMetric } from "../src/analysis/patching-metrics.js";
+import { logitDiffMetric } from "../src/analysis/patching-metrics.js";
 import { attributionAgreement, attributionPatch, patchByHead } from "../src/analysis/patching.js";
 import { pathPatchSweep } from "../src/analysis/path-patching.js";
 import { activationHistogram, maxActivatingExamples, polysemanticity } from "../src/analysis/neurons.js";
@@ -40,7 +40,7 @@ const PAIR = ["--clean", CLEAN, "--corrupted", CORRUPTED, "--answer", " Mary", "
 interface PathDoc {
   direction: string; receiver: string; shape: number[];
   values: (number | null)[][]; normalized: (number | null)[][]; delta: (number | null)[][];
-  metric: { cleanLogitDiff: number; corruptedLogitDiff: number; target: number }; files: string[];
+  metric: { cleanLogitDiff: number; corruptedLogitDiff: number; target: number; illConditioned: boolean }; files: string[];
 }
 
 test("path-patch --json --out: every sender → logits and → 1.0:q equals pathPatchSweep; heatmap SVG", { skip }, () => {
@@ -59,8 +59,10 @@ test("path-patch --json --out: every sender → logits and → 1.0:q equals path
       const v = ref.values.get(l, h), n = ref.normalized.get(l, h);
       if (Number.isNaN(v)) { assert.equal(receiver, "1.0:q"); assert.equal(l, 1); assert.equal(doc.values[l]![h], null); assert.equal(doc.delta[l]![h], null); continue; }
       close(doc.values[l]![h]!, v, 1e-6, `${receiver} L${l}H${h} value`);
-      close(doc.normalized[l]![h]!, n, 1e-4, `${receiver} L${l}H${h} normalized`);
-      close(doc.delta[l]![h]!, n - 1, 1e-4, `${receiver} L${l}H${h} Δ = normalized − 1 (noising)`);
+      // tiny-gpt2's clean and corrupted logit diffs differ by ~2.6e-8: no normalised values, Δ raw (test/ill-conditioned.test.ts).
+      assert.equal(doc.metric.illConditioned, true); assert.ok(Number.isFinite(n));
+      assert.equal(doc.normalized[l]![h], null);
+      close(doc.delta[l]![h]!, v - ref.targetMetric, 1e-6, `${receiver} L${l}H${h} Δ = value − target (raw, ill-conditioned)`);
     }
     assert.deepEqual(doc.files, [path.join(dir, "path-patch.svg"), path.join(dir, "path-patch.json")]);
     assertSvg(doc.files[0]!, ["L0", "L1", "H0", "H1", "sender layer", `heads → ${receiver}`]);
@@ -82,10 +84,12 @@ test("patch --method both --by head: the attribution estimate and Pearson r equa
   const dir = tmp();
   const r = cli("patch", snapshot, ...PAIR, "--by", "head", "--method", "both", "--out", dir, "--json");
   assert.equal(r.code, 0, r.stderr);
-  const doc = JSON.parse(r.stdout) as { method: string; values: number[][]; metric: { cleanLogitDiff: number; corruptedLogitDiff: number }; attribution: { values: number[][]; pearson: number }; files: string[] };
+  const doc = JSON.parse(r.stdout) as { method: string; values: number[][]; metric: { cleanLogitDiff: number; corruptedLogitDiff: number; illConditioned: boolean }; attribution: { values: number[][]; pearson: number }; files: string[] };
   assert.equal(doc.method, "both");
   const base = logitDiffMetric([tokenizer.encode(" Mary")[0]!, tokenizer.encode(" John")[0]!]);
-  const o = { clean: [encodeText(tokenizer, CLEAN)], corrupted: [encodeText(tokenizer, CORRUPTED)], metric: normalizedMetric(base, doc.metric.cleanLogitDiff, doc.metric.corruptedLogitDiff) };
+  // tiny-gpt2's clean and corrupted logit diffs differ by ~2.6e-8: the CLI shows the raw metric (test/ill-conditioned.test.ts).
+  assert.equal(doc.metric.illConditioned, true);
+  const o = { clean: [encodeText(tokenizer, CLEAN)], corrupted: [encodeText(tokenizer, CORRUPTED)], metric: base };
   const real = patchByHead(model, o), est = attributionPatch(model, { ...o, site: "z", by: "head" });
   doc.values.forEach((row, l) => row.forEach((v, h) => close(v, real.values.get(l, h), 1e-4, `activation L${l}H${h}`)));
   doc.attribution.values.forEach((row, l) => row.forEach((v, h) => close(v, est.values.get(l, h) + est.targetMetric, 1e-4, `attribution L${l}H${h}`)));

@@ -20,6 +20,7 @@ import type { RunRow } from "../src/labs/scaling/sweep.js";
 import { scrubLines } from "../src/cli/commands/scrub.js";
 import { circuitLine } from "../src/cli/commands/discover.js";
 import { ceRecoveredText } from "../src/cli/commands/sae.js";
+import { spanConditioning } from "../src/analysis/conditioning.js";
 
 describe("verdict and illConditioned", () => {
   test("verdict picks the sentence by the check and keeps the numbers beside it", () => {
@@ -28,7 +29,8 @@ describe("verdict and illConditioned", () => {
     assert.equal(verdict(null, "Yes", "No", "never", "Not decidable"), "Not decidable (never)");
   });
   test("illConditioned flags a denominator ~0 next to its scale", () => {
-    assert.equal(illConditioned(0.001, 3), true);
+    assert.equal(illConditioned(1e-7, 3), true);
+    assert.equal(illConditioned(0.001, 3), false, "the one rule: 1e-6·max(1, scale)");
     assert.equal(illConditioned(0.5, 3), false);
     assert.equal(illConditioned(0, 0), true);
   });
@@ -194,16 +196,17 @@ describe("cli ratios", () => {
   const scrub = { hypothesis: "h", samples: 10, modelLoss: 2, scrubbedLoss: 2.5, scrubbedStderr: 0.1, randomLoss: 3, recovered: 0.5, recoveredStderr: 0.05 };
   test("scrub: the fraction recovered, or ill-conditioned when the random loss ~ the model loss", () => {
     assert.match(scrubLines(scrub).join("\n"), /loss recovered 50\.0% ± 5\.0%/);
-    const bad = scrubLines({ ...scrub, randomLoss: 2.001, recovered: -498 }).join("\n");
-    assert.match(bad, /loss recovered ill-conditioned: random − model loss is 1\.00e-3/);
+    const bad = scrubLines({ ...scrub, randomLoss: 2.0000001, recovered: -5e6 }).join("\n");
+    assert.match(bad, /loss recovered ill-conditioned: random − model loss is 1\.00e-7/);
     assert.doesNotMatch(bad, /%/);
   });
   test("discover: faithfulness, or ill-conditioned when clean ~ corrupted", () => {
     assert.match(circuitLine({ edges: 5, normalized: 0.8 }, 50, 3, 1), /faithfulness 0\.8000 \(logit diff clean 3\.0000, corrupted 1\.0000, circuit 2\.6000\)/);
-    assert.match(circuitLine({ edges: 5, normalized: 0.8 }, 50, 3, 2.999), /faithfulness ill-conditioned: clean − corrupted logit diff is 1\.00e-3/);
+    assert.match(circuitLine({ edges: 5, normalized: 0.8 }, 50, 3, 2.9999999), /faithfulness ill-conditioned: clean − corrupted logit diff is 1\.00e-7/);
   });
   test("sae: CE recovered, or ill-conditioned when zero-ablation barely changes CE", () => {
-    assert.match(ceRecoveredText({ ceClean: 2, ceSae: 2.2, ceZero: 4, ceRecovered: 0.9 }), /: 90\.0% recovered$/);
-    assert.match(ceRecoveredText({ ceClean: 2, ceSae: 2.2, ceZero: 2.001, ceRecovered: -199 }), /fraction recovered ill-conditioned \(zero-ablation changes CE by only 1\.00e-3\)/);
+    const ce = (ceClean: number, ceZero: number) => ({ ceClean, ceSae: 2.2, ceZero, ceRecovered: (ceZero - 2.2) / (ceZero - ceClean), ceRecoveredConditioning: spanConditioning(ceZero, ceClean) });
+    assert.match(ceRecoveredText(ce(2, 4)), /: 90\.0% recovered$/);
+    assert.match(ceRecoveredText(ce(2, 2.0000001)), /CE recovered not meaningful \(ill-conditioned: CE_zero − CE_clean = 1\.00e-7/);
   });
 });

@@ -154,6 +154,10 @@ test("the workbench page: attention heatmaps equal the API, tokens coloured, len
   assert.equal(await page.textContent("#patch-error"), "");
   const patch = (await post<PatchResponse>(s.url + "api/patch", { clean: PROMPT, corrupted: CORRUPT, answer: "M", wrong: "J" })).doc;
   assert.deepEqual(await heatmapValues(page, "#patch"), patch.values);
+  // A well-conditioned pair: normalised, no ill-conditioned warning (test/web-ill-conditioned.test.ts has the other case).
+  assert.equal(patch.metric.illConditioned, false);
+  assert.equal(await page.textContent("#patch-warning"), "");
+  assert.equal(await page.isVisible("#patch-warning"), false);
   const labels = await page.$$eval("#patch svg text", (els) => els.map((e) => e.textContent));
   for (const l of ["layer 0", "layer 1", "15 J/M", "layer", "position (clean/corrupted token)", "normalised metric"]) assert.ok(labels.includes(l), `patching heatmap label ${l}`);
 

@@ -12,6 +12,7 @@ import { fmt, ShapeError } from "../tensor/shape.js";
 import { Tensor } from "../tensor/tensor.js";
 import type { ForwardOptions, HookedTransformer } from "../model/transformer.js";
 import type { HookName } from "../model/hooks.js";
+import { conditioning, type Conditioning } from "./conditioning.js";
 
 /** Captum's approximation methods for the path integral ∫₀¹ ∂f/∂x(b + α(x − b)) dα. */
 export type IntegrationMethod = "riemann_left" | "riemann_right" | "riemann_middle" | "riemann_trapezoid" | "gausslegendre";
@@ -27,6 +28,8 @@ export interface Completeness {
   gap: number;
   /** gap / |fInput − fBaseline| (Infinity when the two scores are equal but sum is not 0). */
   relativeGap: number;
+  /** Whether fInput − fBaseline is ~0 relative to the scores (conditioning.ts): relativeGap is then not meaningful; report gap. */
+  relativeGapConditioning: Conditioning;
 }
 
 export interface Attribution {
@@ -53,7 +56,8 @@ export interface IGOptions {
 
 export function completeness(sum: number, fInput: number, fBaseline: number): Completeness {
   const gap = Math.abs(sum - (fInput - fBaseline)), denom = Math.abs(fInput - fBaseline);
-  return { sum, fInput, fBaseline, gap, relativeGap: denom > 0 ? gap / denom : gap === 0 ? 0 : Infinity };
+  const relativeGapConditioning = conditioning(fInput - fBaseline, Math.max(Math.abs(fInput), Math.abs(fBaseline)));
+  return { sum, fInput, fBaseline, gap, relativeGap: denom > 0 ? gap / denom : gap === 0 ? 0 : Infinity, relativeGapConditioning };
 }
 
 /**

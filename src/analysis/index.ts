@@ -11,6 +11,7 @@ export {
 } from "./head-detectors.js";
 export { logitDiffMetric, tokenProbMetric, lossMetric, normalizedMetric, type Metric, type AnswerPairs } from "./patching-metrics.js";
 export { positionLossMetric } from "./patching-metrics.js";
+export { ratio, conditioning, spanConditioning, conditioningThreshold, describeIllConditioned, ILL_CONDITIONED_RTOL, type Conditioning, type Ratio } from "./conditioning.js";
 export {
   patchByPos, patchByHead, patchByLayer, attributionPatch, attributionAgreement, pearson,
   type PatchResult, type PatchOptions, type LabelledAxis, type ResidSite, type HeadSite, type Direction,

@@ -5,6 +5,7 @@ import { crossEntropy, logSoftmax } from "../tensor/ops/nn.js";
 import { slice } from "../tensor/ops/movement.js";
 import { Tensor } from "../tensor/tensor.js";
 import { fmt, ShapeError } from "../tensor/shape.js";
+import { spanConditioning, type Conditioning } from "./conditioning.js";
 
 export interface Metric {
   name: string;
@@ -12,6 +13,8 @@ export interface Metric {
   positions: "last" | "all";
   /** logits [batch, pos, d_vocab] → a scalar tensor (averaged over the batch). */
   compute(logits: Tensor): Tensor;
+  /** Set by normalizedMetric: whether clean − corrupted is ~0 (conditioning.ts), so the normalised values are noise. */
+  conditioning?: Conditioning;
 }
 
 /** An answer pair [correct, incorrect] for every prompt, or one per prompt. */
@@ -88,11 +91,18 @@ export function lossMetric(tokens: readonly (readonly number[])[]): Metric {
   };
 }
 
-/** (m − corrupted) / (clean − corrupted): 0 at the corrupted baseline, 1 at the clean one. */
-export function normalizedMetric(metric: Metric, clean: number, corrupted: number): Metric {
+/**
+ * (m − corrupted) / (clean − corrupted): 0 at the corrupted baseline, 1 at the clean one. Carries
+ * `conditioning`: when |clean − corrupted| is ~0 (spanConditioning) the values are flagged, and a
+ * report should show the raw metric instead.
+ */
+export function normalizedMetric(metric: Metric, clean: number, corrupted: number): Metric & { conditioning: Conditioning } {
   const span = clean - corrupted;
-  if (span === 0) throw new RangeError("normalizedMetric: clean and corrupted baselines are equal, so there is nothing to normalise by");
-  return { name: `normalized ${metric.name}`, positions: metric.positions, compute: (logits) => metric.compute(logits).sub(corrupted).div(span) };
+  if (span === 0) throw new RangeError(`normalizedMetric: clean and corrupted baselines are equal (${clean}), so there is nothing to normalise by; use the raw ${metric.name}`);
+  return {
+    name: `normalized ${metric.name}`, positions: metric.positions, conditioning: spanConditioning(clean, corrupted),
+    compute: (logits) => metric.compute(logits).sub(corrupted).div(span),
+  };
 }
 
 /**

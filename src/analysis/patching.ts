@@ -21,6 +21,7 @@ import type { HookName } from "../model/hooks.js";
 import { scatter } from "../plot/svg.js";
 import type { Metric } from "./patching-metrics.js";
 import { metricOn, paddingOf, padRuns, type Padding } from "./padding.js";
+import type { Conditioning } from "./conditioning.js";
 
 /** Block-level activations [batch, pos, d_model], patched per position or whole. */
 export type ResidSite = "resid_pre" | "resid_mid" | "resid_post" | "attn_out" | "mlp_out";
@@ -39,6 +40,8 @@ export interface PatchResult {
   sourceMetric: number;
   direction: Direction;
   site: string;
+  /** The metric's conditioning when it is normalised (normalizedMetric): illConditioned means the values are noise. */
+  conditioning?: Conditioning;
 }
 
 export interface PatchOptions {
@@ -178,6 +181,7 @@ function result(values: Float64Array, axes: LabelledAxis[], runs: Runs, o: Patch
   return {
     values: new Tensor(values, axes.map((a) => a.labels.length)), axes,
     targetMetric: runs.targetMetric, sourceMetric: runs.sourceMetric, direction: o.direction ?? "denoising", site,
+    ...(o.metric.conditioning ? { conditioning: o.metric.conditioning } : {}),
   };
 }
 
@@ -257,7 +261,10 @@ export function attributionPatch(model: HookedTransformer, o: Omit<PatchOptions,
   }));
   const axes = axisDim === null ? [layerAxis(Ls.length)]
     : [layerAxis(Ls.length), o.by === "pos" ? numbered("pos", n, o.posLabels) : numbered("head", n)];
-  return { values: new Tensor(values, axes.map((a) => a.labels.length)), axes, targetMetric, sourceMetric, direction: o.direction ?? "denoising", site: o.site };
+  return {
+    values: new Tensor(values, axes.map((a) => a.labels.length)), axes, targetMetric, sourceMetric, direction: o.direction ?? "denoising", site: o.site,
+    ...(o.metric.conditioning ? { conditioning: o.metric.conditioning } : {}),
+  };
 }
 
 /** Pearson correlation of two equally long lists of numbers. */

@@ -29,6 +29,7 @@ import type { HookedTransformer, Tokens } from "../model/transformer.js";
 import type { ForwardHook, HookName } from "../model/hooks.js";
 import type { Metric } from "./patching-metrics.js";
 import type { Direction, LabelledAxis } from "./patching.js";
+import { spanConditioning, type Conditioning } from "./conditioning.js";
 
 export interface HeadRef { layer: number; head: number }
 export interface ReceiverRef extends HeadRef { input: "q" | "k" | "v" }
@@ -49,8 +50,10 @@ export interface PathPatchOptions {
 export interface PathPatchResult {
   /** Metric after path patching. */
   value: number;
-  /** (value − corruptedMetric) / (cleanMetric − corruptedMetric): 1 = clean, 0 = corrupted; NaN if they are equal. */
+  /** (value − corruptedMetric) / (cleanMetric − corruptedMetric): 1 = clean, 0 = corrupted; NaN if they are equal; noise when conditioning.illConditioned. */
   normalized: number;
+  /** Whether cleanMetric − corruptedMetric is ~0 (conditioning.ts), so `normalized` is not meaningful. */
+  conditioning: Conditioning;
   /** value − targetMetric: the effect of the senders through the receivers. */
   effect: number;
   cleanMetric: number;
@@ -64,6 +67,7 @@ export interface PathPatchSweep {
   values: Tensor;
   /** Normalized as PathPatchResult.normalized, [layer, head]. */
   normalized: Tensor;
+  conditioning: Conditioning;
   axes: LabelledAxis[];
   cleanMetric: number;
   corruptedMetric: number;
@@ -167,6 +171,8 @@ function runPaths(model: HookedTransformer, o: PathPatchOptions, p: Prepared, se
   }));
 }
 
+// An already normalised, ill-conditioned metric stays flagged: its own clean/corrupted are ~1 and ~0.
+const spanOf = (m: Metric, clean: number, corrupted: number) => (m.conditioning?.illConditioned ? m.conditioning : spanConditioning(clean, corrupted));
 const normalize = (v: number, clean: number, corrupted: number) => (clean === corrupted ? NaN : (v - corrupted) / (clean - corrupted));
 
 /** Path patching from one sender head (or several, patched together) to the receivers. */
@@ -177,7 +183,7 @@ export function pathPatch(model: HookedTransformer, o: PathPatchOptions & { send
   const value = runPaths(model, o, p, senders);
   return {
     value, normalized: normalize(value, p.cleanMetric, p.corruptedMetric), effect: value - p.targetMetric,
-    cleanMetric: p.cleanMetric, corruptedMetric: p.corruptedMetric, targetMetric: p.targetMetric, direction: p.direction,
+    conditioning: spanOf(o.metric, p.cleanMetric, p.corruptedMetric), cleanMetric: p.cleanMetric, corruptedMetric: p.corruptedMetric, targetMetric: p.targetMetric, direction: p.direction,
   };
 }
 
@@ -196,6 +202,6 @@ export function pathPatchSweep(model: HookedTransformer, o: PathPatchOptions): P
   const label = (name: string, n: number): LabelledAxis => ({ name, labels: Array.from({ length: n }, (_, i) => String(i)) });
   return {
     values: new Tensor(vals, [L, H]), normalized: new Tensor(norm, [L, H]), axes: [label("layer", L), label("head", H)],
-    cleanMetric: p.cleanMetric, corruptedMetric: p.corruptedMetric, targetMetric: p.targetMetric, direction: p.direction,
+    conditioning: spanOf(o.metric, p.cleanMetric, p.corruptedMetric), cleanMetric: p.cleanMetric, corruptedMetric: p.corruptedMetric, targetMetric: p.targetMetric, direction: p.direction,
   };
 }

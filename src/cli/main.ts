@@ -66,7 +66,7 @@ function program(json: boolean, setCode: (c: number) => void): Cmd {
   const byName = new Map<string, Cmd>();
   for (const t of TECHNIQUES) byName.set(t.name, techniqueCommand(t, loadSubject, makeOutput, setCode));
   for (const c of legacy) {
-    const sub = new Cmd(c.name).summary(c.summary).description(c.summary).helpOption(false)
+    const sub = new Cmd(c.name).summary(c.summary).description(c.summary)
       .allowUnknownOption().allowExcessArguments().argument("[args...]")
       .action(async (_args: string[], _o: unknown, self: Cmd) => {
         const args = parseArgs(self.args);
@@ -77,7 +77,12 @@ function program(json: boolean, setCode: (c: number) => void): Cmd {
     byName.set(c.name, sub);
   }
   // addCommand does not pass settings down: each command throws instead of exiting and prints no errors itself.
-  for (const n of ORDER) p.addCommand(byName.get(n)!.copyInheritedSettings(p));
+  for (const n of ORDER) {
+    const sub = byName.get(n)!.copyInheritedSettings(p);
+    // Legacy commands read --help themselves (their usage text); set after copying, which would bring the parent's back.
+    if (legacy.some((c) => c.name === n)) sub.helpOption(false);
+    p.addCommand(sub);
+  }
   return p;
 }
 

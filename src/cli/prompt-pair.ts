@@ -1,8 +1,10 @@
 // A clean/corrupted prompt pair with an answer and a wrong token, as patch and path-patch take them:
 // loads the snapshot, tokenizes both prompts (same length required), resolves the two single tokens
-// and measures the logit difference on both runs. Throws UsageError naming the flag for bad input.
+// and measures the logit difference on both runs, with whether their gap is ~0 (conditioning.ts).
+// Throws UsageError naming the flag for bad input.
 import { noGrad } from "../tensor/autodiff.js";
 import { logitDiffMetric } from "../analysis/patching-metrics.js";
+import { spanConditioning } from "../analysis/conditioning.js";
 import { UsageError } from "./args.js";
 import { loadWithTokenizer, promptIds, shownToken, singleToken } from "./commands/patch.js";
 
@@ -22,7 +24,8 @@ export function loadContrastPair(command: string, folder: string, t: PairText) {
   const base = logitDiffMetric([answer, wrong]);
   const cleanLd = noGrad(() => base.compute(model.forward([clean])).item());
   const corruptedLd = noGrad(() => base.compute(model.forward([corrupted])).item());
-  if (cleanLd === corruptedLd) throw new Error(`the clean and corrupted logit differences are equal (${cleanLd}), so the metric cannot be normalised`);
+  // Equal or nearly equal logit differences cannot be normalised by: commands flag it and show the raw metric.
+  const conditioning = spanConditioning(cleanLd, corruptedLd);
   // A position where the prompts differ is labelled with both tokens.
   const posLabels = cleanStrs.map((s, i) => s === corruptedStrs[i] ? shownToken(s) : `${shownToken(s)}/${shownToken(corruptedStrs[i]!)}`);
   const doc = {
@@ -30,5 +33,5 @@ export function loadContrastPair(command: string, folder: string, t: PairText) {
     corrupted: { prompt: t.corrupted, tokens: corrupted.map((id, i) => ({ id, str: corruptedStrs[i]! })) },
     answer: { id: answer, str: tokenizer.decode([answer]) }, wrong: { id: wrong, str: tokenizer.decode([wrong]) },
   };
-  return { model, tokenizer, cfg, clean, corrupted, answer, wrong, base, cleanLd, corruptedLd, posLabels, doc };
+  return { model, tokenizer, cfg, clean, corrupted, answer, wrong, base, cleanLd, corruptedLd, conditioning, posLabels, doc };
 }

@@ -1,4 +1,5 @@
 // Markdown pieces every lab report shares.
+import { conditioning } from "../analysis/conditioning.js";
 
 /** The "Figures" section: one image link per SVG the report writes. */
 export function figureSection(files: Record<string, string>): string[] {
@@ -14,7 +15,7 @@ export function verdict(check: boolean | null, yes: string, no: string, numbers:
   return `${check === null ? undecided : check ? yes : no} (${numbers})`;
 }
 
-/** True when a ratio's denominator is ~0 next to the quantities it is formed from (|den| ≤ rel·scale): the ratio is ill-conditioned. */
-export function illConditioned(den: number, scale: number, rel = 0.01): boolean {
-  return !(Math.abs(den) > rel * Math.abs(scale));
+/** True when a ratio's denominator is ~0 next to the quantities it is formed from: the one rule of analysis/conditioning.ts. */
+export function illConditioned(den: number, scale: number): boolean {
+  return conditioning(den, scale).illConditioned;
 }

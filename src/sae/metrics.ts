@@ -14,6 +14,7 @@ import type { HookName } from "../model/hooks.js";
 import type { HookedTransformer } from "../model/transformer.js";
 import type { ActivationRows } from "./activations.js";
 import type { SparseAutoencoder } from "./model.js";
+import { ratio, type Conditioning } from "../analysis/conditioning.js";
 
 export interface ReconstructionMetrics {
   tokens: number;
@@ -85,8 +86,10 @@ export interface DownstreamMetrics {
   ceClean: number;
   ceSae: number;
   ceZero: number;
-  /** (CE_zero − CE_sae) / (CE_zero − CE_clean). */
+  /** (CE_zero − CE_sae) / (CE_zero − CE_clean); noise when ceRecoveredConditioning.illConditioned. */
   ceRecovered: number;
+  /** Whether CE_zero − CE_clean is ~0 (conditioning.ts, relative to the larger CE): zero-ablation costs nothing, so there is nothing to recover. */
+  ceRecoveredConditioning: Conditioning;
   /** Mean over predictions of KL(p_clean ‖ p_sae) and KL(p_clean ‖ p_zero), in nats. */
   klSae: number;
   klZero: number;
@@ -149,5 +152,7 @@ export function downstreamMetrics(model: HookedTransformer, sae: SparseAutoencod
   }
   if (n === 0) throw new RangeError("sae downstream metrics: no predictions (windows too short for skipPositions)");
   ceC /= n; ceS /= n; ceZ /= n;
-  return { predictions: n, ceClean: ceC, ceSae: ceS, ceZero: ceZ, ceRecovered: (ceZ - ceS) / (ceZ - ceC), klSae: klS / n, klZero: klZ / n };
+  const rec = ratio(ceZ - ceS, ceZ - ceC, Math.max(Math.abs(ceZ), Math.abs(ceC)));
+  const { value: ceRecovered, ...ceRecoveredConditioning } = rec;
+  return { predictions: n, ceClean: ceC, ceSae: ceS, ceZero: ceZ, ceRecovered, ceRecoveredConditioning, klSae: klS / n, klZero: klZ / n };
 }

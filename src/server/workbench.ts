@@ -14,6 +14,7 @@ import { topKIndices } from "../tensor/ops/sparse.js";
 import { detectionPattern, HEAD_KINDS, scorePattern, type HeadKind } from "../analysis/head-detectors.js";
 import { patchByHead, patchByPos, type Direction, type HeadSite, type ResidSite } from "../analysis/patching.js";
 import { logitDiffMetric, normalizedMetric } from "../analysis/patching-metrics.js";
+import { spanConditioning } from "../analysis/conditioning.js";
 import type {
   ActivationsResponse, AttentionResponse, InfoResponse, LensResponse, PatchResponse, RunResponse, Token, TopToken,
 } from "./api-types.js";
@@ -177,14 +178,16 @@ export class Workbench {
     const base = logitDiffMetric([answer, wrong]);
     const cleanLd = noGrad(() => base.compute(this.model.forward([clean])).item());
     const corruptedLd = noGrad(() => base.compute(this.model.forward([corrupted])).item());
-    if (cleanLd === corruptedLd) throw new ApiError(400, `the clean and corrupted logit differences are equal (${cleanLd}), so the metric cannot be normalised`);
+    // A ~0 gap would make the normalised values noise: the response flags it and carries the raw logit difference.
+    const cond = spanConditioning(cleanLd, corruptedLd);
     const positions = cleanToks.map((t, i) => (t.str === corruptedToks[i]!.str ? t.str : `${t.str}/${corruptedToks[i]!.str}`));
-    const o = { clean: [clean], corrupted: [corrupted], metric: normalizedMetric(base, cleanLd, corruptedLd), direction, posLabels: positions };
+    const o = { clean: [clean], corrupted: [corrupted], metric: cond.illConditioned ? base : normalizedMetric(base, cleanLd, corruptedLd), direction, posLabels: positions };
     const r = by === "pos" ? patchByPos(this.model, { ...o, site: site as ResidSite }) : patchByHead(this.model, { ...o, site: site as HeadSite });
     const [L, P] = r.values.shape as [number, number];
     return {
       clean: cleanToks, corrupted: corruptedToks, answer: this.tokens([answer])[0]!, wrong: this.tokens([wrong])[0]!,
-      by, site, direction, metric: { cleanLogitDiff: cleanLd, corruptedLogitDiff: corruptedLd },
+      by, site, direction,
+      metric: { cleanLogitDiff: cleanLd, corruptedLogitDiff: corruptedLd, normalized: !cond.illConditioned, illConditioned: cond.illConditioned, denominator: cond.denominator, threshold: cond.threshold },
       layers: r.axes[0]!.labels, columns: r.axes[1]!.labels,
       values: Array.from({ length: L }, (_, l) => Array.from({ length: P }, (_, p) => r.values.get(l, p))),
     };

@@ -250,22 +250,26 @@ async function loadLens(): Promise<void> {
 // ---- activation patching -----------------------------------------------------------------------
 async function loadPatch(): Promise<void> {
   await guarded("patch-error", async () => {
-    $("patch").replaceChildren(); $("patch-info").textContent = "computing…";
+    $("patch").replaceChildren(); $("patch-info").textContent = "computing…"; $("patch-warning").textContent = "";
     const v = (id: string) => $<HTMLInputElement | HTMLSelectElement>(id).value;
     try {
       const site = v("site"), by = ["z", "q", "k", "v", "pattern"].includes(site) ? "head" : "pos";
       const r = await api<PatchResponse>("/api/patch", { clean: v("clean"), corrupted: v("corrupted"), answer: v("answer"), wrong: v("wrong"), by, site, direction: v("direction") });
+      const m = r.metric, raw = m.illConditioned;
+      // At least ±1 either way: raw logit differences of an ill-conditioned pair are near-identical and stay pale, not bright.
       const max = Math.max(1, ...r.values.flat().map(Math.abs));
+      if (raw) $("patch-warning").textContent = `ill-conditioned: clean − corrupted = ${m.denominator.toExponential(2)}, below the threshold ${m.threshold.toExponential(1)} (1e-6 × max(1, |clean|, |corrupted|)), so the normalised metric would be noise; showing the raw logit difference instead.`;
       $("patch-info").textContent = `${r.direction} ${r.site} by ${r.by}; logit diff ${JSON.stringify(r.answer.str)} − ${JSON.stringify(r.wrong.str)}: clean ${r.metric.cleanLogitDiff.toFixed(3)}, corrupted ${r.metric.corruptedLogitDiff.toFixed(3)}`;
       const byPos = r.by === "pos";
       $("patch").replaceChildren(heatmapSvg({
         values: r.values, rowLabels: r.layers.map((l) => `layer ${l}`), colLabels: r.columns.map((c, i) => (byPos ? `${i} ${visibleToken(c)}` : `head ${c}`)),
         xLabel: byPos ? "position (clean/corrupted token)" : "head", yLabel: "layer", colour: (x) => diverging(x / max), cell: 26,
-        title: `patched ${r.site}: normalised logit difference (0 = corrupted, 1 = clean)`, legend: { lo: -max, hi: max, label: "normalised metric" },
-        onHover: (l, c, x) => `layer ${r.layers[l]}, ${byPos ? `position ${c} ${JSON.stringify(r.columns[c])}` : `head ${r.columns[c]}`}: ${x.toFixed(4)}`,
+        title: raw ? `patched ${r.site}: raw logit difference (ill-conditioned, not normalised)` : `patched ${r.site}: normalised logit difference (0 = corrupted, 1 = clean)`,
+        legend: { lo: -max, hi: max, label: raw ? "raw logit difference" : "normalised metric" },
+        onHover: (l, c, x) => `layer ${r.layers[l]}, ${byPos ? `position ${c} ${JSON.stringify(r.columns[c])}` : `head ${r.columns[c]}`}: ${raw ? `raw logit diff ${x.toPrecision(6)}` : x.toFixed(4)}`,
       }, tooltip));
       markRendered($("patch"));
-    } catch (e) { $("patch-info").textContent = ""; throw e; }
+    } catch (e) { $("patch-info").textContent = ""; $("patch-warning").textContent = ""; throw e; }
   });
 }
 

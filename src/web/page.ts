@@ -21,6 +21,8 @@ button[aria-pressed=true]{outline:3px solid #f0a500}
 .row{display:flex;gap:10px;align-items:center;flex-wrap:wrap;margin:6px 0}
 .error{color:#a4000f;font-size:14px;white-space:pre-wrap;margin:6px 0}
 .error:empty{display:none}
+.warning{color:#6b4700;background:#fff4d6;border:1px solid #f0c050;border-radius:5px;font-size:14px;padding:5px 8px;margin:6px 0}
+.warning:empty{display:none}
 .hint{color:var(--muted);font-size:12px}
 .tokens{font-family:ui-monospace,Menlo,monospace;font-size:14px;line-height:2.1}
 .tok{display:inline-block;padding:0 3px;margin:1px;border-radius:3px;border:1px solid #ccc;cursor:default;white-space:pre}
@@ -94,7 +96,7 @@ export function pageHtml(model: string): string {
 </section>
 
 <section aria-labelledby="h-patch"><h2 id="h-patch">Activation patching</h2>
-<div class="hint">Patch the clean run's activation at one layer and position (or one head, at every position) into the corrupted run (denoising; noising the other way round); the metric is the logit difference answer − wrong at the last position, normalised so 0 = corrupted and 1 = clean.</div>
+<div class="hint">Patch the clean run's activation at one layer and position (or one head, at every position) into the corrupted run (denoising; noising the other way round); the metric is the logit difference answer − wrong at the last position, normalised so 0 = corrupted and 1 = clean (when clean and corrupted are nearly equal, the raw logit difference, with a warning).</div>
 <div class="row"><label for="clean">clean</label><input type="text" id="clean" size="60" spellcheck="false"></div>
 <div class="row"><label for="corrupted">corrupted</label><input type="text" id="corrupted" size="60" spellcheck="false"></div>
 <div class="row"><label for="answer">answer</label><input type="text" id="answer" size="10" spellcheck="false">
@@ -104,6 +106,7 @@ export function pageHtml(model: string): string {
 <label for="direction">direction</label><select id="direction"><option>denoising</option><option>noising</option></select>
 <button id="patch-run" class="secondary">Patch</button></div>
 <div id="patch-error" class="error" role="alert"></div>
+<div id="patch-warning" class="warning" role="status"></div>
 <div id="patch-info" class="hint"></div>
 <div id="patch" class="scroll"></div>
 </section>

@@ -14,6 +14,8 @@ export interface Faithfulness {
   metric: number;
   /** (metric − corrupted) / (clean − corrupted). */
   normalized: number;
+  /** clean − corrupted is ~0 (runner.conditioning): `normalized` is noise; report `metric` instead. */
+  illConditioned: boolean;
   /** KL(clean model ‖ circuit), mean over prompts (and positions the metric reads). */
   kl: number;
 }
@@ -22,7 +24,7 @@ export function faithfulness(runner: CircuitRunner, mask: EdgeMask): Faithfulnes
   return scope(() => noGrad(() => {
     const logits = runner.logits(mask);
     const metric = runner.metric.compute(logits).item();
-    return { edges: countEdges(mask), metric, normalized: runner.normalize(metric), kl: runner.klToClean(logits) };
+    return { edges: countEdges(mask), metric, normalized: runner.normalize(metric), illConditioned: runner.conditioning.illConditioned, kl: runner.klToClean(logits) };
   }));
 }
 

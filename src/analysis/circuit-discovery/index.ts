@@ -9,6 +9,7 @@ import { eapIgScores, eapScores } from "./eap.js";
 import { curveCounts, faithfulness, faithfulnessCurve, type CurvePoint, type Faithfulness } from "./faithfulness.js";
 import { pruneDangling, rankEdges, thresholdEdges, topNEdges, type EdgeGraph, type EdgeMask } from "./graph.js";
 import { CircuitRunner, type CircuitTask } from "./run.js";
+import { describeIllConditioned, type Conditioning } from "../conditioning.js";
 
 export * from "./graph.js";
 export { CircuitRunner, withSplitInputs, type CircuitTask } from "./run.js";
@@ -59,6 +60,8 @@ export interface DiscoveryResult {
   curve: CurvePoint[];
   cleanMetric: number;
   corruptedMetric: number;
+  /** Whether clean − corrupted is ~0 (conditioning.ts): then faithfulness, the curve and a target-based selection are noise. */
+  conditioning: Conditioning;
   /** Forward passes spent by ACDC (0 for EAP methods). */
   acdcTested: number;
   seconds: { scoring: number; total: number };
@@ -73,7 +76,7 @@ export function discoverCircuit(model: HookedTransformer, o: DiscoverOptions): D
   const runner = new CircuitRunner(model, o);
   const g = runner.graph, E = g.edges.length;
   if (o.topN !== undefined && (!Number.isInteger(o.topN) || o.topN < 0 || o.topN > E)) throw new RangeError(`discoverCircuit: topN must be an integer in [0, ${E}], got ${o.topN}`);
-  say(`${g.senders.length} senders, ${g.receivers.length} receivers, ${E} edges; clean metric ${fmt(runner.cleanMetric)}, corrupted ${fmt(runner.corruptedMetric)}`);
+  say(`${g.senders.length} senders, ${g.receivers.length} receivers, ${E} edges; clean metric ${fmt(runner.cleanMetric)}, corrupted ${fmt(runner.corruptedMetric)}${runner.conditioning.illConditioned ? `; ${describeIllConditioned(runner.conditioning)}, so faithfulness is not meaningful` : ""}`);
   let scores: Float64Array, mask: EdgeMask | null = null, selection = "", acdcTested = 0;
   if (o.method === "acdc") {
     const criterion = o.criterion ?? "kl", tau = o.threshold ?? (criterion === "kl" ? 0.01 : 0.02);
@@ -111,7 +114,7 @@ export function discoverCircuit(model: HookedTransformer, o: DiscoverOptions): D
   const t1 = performance.now();
   return {
     method: o.method, graph: g, scores, mask, edges, selection, faithfulness: f, curve,
-    cleanMetric: runner.cleanMetric, corruptedMetric: runner.corruptedMetric, acdcTested,
+    cleanMetric: runner.cleanMetric, corruptedMetric: runner.corruptedMetric, conditioning: runner.conditioning, acdcTested,
     seconds: { scoring: (tScored - t0) / 1000, total: (t1 - t0) / 1000 },
   };
 }

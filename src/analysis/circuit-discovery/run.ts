@@ -19,6 +19,7 @@ import { HookedTransformer, type Tokens } from "../../model/transformer.js";
 import type { BackwardHook, ForwardHook, HookName } from "../../model/hooks.js";
 import type { Metric } from "../patching-metrics.js";
 import { buildGraph, type EdgeGraph, type EdgeMask } from "./graph.js";
+import { spanConditioning, type Conditioning } from "../conditioning.js";
 
 export interface CircuitTask {
   /** Prompts [batch, pos]; clean and corrupted must have the same shape. */
@@ -68,6 +69,8 @@ export class CircuitRunner {
   readonly corruptedLogits: Tensor;
   readonly cleanMetric: number;
   readonly corruptedMetric: number;
+  /** Whether cleanMetric − corruptedMetric is ~0 (conditioning.ts), so normalize() and faithfulness are noise; an ill-conditioned normalised metric stays flagged. */
+  readonly conditioning: Conditioning;
   readonly groups: ReceiverGroup[];
   /** The corrupted run's sender outputs, [batch, pos, senders, d_model] in graph order. */
   readonly corruptedSenders: Tensor;
@@ -88,6 +91,7 @@ export class CircuitRunner {
     this.cleanSenders = c.senders; this.corruptedSenders = k.senders;
     this.cleanMetric = noGrad(() => task.metric.compute(c.logits).item());
     this.corruptedMetric = noGrad(() => task.metric.compute(k.logits).item());
+    this.conditioning = task.metric.conditioning?.illConditioned ? task.metric.conditioning : spanConditioning(this.cleanMetric, this.corruptedMetric);
   }
 
   /** The hooks recording every sender's output, in graph order, into `out` (a list of [batch, pos, k, d_model]). */

@@ -9,6 +9,7 @@ import { tokensHtml, tokensSvg } from "../../plot/tokens.js";
 import { INTEGRATION_METHODS, layerIntegratedGradients, logitOf, tokenAttribution, type IntegrationMethod } from "../../analysis/attribution.js";
 import { checkHookName, type HookName } from "../../model/hooks.js";
 import { transformerLRP } from "../../analysis/lrp.js";
+import { describeIllConditioned, type Conditioning } from "../../analysis/conditioning.js";
 import { UsageError } from "../args.js";
 import type { Command } from "../command.js";
 import { loadWithTokenizer, promptIds, singleToken } from "./patch.js";
@@ -86,6 +87,8 @@ export const attribute: Command = {
 
     let values: number[];
     let check: Record<string, number>;
+    // Whether f(x) − f(baseline) is ~0, so the relative gap is not meaningful (ig, saliency, ixg).
+    let cond: Conditioning | null = null;
     if (method === "lrp") {
       const r = transformerLRP(model, ids, score);
       values = r.perPosition;
@@ -97,7 +100,8 @@ export const attribute: Command = {
       };
       const r = hook ? layerIntegratedGradients(model, ids, hook, score, opts) : tokenAttribution(model, ids, score, { ...opts, attribution: method });
       values = r.perPosition;
-      check = { ...r.completeness };
+      const { relativeGapConditioning, ...nums } = r.completeness;
+      check = nums; cond = relativeGapConditioning;
     }
     const strs = ids.map((id) => tokenizer.decode([id]));
     const doc = {
@@ -106,14 +110,15 @@ export const attribute: Command = {
       target: { id: target, str: tokenizer.decode([target]) },
       tokens: ids.map((id, i) => ({ id, str: strs[i]!, attribution: values[i]! })),
       // ig/saliency/ixg: completeness (sum, fInput, fBaseline, gap, relativeGap); lrp: conservation.
-      [method === "lrp" ? "conservation" : "completeness"]: check,
+      [method === "lrp" ? "conservation" : "completeness"]: cond ? { ...check, relativeGapConditioning: cond } : check,
       files: [] as string[],
     };
     const gapLine = method === "lrp"
       ? `conservation: output ${num(check.output!)}, Σ input relevance ${num(check.inputSum!)} (relative gap ${(100 * check.relativeGap!).toFixed(2)}%)`
       : method === "saliency"
         ? "saliency makes no completeness claim (the JSON still has Σ |gradient| against f(x) − f(0))"
-        : `completeness: Σ ${num(check.sum!)} vs f(x) − f(baseline) = ${num(check.fInput! - check.fBaseline!)} (gap ${check.gap!.toExponential(2)}, ${(100 * check.relativeGap!).toFixed(2)}%)`;
+        : `completeness: Σ ${num(check.sum!)} vs f(x) − f(baseline) = ${num(check.fInput! - check.fBaseline!)} (gap ${check.gap!.toExponential(2)}, ${cond?.illConditioned
+          ? `relative gap not meaningful: ${describeIllConditioned(cond, "f(x) − f(baseline)")}` : `${(100 * check.relativeGap!).toFixed(2)}%`})`;
     if (outDir !== undefined) {
       const title = `${method}${hook ? ` at ${hook}` : ""} attribution to logit(${JSON.stringify(doc.target.str)})`;
       writeOutputFiles(outDir, [

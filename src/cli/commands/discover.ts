@@ -11,7 +11,8 @@ import type { Command } from "../command.js";
 import { writeOutputFiles } from "../outputs.js";
 import { loadContrastPair } from "../prompt-pair.js";
 import { normalizedMetric } from "../../analysis/patching-metrics.js";
-import { illConditioned } from "../../labs/markdown.js";
+import { conditioningFields, illText, illTitle } from "./patch.js";
+import { spanConditioning } from "../../analysis/conditioning.js";
 
 const USAGE = `circuitscope discover <snapshot-folder> --clean "<prompt>" --corrupted "<prompt>" --answer " Mary" --wrong " John" [--method eap|eap-ig|acdc] [--top-n N | --threshold T] [--steps m] [--criterion kl|metric] [--target f] [--out dir] [--no-bos] [--json]
   --clean, --corrupted  the two prompts; they must tokenise to the same number of tokens
@@ -33,13 +34,13 @@ function curveSvg(r: DiscoveryResult): string {
     { name: "top-n edges by |score|", x: xs, y: ys },
     { name: `circuit found (${n} edges)`, x: [n, n], y: [0, r.faithfulness.normalized], dashed: true },
     { name: "clean model", x: [0, r.graph.edges.length], y: [1, 1], dashed: true, color: "#999" },
-  ], { title: `${r.method}: faithfulness of the circuit alone`, xLabel: "edges kept", yLabel: "normalised logit diff (1 = clean)" });
+  ], { title: `${r.conditioning.illConditioned ? `${illTitle(r.conditioning)} — ` : ""}${r.method}: faithfulness of the circuit alone`, xLabel: "edges kept", yLabel: `normalised logit diff (1 = clean)${r.conditioning.illConditioned ? ", not meaningful" : ""}` });
 }
 
 /** The circuit's size and faithfulness; the normalised metric is ill-conditioned when the clean and corrupted logit diffs are ~equal. */
 export function circuitLine(f: { edges: number; normalized: number }, total: number, cleanLd: number, corruptedLd: number): string {
   const lds = `logit diff clean ${cleanLd.toFixed(4)}, corrupted ${corruptedLd.toFixed(4)}`;
-  if (illConditioned(cleanLd - corruptedLd, Math.max(Math.abs(cleanLd), Math.abs(corruptedLd))))
+  if (spanConditioning(cleanLd, corruptedLd).illConditioned)
     return `circuit: ${f.edges} of ${total} edges; faithfulness ill-conditioned: clean − corrupted logit diff is ${(cleanLd - corruptedLd).toExponential(2)}, ~0 next to the logit diffs (${lds}), so the edges' selection and faithfulness are not meaningful`;
   return `circuit: ${f.edges} of ${total} edges; faithfulness ${f.normalized.toFixed(4)} (${lds}, circuit ${(corruptedLd + f.normalized * (cleanLd - corruptedLd)).toFixed(4)})`;
 }
@@ -71,9 +72,11 @@ export const discover: Command = {
     if (threshold !== undefined && !(threshold >= 0)) throw new UsageError(`--threshold must be a number ≥ 0, got "${thresholdFlag}"`);
     if (!(Number.isInteger(steps) && steps >= 1)) throw new UsageError(`--steps must be a positive integer, got ${steps}`);
 
-    const { model, clean, corrupted, base, cleanLd, corruptedLd, doc: pair } =
+    const { model, clean, corrupted, base, cleanLd, corruptedLd, conditioning, doc: pair } =
       loadContrastPair("discover", folder, { clean: cleanText, corrupted: corruptedText, answer: answerText, wrong: wrongText, noBos });
-    const metric = normalizedMetric(base, cleanLd, corruptedLd);
+    // An ill-conditioned pair (clean − corrupted ~0, conditioning.ts) runs on the raw logit difference and is flagged.
+    const ill = conditioning.illConditioned;
+    const metric = ill ? base : normalizedMetric(base, cleanLd, corruptedLd);
     const r = discoverCircuit(model, {
       clean: [clean], corrupted: [corrupted], metric, method, topN, threshold, steps, target, criterion,
       onProgress: (m) => out.info(m),
@@ -82,9 +85,9 @@ export const discover: Command = {
     const doc = {
       model: folder, method, selection: r.selection,
       ...pair,
-      metric: { name: metric.name, cleanLogitDiff: cleanLd, corruptedLogitDiff: corruptedLd },
+      metric: { name: metric.name, cleanLogitDiff: cleanLd, corruptedLogitDiff: corruptedLd, ...conditioningFields(conditioning) },
       graph: { senders: g.senders.map((s) => s.name), receivers: g.receivers.map((x) => x.name), edges: g.edges.length },
-      scores: method === "acdc" ? "ACDC: the change of the criterion when the edge was removed (0 if never tested)" : "estimated Δ normalised logit diff when the edge alone is corrupted",
+      scores: method === "acdc" ? "ACDC: the change of the criterion when the edge was removed (0 if never tested)" : `estimated Δ ${ill ? "raw" : "normalised"} logit diff when the edge alone is corrupted`,
       circuit: { edges: r.edges, count: r.edges.length },
       faithfulness: r.faithfulness,
       curve: r.curve,
@@ -94,15 +97,17 @@ export const discover: Command = {
       files: [] as string[],
     };
     if (outDir !== undefined) {
-      const title = `${method} circuit: ${r.faithfulness.edges} of ${g.edges.length} edges, faithfulness ${r.faithfulness.normalized.toFixed(3)}`;
+      const title = `${ill ? `${illTitle(conditioning)} — ` : ""}${method} circuit: ${r.faithfulness.edges} of ${g.edges.length} edges, faithfulness ${ill ? "not meaningful" : r.faithfulness.normalized.toFixed(3)}`;
       writeOutputFiles(outDir, [["circuit-curve.svg", curveSvg(r)], ["circuit.svg", circuitGraphSvg(g, r.scores, r.mask, { title })]], "circuit", doc);
     }
     out.result(doc, () => [
+      ...(ill ? [`${illText(conditioning)}; faithfulness below is not meaningful`] : []),
       `${method}: ${r.selection}`,
       circuitLine(r.faithfulness, g.edges.length, cleanLd, corruptedLd),
-      ...r.edges.slice(0, 30).map((e) => `  ${e.name.padEnd(28)} ${e.score.toFixed(4)}`),
+      ...r.edges.slice(0, 30).map((e) => `  ${e.name.padEnd(28)} ${ill ? e.score.toExponential(2) : e.score.toFixed(4)}`),
       ...(r.edges.length > 30 ? [`  … ${r.edges.length - 30} more`] : []),
-      `faithfulness over top-n: ${r.curve.map((p) => `${p.topN}:${p.normalized.toFixed(2)}`).join(" ")}`,
+      ill ? `circuit logit diff over top-n: ${r.curve.map((p) => `${p.topN}:${p.metric.toPrecision(6)}`).join(" ")}`
+        : `faithfulness over top-n: ${r.curve.map((p) => `${p.topN}:${p.normalized.toFixed(2)}`).join(" ")}`,
       ...(doc.files.length ? [`files: ${doc.files.join(", ")}`] : []),
     ].join("\n"));
   },

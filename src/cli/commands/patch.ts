@@ -5,6 +5,8 @@
 // per layer. With --out writes patch.svg (heatmap, or bars per layer for --by layer) and patch.json.
 // --method attribution estimates the same sweep from one forward and backward pass (attribution
 // patching, Nanda 2023); --method both runs both and adds patch-agreement.svg (scatter) and Pearson r.
+// When |clean − corrupted| is ~0 (conditioning.ts) the normalisation is noise: text, JSON
+// (metric.illConditioned) and the SVG title say so, and every value is the raw logit difference.
 // Also exports the small helpers lens and ablate share (snapshot + prompt loading, atomic outputs).
 import { loadPretrained } from "../../io/snapshot.js";
 import { noGrad } from "../../tensor/autodiff.js";
@@ -13,6 +15,7 @@ import { heatmap } from "../../plot/svg.js";
 import { barChart } from "../../plot/bars.js";
 import { attributionAgreement, attributionPatch, patchByHead, patchByLayer, patchByPos, type Direction, type HeadSite, type ResidSite } from "../../analysis/patching.js";
 import { normalizedMetric } from "../../analysis/patching-metrics.js";
+import { describeIllConditioned, type Conditioning } from "../../analysis/conditioning.js";
 import { loadContrastPair } from "../prompt-pair.js";
 import { writeOutputFiles } from "../outputs.js";
 import { UsageError } from "../args.js";
@@ -65,6 +68,15 @@ export function rows2d(get: (r: number, c: number) => number, R: number, C: numb
   return Array.from({ length: R }, (_, r) => Array.from({ length: C }, (_, c) => get(r, c)));
 }
 
+/** The JSON fields of a clean/corrupted normalisation's conditioning (patch, path-patch, discover). */
+export function conditioningFields(c: Conditioning) {
+  return { normalized: !c.illConditioned, illConditioned: c.illConditioned, denominator: c.denominator, threshold: c.threshold, ...(c.illConditioned ? { note: illText(c) } : {}) };
+}
+/** The text report's warning line. */
+export const illText = (c: Conditioning) => `${describeIllConditioned(c)}: the normalised metric would be noise; showing the raw logit difference`;
+/** The SVG title's warning. */
+export const illTitle = (c: Conditioning) => `ill-conditioned: clean − corrupted = ${c.denominator.toPrecision(2)}; showing the raw metric`;
+
 export const patch: Command = {
   name: "patch",
   summary: "activation patching (layer × position or layer × head), normalised logit difference",
@@ -89,9 +101,11 @@ export const patch: Command = {
     if (by !== "head" && !RESID_SITES.includes(site as ResidSite)) throw new UsageError(`--site for --by ${by} must be one of ${RESID_SITES.join(", ")}, got ${site}`);
     if (by === "head" && !HEAD_SITES.includes(site as HeadSite)) throw new UsageError(`--site for --by head must be one of ${HEAD_SITES.join(", ")}, got ${site}`);
 
-    const { model, cfg, clean, corrupted, base, cleanLd, corruptedLd, posLabels, doc: pair } =
+    const { model, cfg, clean, corrupted, base, cleanLd, corruptedLd, conditioning, posLabels, doc: pair } =
       loadContrastPair("patch", folder, { clean: cleanText, corrupted: corruptedText, answer: answerText, wrong: wrongText, noBos });
-    const metric = normalizedMetric(base, cleanLd, corruptedLd);
+    const ill = conditioning.illConditioned;
+    const metric = ill ? base : normalizedMetric(base, cleanLd, corruptedLd);
+    const shownMetric = ill ? "raw logit diff" : "normalised logit diff";
     if (by === "layer" && cfg.attn_only && site === "mlp_out") throw new UsageError("--site mlp_out: an attention-only model has no MLPs");
     out.info(`${direction} patching of ${site} by ${by}: ${cfg.n_layers} layers${by === "layer" ? "" : ` × ${by === "pos" ? `${clean.length} positions` : `${cfg.n_heads} heads`}`}`);
     const opts = { clean: [clean], corrupted: [corrupted], metric, direction, posLabels };
@@ -109,16 +123,16 @@ export const patch: Command = {
     const agreement = method === "both" ? attributionAgreement(r, estimate!) : null;
     const doc = {
       model: folder, by, site, direction, method, ...pair,
-      metric: { name: metric.name, cleanLogitDiff: cleanLd, corruptedLogitDiff: corruptedLd, target: r.targetMetric, source: r.sourceMetric },
+      metric: { name: metric.name, cleanLogitDiff: cleanLd, corruptedLogitDiff: corruptedLd, target: r.targetMetric, source: r.sourceMetric, ...conditioningFields(conditioning) },
       axes: r.axes, shape: r.values.shape, values,
       // --method both: the attribution estimate on the same scale as values, and how well it tracks them.
       ...(agreement ? { attribution: { values: ((g) => (flat ? g[0]! : g))(rows2d((i, j) => at(estimate!.values, i, j) + estimate!.targetMetric, R, C)), pearson: agreement.pearson } } : {}),
       files: [] as string[],
     };
     if (outDir !== undefined) {
-      const title = `${method === "attribution" ? "attribution patching (estimate), " : ""}${direction} ${site}: normalised logit diff ${JSON.stringify(doc.answer.str)} − ${JSON.stringify(doc.wrong.str)}`;
+      const title = `${ill ? `${illTitle(conditioning)} — ` : ""}${method === "attribution" ? "attribution patching (estimate), " : ""}${direction} ${site}: ${shownMetric} ${JSON.stringify(doc.answer.str)} − ${JSON.stringify(doc.wrong.str)}`;
       const svg = flat
-        ? barChart(grid[0]!.map((value, l) => ({ label: `layer ${r.axes[0]!.labels[l]}`, value })), { title, xLabel: `normalised logit diff with the whole ${site} patched (0 = corrupted, 1 = clean)` })
+        ? barChart(grid[0]!.map((value, l) => ({ label: `layer ${r.axes[0]!.labels[l]}`, value })), { title, xLabel: `${shownMetric} with the whole ${site} patched${ill ? "" : " (0 = corrupted, 1 = clean)"}` })
         : heatmap(grid as number[][], {
         title, rowLabels: r.axes[0]!.labels, colLabels: r.axes[1]!.labels, xLabel: by === "pos" ? "position" : "head", yLabel: "layer", scale: "signed",
       });
@@ -126,10 +140,11 @@ export const patch: Command = {
       else writeOutputs(outDir, "patch", svg, doc);
     }
     out.result(doc, () => [
-      `${direction} patching of ${site} (normalised logit diff; clean ${cleanLd.toFixed(4)}, corrupted ${corruptedLd.toFixed(4)})`,
+      ...(ill ? [illText(conditioning)] : []),
+      `${direction} patching of ${site} (${shownMetric}; clean ${cleanLd.toFixed(4)}, corrupted ${corruptedLd.toFixed(4)})`,
       ...(flat ? grid[0]!.map((v, l) => `layer ${r.axes[0]!.labels[l]!.padEnd(4)}${v.toFixed(4).padStart(10)}`) : [
         `${"".padEnd(8)}${r.axes[1]!.labels.map((l) => l.slice(0, 9).padStart(10)).join("")}`,
-        ...grid.map((row, i) => `${r.axes[0]!.labels[i]!.padEnd(8)}${row.map((v) => v.toFixed(3).padStart(10)).join("")}`)]),
+        ...grid.map((row, i) => `${r.axes[0]!.labels[i]!.padEnd(8)}${row.map((v) => v.toFixed(ill ? 4 : 3).padStart(10)).join("")}`)]),
       ...(agreement ? [`attribution patching vs activation patching: Pearson r = ${agreement.pearson.toFixed(4)}`] : []),
       ...(doc.files.length ? [`files: ${doc.files.join(", ")}`] : []),
     ].join("\n"));

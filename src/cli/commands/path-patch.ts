@@ -3,14 +3,16 @@
 // logits (direct path) or head inputs such as 1.0:q — with the logit difference as metric. Reports,
 // per layer × head, the patched metric, its normalised value (0 = corrupted, 1 = clean) and the change
 // Δ = normalised − normalised(target run); writes path-patch.svg (Δ heatmap, centred at 0) and
-// path-patch.json with --out.
+// path-patch.json with --out. When |clean − corrupted| is ~0 (conditioning.ts) the normalisation is
+// noise: text, JSON (metric.illConditioned, normalized null) and SVG title say so, and Δ is the raw
+// change of the logit difference, value − value(target run).
 import { heatmap } from "../../plot/svg.js";
 import { pathPatchSweep, type ReceiverRef } from "../../analysis/path-patching.js";
 import type { Direction } from "../../analysis/patching.js";
 import { UsageError } from "../args.js";
 import type { Command } from "../command.js";
 import { loadContrastPair } from "../prompt-pair.js";
-import { rows2d, writeOutputs } from "./patch.js";
+import { conditioningFields, illText, illTitle, rows2d, writeOutputs } from "./patch.js";
 import { cellSize } from "../outputs.js";
 
 const USAGE = `circuitscope path-patch <snapshot-folder> --clean "<prompt>" --corrupted "<prompt>" --answer " Mary" --wrong " John" [--receiver logits|L.H:q,...] [--direction noising|denoising] [--freeze-mlps] [--out dir] [--no-bos] [--json]
@@ -53,7 +55,9 @@ export const pathPatchCmd: Command = {
     if (extra.length > 0) throw new UsageError(`unexpected arguments: ${extra.join(" ")}`);
     if (direction !== "denoising" && direction !== "noising") throw new UsageError(`--direction must be noising or denoising, got ${direction}`);
 
-    const { model, cfg, clean, corrupted, base, cleanLd, corruptedLd, doc: pair } = loadContrastPair("path-patch", folder, text);
+    const { model, cfg, clean, corrupted, base, cleanLd, corruptedLd, conditioning, doc: pair } = loadContrastPair("path-patch", folder, text);
+    const ill = conditioning.illConditioned;
+    const shownDelta = ill ? "Δ raw logit diff" : "Δ normalised logit diff";
     const receivers = parseReceivers(receiverText, cfg.n_layers, cfg.n_heads);
     if (freezeMlps && cfg.attn_only) throw new UsageError("--freeze-mlps: this model is attention-only (it has no MLPs)");
     const receiverName = receivers === "logits" ? "logits" : receivers.map((r) => `${r.layer}.${r.head}:${r.input}`).join(",");
@@ -65,27 +69,29 @@ export const pathPatchCmd: Command = {
     const targetNorm = direction === "noising" ? 1 : 0;
     const values = rows2d((l, h) => r.values.get(l, h), L, H);
     const normalized = rows2d((l, h) => r.normalized.get(l, h), L, H);
-    const delta = normalized.map((row) => row.map((v) => v - targetNorm));
+    const delta = ill ? values.map((row) => row.map((v) => v - r.targetMetric)) : normalized.map((row) => row.map((v) => v - targetNorm));
     const doc = {
       model: folder, direction, receiver: receiverName, freezeMlps, ...pair,
-      metric: { name: base.name, cleanLogitDiff: cleanLd, corruptedLogitDiff: corruptedLd, target: r.targetMetric },
+      metric: { name: base.name, cleanLogitDiff: cleanLd, corruptedLogitDiff: corruptedLd, target: r.targetMetric, ...conditioningFields(conditioning), delta: ill ? "value − target" : "normalized − normalized(target)" },
       axes: [{ name: "layer", labels: r.axes[0]!.labels }, { name: "head", labels: r.axes[1]!.labels }],
       shape: [L, H],
-      // [layer][head]; null where the head is not a sender (not before every receiver).
-      values: values.map((row) => row.map(nul)), normalized: normalized.map((row) => row.map(nul)), delta: delta.map((row) => row.map(nul)),
+      // [layer][head]; null where the head is not a sender (not before every receiver); normalized is all null when ill-conditioned.
+      values: values.map((row) => row.map(nul)), normalized: normalized.map((row) => row.map((v) => (ill ? null : nul(v)))), delta: delta.map((row) => row.map(nul)),
       files: [] as string[],
     };
     if (outDir !== undefined) {
       const svg = heatmap(delta, {
-        title: `path patching (${direction}) heads → ${receiverName}: Δ normalised logit diff ${JSON.stringify(pair.answer.str)} − ${JSON.stringify(pair.wrong.str)}`,
+        title: `${ill ? `${illTitle(conditioning)} — ` : ""}path patching (${direction}) heads → ${receiverName}: ${shownDelta} ${JSON.stringify(pair.answer.str)} − ${JSON.stringify(pair.wrong.str)}`,
         rowLabels: r.axes[0]!.labels.map((l) => `L${l}`), colLabels: r.axes[1]!.labels.map((h) => `H${h}`),
         xLabel: "sender head", yLabel: "sender layer", scale: "signed", cell: cellSize(L, H),
       });
       writeOutputs(outDir, "path-patch", svg, doc);
     }
-    const f = (v: number) => (Number.isNaN(v) ? "—" : v.toFixed(4)).padStart(10);
+    // Raw Δs of an ill-conditioned pair are tiny: shown in exponent form.
+    const f = (v: number) => (Number.isNaN(v) ? "—" : ill ? v.toExponential(2) : v.toFixed(4)).padStart(10);
     out.result(doc, () => [
-      `${direction} path patching → ${receiverName}: Δ normalised logit diff (clean ${cleanLd.toFixed(4)}, corrupted ${corruptedLd.toFixed(4)})`,
+      ...(ill ? [illText(conditioning)] : []),
+      `${direction} path patching → ${receiverName}: ${shownDelta} (clean ${cleanLd.toFixed(4)}, corrupted ${corruptedLd.toFixed(4)})`,
       `${"".padEnd(8)}${r.axes[1]!.labels.map((h) => `H${h}`.padStart(10)).join("")}`,
       ...delta.map((row, l) => `${`L${l}`.padEnd(8)}${row.map(f).join("")}`),
       ...(doc.files.length ? [`files: ${doc.files.join(", ")}`] : []),

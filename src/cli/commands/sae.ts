@@ -7,7 +7,6 @@
 //    recovered, KL) on corpus windows.
 //  - dashboard: feature dashboards of chosen latents (examples, histogram, density, logit effects).
 // Progress goes to stderr; --json prints one JSON document on stdout; --out files are atomic.
-import { illConditioned } from "../../labs/markdown.js";
 import fs from "node:fs";
 import path from "node:path";
 import { checkHookName, type HookName } from "../../model/hooks.js";
@@ -20,7 +19,8 @@ import { collectActivations, modelBatchSource } from "../../sae/activations.js";
 import { architectureOf, SaeConfigError, SAE_ACTIVATIONS, type SaeActivation } from "../../sae/config.js";
 import { latentDashboards, type LatentDashboard } from "../../sae/dashboard.js";
 import { loadSae, saveSae, SaeLoadError } from "../../sae/io.js";
-import { downstreamMetrics, reconstructionMetrics, type ReconstructionMetrics } from "../../sae/metrics.js";
+import { downstreamMetrics, reconstructionMetrics, type DownstreamMetrics, type ReconstructionMetrics } from "../../sae/metrics.js";
+import { describeIllConditioned } from "../../analysis/conditioning.js";
 import { SparseAutoencoder } from "../../sae/model.js";
 import { trainSae, type SaeStepLog, type SaeTrainConfig } from "../../sae/train.js";
 import { CheckpointError } from "../../train/checkpoint.js";
@@ -30,6 +30,8 @@ import type { Output } from "../io.js";
 import { intList, writeOutputFiles } from "../outputs.js";
 import { corpusWindows } from "./neurons.js";
 import { loadWithTokenizer, shownToken } from "./patch.js";
+
+/** "93.1% recovered", or why the fraction is not meaningful (CE_zero − CE_clean ~0). */
 
 const CORPUS_FLAGS = `  --corpus F          a text file, read line by line and cut into windows of --ctx tokens
   --ctx T             tokens per window (default 32; a BOS token goes first unless --no-bos, and its position is left out)
@@ -243,10 +245,10 @@ function trainCmd(pos: string[], flags: Flags, out: Output): void {
 }
 
 /** The CE losses and the fraction recovered, (CE_zero − CE_sae) / (CE_zero − CE_clean); ill-conditioned when zero-ablation barely changes the loss. */
-export function ceRecoveredText(d: { ceClean: number; ceSae: number; ceZero: number; ceRecovered: number }): string {
+export function ceRecoveredText(d: Pick<DownstreamMetrics, "ceClean" | "ceSae" | "ceZero" | "ceRecovered" | "ceRecoveredConditioning">): string {
   const ce = `CE clean ${d.ceClean.toFixed(4)}, with SAE ${d.ceSae.toFixed(4)}, zero-ablated ${d.ceZero.toFixed(4)}`;
-  return illConditioned(d.ceZero - d.ceClean, d.ceClean)
-    ? `${ce}: fraction recovered ill-conditioned (zero-ablation changes CE by only ${(d.ceZero - d.ceClean).toExponential(2)})`
+  return d.ceRecoveredConditioning.illConditioned
+    ? `${ce}: CE recovered not meaningful (${describeIllConditioned(d.ceRecoveredConditioning, "CE_zero − CE_clean")})`
     : `${ce}: ${(100 * d.ceRecovered).toFixed(1)}% recovered`;
 }
 

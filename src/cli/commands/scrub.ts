@@ -7,7 +7,7 @@ import fs from "node:fs";
 import { loadPretrained } from "../../io/snapshot.js";
 import { encodeText } from "../../model/tokens.js";
 import { causalScrub, componentName, featureName, type Hypothesis, type HypothesisNode, type ScrubResult } from "../../analysis/causal-scrubbing.js";
-import { illConditioned } from "../../labs/markdown.js";
+import { spanConditioning } from "../../analysis/conditioning.js";
 import { parseHypothesis } from "../../analysis/hypothesis-json.js";
 import { scrubChart, type ScrubTreeNode } from "../../plot/scrub-tree.js";
 import { UsageError } from "../args.js";
@@ -81,8 +81,8 @@ export function scrubLines(r: Pick<ScrubResult, "hypothesis" | "samples" | "mode
     `  model loss     ${r.modelLoss.toFixed(4)}`,
     `  scrubbed loss  ${r.scrubbedLoss.toFixed(4)} ± ${r.scrubbedStderr.toFixed(4)}`,
     `  random loss    ${r.randomLoss.toFixed(4)}`,
-    illConditioned(span, r.modelLoss)
-      ? `  loss recovered ill-conditioned: random − model loss is ${span.toExponential(2)}, ~0 next to the model loss, so no fraction is stated`
+    spanConditioning(r.randomLoss, r.modelLoss).illConditioned
+      ? `  loss recovered ill-conditioned: random − model loss is ${span.toExponential(2)}, ~0 next to the losses, so no fraction is stated`
       : `  loss recovered ${(100 * r.recovered).toFixed(1)}% ± ${(100 * r.recoveredStderr).toFixed(1)}%`,
   ];
 }
