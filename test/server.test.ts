@@ -17,7 +17,7 @@ import { detectionPattern, scorePattern } from "../src/analysis/head-detectors.j
 import { patchByHead, patchByPos } from "../src/analysis/patching.js";
 import { logitDiffMetric, normalizedMetric } from "../src/analysis/patching-metrics.js";
 import type { HookName } from "../src/model/hooks.js";
-import type { ActivationsResponse, AttentionResponse, InfoResponse, LensResponse, PatchResponse, RunResponse } from "../src/server/api-types.js";
+import type { ActivationsResponse, AttentionResponse, InfoResponse, PatchResponse, RunResponse, TechniqueResult } from "../src/server/api-types.js";
 import { post, startServe, tinySnapshot, type Served } from "./server-helpers.js";
 import { cli, errorOf } from "./cli-helpers.js";
 
@@ -126,11 +126,11 @@ test("an unknown hook name is a 400 naming it and its near matches", async () =>
 test("/api/lens: top tokens per layer × position equal logitLens", async () => {
   const ids = encodeText(tok, PROMPT);
   const want = noGrad(() => logitLens(lib.model, lib.model.runWithCache([ids]).cache, { topK: 2 }));
-  const { status, doc } = await post<LensResponse>(s.url + "api/lens", { prompt: PROMPT, top: 2 });
+  const { status, doc } = await post<TechniqueResult<"lens">>(s.url + "api/lens", { prompt: PROMPT, top: 2 });
   assert.equal(status, 200);
-  assert.deepEqual(doc.layers, want.axes[0]!.labels);
-  assert.deepEqual(doc.layers, ["0_pre", "1_pre", "final_post"]);
-  doc.cells.forEach((row, l) => row.forEach((top, p) => top.forEach((t, r) => {
+  assert.deepEqual(doc.axes[0]!.labels, want.axes[0]!.labels);
+  assert.deepEqual(doc.axes[0]!.labels, ["0_pre", "1_pre", "final_post"]);
+  doc.topTokens.forEach((row, l) => row.forEach((top, p) => top.forEach((t, r) => {
     const w = want.topK[l]![0]![p]![r]!;
     assert.equal(t.id, w.token, `layer ${l} pos ${p} rank ${r}`);
     close(t.prob, w.prob, `prob layer ${l} pos ${p} rank ${r}`);
@@ -140,14 +140,14 @@ test("/api/lens: top tokens per layer × position equal logitLens", async () => 
 test("/api/lens with a target: its probability and rank per cell equal logitLens's; a multi-token target is a 400", async () => {
   const ids = encodeText(tok, PROMPT), o = toSingleToken(tok, "o");
   const want = noGrad(() => logitLens(lib.model, lib.model.runWithCache([ids]).cache, { topK: 1, target: o }));
-  const { status, doc } = await post<LensResponse>(s.url + "api/lens", { prompt: PROMPT, top: 1, target: "o" });
+  const { status, doc } = await post<TechniqueResult<"lens">>(s.url + "api/lens", { prompt: PROMPT, top: 1, target: "o" });
   assert.equal(status, 200);
-  assert.deepEqual(doc.target!.token, { id: o, str: "o" });
+  assert.deepEqual({ id: doc.target!.id, str: doc.target!.str }, { id: o, str: "o" });
   doc.target!.prob.forEach((row, l) => row.forEach((v, p) => {
     close(v, want.targetProb!.get(l, 0, p), `p(o) layer ${l} pos ${p}`);
     assert.equal(doc.target!.rank[l]![p], want.targetRank!.get(l, 0, p));
   }));
-  assert.equal((await post<LensResponse>(s.url + "api/lens", { prompt: PROMPT })).doc.target, null);
+  assert.equal((await post<TechniqueResult<"lens">>(s.url + "api/lens", { prompt: PROMPT })).doc.target, null);
   const bad = await post<{ error: string }>(s.url + "api/lens", { prompt: PROMPT, target: "oh" });
   assert.equal(bad.status, 400);
   assert.match(bad.doc.error, /"target": "oh" is 2 tokens/);

@@ -8,7 +8,7 @@
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { existsSync, rmSync } from "node:fs";
-import type { ActivationsResponse, AttentionResponse, LensResponse, PatchResponse } from "../src/server/api-types.js";
+import type { ActivationsResponse, AttentionResponse, PatchResponse, TechniqueResult } from "../src/server/api-types.js";
 import { post, startServe, tinySnapshot, type Served } from "./server-helpers.js";
 
 const CHROMIUM = process.env.CIRCUITSCOPE_CHROMIUM ?? "/usr/bin/chromium";
@@ -129,16 +129,16 @@ test("the workbench page: attention heatmaps equal the API, tokens coloured, len
   assert.equal(await page.inputValue("#dim"), String(strongest));
 
   // Logit lens: layers × positions cells with the API's top-1 probabilities.
-  const lens = (await post<LensResponse>(s.url + "api/lens", { prompt: PROMPT, top: 3 })).doc;
+  const lens = (await post<TechniqueResult<"lens">>(s.url + "api/lens", { prompt: PROMPT, top: 3 })).doc;
   const probs = await page.$$eval("#lens tbody tr", (rows) => rows.map((r) => Array.from(r.querySelectorAll("td")).map((td) => Number((td as HTMLElement).dataset.prob))));
-  assert.deepEqual(probs, lens.cells.map((row) => row.map((c) => c[0]!.prob)));
+  assert.deepEqual(probs, lens.topTokens.map((row) => row.map((c) => c[0]!.prob)));
 
   // Tracking a token: cells carry its probability.
   await page.fill("#lens-target", "o");
   const l1 = await rendered(page, "#lens");
   await page.click("#lens-run");
   await waitRender(page, "#lens", l1);
-  const tracked = (await post<LensResponse>(s.url + "api/lens", { prompt: PROMPT, top: 3, target: "o" })).doc.target!;
+  const tracked = (await post<TechniqueResult<"lens">>(s.url + "api/lens", { prompt: PROMPT, top: 3, target: "o" })).doc.target!;
   const tprobs = await page.$$eval("#lens tbody tr", (rows) => rows.map((r) => Array.from(r.querySelectorAll("td")).map((td) => Number((td as HTMLElement).dataset.targetProb))));
   assert.deepEqual(tprobs, tracked.prob);
   assert.match(await page.textContent("#lens caption") ?? "", /p\("o"\) and its rank/);

@@ -2,6 +2,16 @@
 // Every route answers JSON; a failure is { error } with a 4xx/5xx status. Values are plain numbers
 // from the model's float32 tensors; 2-D arrays are [row][col] with the axes named beside them.
 
+import type { z } from "zod";
+import type { TechniqueName, techniques } from "../techniques/index.js";
+
+/** POST /api/<technique>: the body is the technique's input schema (fields with defaults optional)... */
+export type TechniqueInput<N extends TechniqueName> = z.input<(typeof techniques)[N]["input"]>;
+/** ...and the answer its run()'s result; with ?render=1, { result, text, pictures } (RenderedResult). */
+export type TechniqueResult<N extends TechniqueName> = Awaited<ReturnType<(typeof techniques)[N]["run"]>>;
+export type { TechniqueName };
+export type { TechniqueListing, RenderedResult } from "./technique-routes.js";
+
 export interface Token { id: number; str: string }
 export interface TopToken { id: number; str: string; prob: number }
 
@@ -43,15 +53,6 @@ export interface ActivationsResponse {
   axes: string[];
   /** values[pos][dim], dim running over the flattened axes after pos. */
   values: number[][];
-}
-
-/** POST /api/lens {prompt, top?, target?}: the logit lens (final norm recomputed per layer); target is one token tracked in every cell. */
-export interface LensRequest { prompt: string; top?: number; target?: string }
-export interface LensResponse {
-  tokens: Token[]; layers: string[];
-  cells: TopToken[][][]; // [layer][pos][rank]
-  /** With a target: its probability and rank (0 = top) per [layer][pos]. */
-  target: { token: Token; prob: number[][]; rank: number[][] } | null;
 }
 
 /**

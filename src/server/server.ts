@@ -5,11 +5,14 @@
 // request at a time, as the engine does.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { ApiError, type Workbench } from "./workbench.js";
+import { TECHNIQUES } from "../techniques/index.js";
+import { listTechniques, runForRequest, streamTechnique } from "./technique-routes.js";
 import { pageHtml } from "../web/page.js";
 
 const MAX_BODY = 1 << 20; // 1 MiB: prompts, not corpora
 
 type Route = (body: Record<string, unknown>) => unknown;
+interface Entry { route: Route; get: boolean; post?: boolean }
 
 export interface ServerOptions {
   /** The page's script (the esbuild bundle of src/web/main.ts). */
@@ -54,14 +57,19 @@ function queryBody(params: URLSearchParams): Record<string, unknown> {
 
 export function createWorkbenchServer(wb: Workbench, opts: ServerOptions): Server {
   const page = pageHtml(wb.name);
-  const api: Record<string, { route: Route; get: boolean }> = {
-    "/api/info": { route: () => wb.info(), get: true },
+  const subject = wb.subject();
+  const listing = listTechniques(TECHNIQUES);
+  const api: Record<string, Entry> = {
+    "/api/info": { route: () => wb.info(), get: true, post: false },
+    "/api/techniques": { route: () => listing, get: true, post: false },
     "/api/run": { route: (b) => wb.run(b), get: true },
     "/api/attention": { route: (b) => wb.attention(b), get: true },
     "/api/activations": { route: (b) => wb.activations(b), get: true },
-    "/api/lens": { route: (b) => wb.lens(b), get: true },
     "/api/patch": { route: (b) => wb.patch(b), get: false },
   };
+  // One POST route per technique descriptor, validated by its own schema.
+  const techniqueAt = new Map(TECHNIQUES.map((t) => [`/api/${t.name}`, t]));
+  for (const path of techniqueAt.keys()) if (api[path]) throw new Error(`${path}: a technique and a hand-written route share the path`);
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<number> {
     const url = new URL(req.url ?? "/", "http://localhost");
@@ -72,9 +80,19 @@ export function createWorkbenchServer(wb: Workbench, opts: ServerOptions): Serve
       else send(res, 200, page, "text/html; charset=utf-8");
       return 200;
     }
+    const technique = techniqueAt.get(url.pathname);
+    if (technique) {
+      if (method !== "POST") { sendJson(res, 405, { error: `${method} ${url.pathname}: use POST` }, { allow: "POST" }); return 405; }
+      const body = parseBody(await readBody(req));
+      const render = url.searchParams.get("render") === "1";
+      if ((req.headers.accept ?? "").includes("text/event-stream")) return streamTechnique(req, res, technique, subject, body, render);
+      const out = await runForRequest(technique, subject, body, { render });
+      sendJson(res, 200, render ? out : out.result);
+      return 200;
+    }
     const entry = api[url.pathname];
-    if (!entry) { sendJson(res, 404, { error: `no route ${method} ${url.pathname}; the API has ${Object.keys(api).join(", ")}` }); return 404; }
-    const allowed = url.pathname === "/api/info" ? ["GET"] : entry.get ? ["GET", "POST"] : ["POST"];
+    if (!entry) { sendJson(res, 404, { error: `no route ${method} ${url.pathname}; the API has ${[...Object.keys(api), ...techniqueAt.keys()].join(", ")}` }); return 404; }
+    const allowed = entry.post === false ? ["GET"] : entry.get ? ["GET", "POST"] : ["POST"];
     if (!allowed.includes(method)) { sendJson(res, 405, { error: `${method} ${url.pathname}: use ${allowed.join(" or ")}` }, { allow: allowed.join(", ") }); return 405; }
     const body = method === "POST" ? parseBody(await readBody(req)) : queryBody(url.searchParams);
     sendJson(res, 200, entry.route(body));

@@ -1,22 +1,22 @@
 // The analyses behind the workbench's API, on one loaded model: each takes a parsed request body
-// (unknown JSON), validates it, runs the library (runWithCache, logitLens, patchByPos) and returns
+// (unknown JSON), validates it, runs the library (runWithCache, patchByPos) and returns
 // plain data for the page. Invalid input throws ApiError(400) with a message naming the field;
 // nothing here knows about HTTP beyond that status. Kept bounded: prompts are capped at maxTokens,
 // and patching at maxPatchCells layer × position cells, so one request cannot hold the server long.
 import type { HookedTransformer } from "../model/transformer.js";
 import type { Tokenizer } from "../io/tokenizer.js";
 import type { ModelConfig } from "../model/config.js";
+import type { Subject } from "../techniques/technique.js";
 import { noGrad } from "../tensor/autodiff.js";
 import { checkHookName, HookNameError, type HookName } from "../model/hooks.js";
 import { encodeText, toSingleToken } from "../model/tokens.js";
-import { logitLens } from "../analysis/residual.js";
 import { topKIndices } from "../tensor/ops/sparse.js";
 import { detectionPattern, HEAD_KINDS, scorePattern, type HeadKind } from "../analysis/head-detectors.js";
 import { patchByHead, patchByPos, type Direction, type HeadSite, type ResidSite } from "../analysis/patching.js";
 import { logitDiffMetric, normalizedMetric } from "../analysis/patching-metrics.js";
 import { spanConditioning } from "../analysis/conditioning.js";
 import type {
-  ActivationsResponse, AttentionResponse, InfoResponse, LensResponse, PatchResponse, RunResponse, Token, TopToken,
+  ActivationsResponse, AttentionResponse, InfoResponse, PatchResponse, RunResponse, Token, TopToken,
 } from "./api-types.js";
 
 /** A client error: the status to answer with and a message for the page. */
@@ -72,6 +72,11 @@ export class Workbench {
       hookNames: [...this.model.hookNames()],
       maxTokens: this.maxTokens,
     };
+  }
+
+  /** What the technique routes run on: this model, its tokenizer and the prompt cap. */
+  subject(): Subject {
+    return { model: this.model, tokenizer: this.tokenizer, name: this.name, maxTokens: this.maxTokens };
   }
 
   /** A prompt's ids (with the tokenizer's BOS, as the CLI commands), checked for length. */
@@ -142,19 +147,6 @@ export class Workbench {
     const values = Array.from({ length: T }, (_, t) => Array.from(a.subarray(t * D, (t + 1) * D)));
     const axes = shape.length === 3 ? ["pos", "head_index", "dim"] : ["pos", ...shape.slice(1).map(() => "dim")];
     return { tokens: this.tokens(ids), hook, shape, axes, values };
-  }
-
-  lens(body: Body): LensResponse {
-    const ids = this.ids(field(body, "prompt", "string"));
-    const k = optInt(body, "top", 3, 1, 20);
-    const target = body.target === undefined || body.target === "" ? undefined : this.single(body, "target");
-    const r = noGrad(() => logitLens(this.model, this.model.runWithCache([ids]).cache, { topK: k, ...(target !== undefined ? { target } : {}) }));
-    const layers = r.axes[0]!.labels;
-    const grid = (t: NonNullable<typeof r.targetProb>) => layers.map((_, l) => ids.map((_, p) => t.get(l, 0, p)));
-    return {
-      tokens: this.tokens(ids), layers, cells: layers.map((_, l) => ids.map((_, p) => r.topK[l]![0]![p]!.map((t) => this.top(t.token, t.prob)))),
-      target: target === undefined ? null : { token: this.tokens([target])[0]!, prob: grid(r.targetProb!), rank: grid(r.targetRank!) },
-    };
   }
 
   patch(body: Body): PatchResponse {

@@ -21,8 +21,8 @@ export function promptIds(s: Subject, field: string, text: string, bos: boolean)
   let ids: number[];
   try { ids = encodeText(tok, text, bos ? {} : { prependBos: false }); } catch (e) { throw new InputError(field, (e as Error).message); }
   if (ids.length === 0) throw new InputError(field, `"${field}" has no tokens`);
-  const nCtx = s.model.cfg.n_ctx;
-  if (ids.length > nCtx) throw new InputError(field, `"${field}" has ${ids.length} tokens, more than n_ctx = ${nCtx}`);
+  const nCtx = s.model.cfg.n_ctx, cap = Math.min(nCtx, s.maxTokens ?? nCtx);
+  if (ids.length > cap) throw new InputError(field, `"${field}" has ${ids.length} tokens, more than ${cap === nCtx ? `n_ctx = ${nCtx}` : `this server's limit of ${cap}`}`);
   return ids;
 }
 

@@ -15,6 +15,8 @@ export interface Subject {
   tokenizer: Tokenizer | null;
   /** How the user named it (folder, hub id), for reports. */
   name: string;
+  /** Longest prompt accepted, in tokens (a server's cap; default n_ctx). */
+  maxTokens?: number;
 }
 
 export interface Progress {

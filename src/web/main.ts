@@ -4,8 +4,10 @@
 // Every view shows the server's error message in its own alert box; nothing is fetched from the
 // network beyond this server.
 import type {
-  ActivationsResponse, AttentionResponse, ErrorResponse, InfoResponse, LensResponse, PatchResponse, RunResponse, Token,
+  ActivationsResponse, AttentionResponse, ErrorResponse, InfoResponse, PatchResponse, RunResponse, Token,
+  TechniqueInput, TechniqueName, TechniqueResult,
 } from "../server/api-types.js";
+import { mountTechniques } from "./techniques.js";
 import { visibleToken } from "../plot/tokens.js";
 import { diverging, fmt, heatmapSvg, svgEl, textOn, Tooltip, topDims, viridis } from "./heatmap.js";
 
@@ -19,6 +21,9 @@ async function api<T>(path: string, body?: unknown): Promise<T> {
   if (!res.ok) throw new Error((doc as ErrorResponse).error ?? `${res.status} ${res.statusText}`);
   return doc as T;
 }
+
+/** POST /api/<technique>: the body and the answer typed by the technique's descriptor. */
+const technique = <N extends TechniqueName>(name: N, body: TechniqueInput<N>) => api<TechniqueResult<N>>(`/api/${name}`, body);
 
 /** Run fn, showing its error (or clearing the box) in the alert element `errId`. */
 async function guarded(errId: string, fn: () => Promise<void>): Promise<void> {
@@ -214,17 +219,17 @@ async function loadAttention(): Promise<void> {
 async function loadLens(): Promise<void> {
   await guarded("lens-error", async () => {
     const target = $<HTMLInputElement>("lens-target").value;
-    const r = await api<LensResponse>("/api/lens", { prompt: currentPrompt(), top: 3, ...(target ? { target } : {}) });
+    const r = await technique("lens", { prompt: currentPrompt(), top: 3, ...(target ? { target } : {}) });
     const tg = r.target;
     const table = document.createElement("table"); table.className = "lens";
     const head = table.createTHead().insertRow();
     head.append(Object.assign(document.createElement("th"), { textContent: "layer \\ position" }));
     r.tokens.forEach((t, i) => head.append(Object.assign(document.createElement("th"), { textContent: `${i} ${shown(t)}`, scope: "col" })));
     const body = table.createTBody();
-    r.layers.forEach((name, l) => {
+    r.axes[0]!.labels.forEach((name, l) => {
       const tr = body.insertRow();
       tr.append(Object.assign(document.createElement("th"), { textContent: name, scope: "row" }));
-      r.cells[l]!.forEach((top, p) => {
+      r.topTokens[l]!.forEach((top, p) => {
         const td = tr.insertCell(), best = top[0]!;
         // Coloured by the top token's probability, or with a tracked token by that token's.
         const prob = tg ? tg.prob[l]![p]! : best.prob, bg = viridis(prob);
@@ -233,14 +238,14 @@ async function loadLens(): Promise<void> {
         td.dataset.prob = String(best.prob);
         if (tg) td.dataset.targetProb = String(prob);
         const tip = `${name}, position ${p} ${JSON.stringify(r.tokens[p]!.str)}:\n` + top.map((t) => `${JSON.stringify(t.str).padEnd(10)} ${(100 * t.prob).toFixed(2)}%`).join("\n") +
-          (tg ? `\n${JSON.stringify(tg.token.str)}: ${(100 * prob).toFixed(2)}%, rank ${tg.rank[l]![p]! + 1}` : "");
+          (tg ? `\n${JSON.stringify(tg.str)}: ${(100 * prob).toFixed(2)}%, rank ${tg.rank[l]![p]! + 1}` : "");
         td.title = tip;
         td.addEventListener("mousemove", (e) => tooltip.show(e, tip));
         td.addEventListener("mouseleave", () => tooltip.hide());
       });
     });
     const cap = table.createCaption(); cap.className = "hint"; cap.style.textAlign = "left";
-    cap.textContent = tg ? `cells: p(${JSON.stringify(tg.token.str)}) and its rank (#1 = top); colour: that probability (viridis, 0 dark → 1 yellow)`
+    cap.textContent = tg ? `cells: p(${JSON.stringify(tg.str)}) and its rank (#1 = top); colour: that probability (viridis, 0 dark → 1 yellow)`
       : "cell colour: top-1 probability (viridis, 0 dark → 1 yellow)";
     $("lens").replaceChildren(table);
     markRendered($("lens"));
@@ -318,6 +323,7 @@ async function init(): Promise<void> {
   $("patch-run").addEventListener("click", () => void loadPatch());
   $("lens-run").addEventListener("click", () => void loadLens());
   $("lens-target").addEventListener("keydown", (e) => { if (e.key === "Enter") void loadLens(); });
+  await mountTechniques($("techniques"), currentPrompt);
   document.body.dataset.ready = "true";
   const shared = new URLSearchParams(location.hash.slice(1)).get("prompt");
   if (shared !== null) { $<HTMLTextAreaElement>("prompt").value = shared; await runAll(); }

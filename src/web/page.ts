@@ -110,6 +110,11 @@ export function pageHtml(model: string): string {
 <div id="patch-info" class="hint"></div>
 <div id="patch" class="scroll"></div>
 </section>
+
+<section aria-labelledby="h-tech"><h2 id="h-tech">Techniques</h2>
+<p class="hint">Every technique of the CLI and the API, with a form from its input schema; results are its pictures and text.</p>
+<div id="techniques"></div>
+</section>
 <div id="tooltip" role="tooltip"></div>
 <script type="module" src="/app.js"></script>
 </body></html>
