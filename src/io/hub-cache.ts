@@ -25,7 +25,8 @@ export interface HubId {
 }
 
 export const COMMIT = /^[0-9a-f]{40}$/;
-// huggingface_hub's validate_repo_id: an optional namespace and a name of word characters, "-" and ".".
+// huggingface_hub's validate_repo_id: an optional namespace and a name of word characters, "-" and ".",
+// each starting and ending with a word character.
 const REPO = /^(?:[\w.-]+\/)?[\w.-]{1,96}$/;
 
 /** "org/name" or "org/name@rev" as a HubId, or null when the text cannot be a hub id (e.g. "../models/x", "a/b/c"). */
@@ -33,7 +34,7 @@ export function parseHubId(text: string, revision?: string): HubId | null {
   const at = text.indexOf("@");
   const repo = at >= 0 ? text.slice(0, at) : text;
   const rev = at >= 0 ? text.slice(at + 1) : revision;
-  if (!REPO.test(repo) || repo.includes("--") || repo.includes("..") || repo.endsWith(".git") || /^[.-]|[.-]$/.test(repo.split("/").pop()!)) return null;
+  if (!REPO.test(repo) || repo.includes("--") || repo.includes("..") || repo.endsWith(".git") || repo.split("/").some((p) => /^[.-]|[.-]$/.test(p))) return null;
   if (at >= 0 && revision !== undefined && revision !== rev) throw new HubError(`${text}: revision given twice ("${rev}" in the id and "${revision}" as an option)`);
   if (rev !== undefined && (rev === "" || rev.split("/").some((p) => p === "" || p === "." || p === ".."))) throw new HubError(`${text}: bad revision ${JSON.stringify(rev)}`);
   return rev === undefined ? { repo } : { repo, revision: rev };
