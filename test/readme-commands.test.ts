@@ -32,6 +32,8 @@ const COMMANDS: Entry[] = [
   { readme: "npm install", covered: ".ci/run runs `npm install` (the README's first line)" },
   { readme: "npx circuitscope run ../shared/models/tiny-gpt2 \"The Eiffel Tower is in\" --top 10 --generate 20" },
   { readme: "npx circuitscope serve ../shared/models/tiny-gpt2 --port 8080 --json", small: "--port 0", serve: true },
+  { readme: "npx circuitscope download EleutherAI/pythia-70m", covered: "needs the hub; test/hub.test.ts downloads from a loopback hub (the CLI's download, too)" },
+  { readme: "npx circuitscope models" },
   { readme: "npx circuitscope train-char ../shared/data/tinyshakespeare.txt --out charlm", small: "--iters 40 --eval-every 20 --eval-iters 2 --checkpoint-every 20" },
   { readme: "npx circuitscope run charlm/model \"ROMEO:\" --generate 60" },
   { readme: "npx circuitscope attribute charlm/model \"ROMEO: I will\" --target \" \"" },
