@@ -194,6 +194,7 @@ describe("downloading from a loopback hub", { skip }, () => {
     const cache = tmp(), n = hub.requests.length;
     await assert.rejects(resolveModel("org/tiny", { cacheDir: cache, env: { HF_HUB_OFFLINE: "1", HF_ENDPOINT: hub.endpoint } }),
       (e: Error) => e.message.includes("HF_HUB_OFFLINE") && e.message.includes(path.join(cache, "models--org--tiny", "refs", "main")));
+    await assert.rejects(downloadSnapshot("org/tiny", { cacheDir: cache, env: { HF_HUB_OFFLINE: "yes", HF_ENDPOINT: hub.endpoint } }), /HF_HUB_OFFLINE is set, so nothing is downloaded/);
     assert.equal(hub.requests.length, n);
     const folder = await resolveModel("org/tiny", { cacheDir: cache, env: { HF_ENDPOINT: hub.endpoint } });
     const m = hub.requests.length;

@@ -171,7 +171,8 @@ async function transfer(hub: Hub, meta: FileMeta, incomplete: string, file: stri
       done += chunk.length;
       onProgress?.({ file, done, total: meta.size });
     }
-  } catch {
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).syscall) throw e; // the disk failed (ENOSPC, EIO), not the connection
     return false;
   } finally {
     fs.closeSync(fd);
@@ -187,6 +188,7 @@ async function fetchBlob(hub: Hub, meta: FileMeta, blob: string, file: string, o
   for (let attempt = 0; ; attempt++) {
     if (await transfer(hub, meta, incomplete, file, opts.onProgress)) break;
     if (attempt >= retries) throw new HubError(`${file}: the transfer from ${meta.url} broke off ${attempt + 1} times; ${sizeOf(incomplete)} of ${meta.size} bytes are kept in ${incomplete}, and the next download resumes there`);
+    await new Promise((ok) => setTimeout(ok, 250 * attempt)); // a moment before the retry, longer each time
   }
   const got = sizeOf(incomplete);
   if (got !== meta.size) throw new HubError(`${file}: got ${got} bytes, the hub said ${meta.size} (${incomplete})`);
@@ -232,8 +234,9 @@ export async function downloadSnapshot(idOrText: HubId | string, opts: HubOption
   const id = typeof idOrText === "string" ? parseHubId(idOrText, opts.revision) : idOrText;
   if (id === null) throw new HubError(`${idOrText}: not a hub model id (expected org/name or org/name@revision)`);
   const revision = id.revision ?? opts.revision ?? "main";
-  const hub = new Hub(opts);
   const dir = repoFolder(opts.cacheDir ?? hubCacheDir(opts.env), id.repo);
+  if (opts.offline ?? isOffline(opts.env)) throw new HubError(`${hubIdText(id)}: HF_HUB_OFFLINE is set, so nothing is downloaded (the cache folder is ${dir})`);
+  const hub = new Hub(opts);
   const info = await repoInfo(hub, id.repo, revision);
   const folder = path.join(dir, "snapshots", info.commit);
   const report: DownloadedFile[] = [];
