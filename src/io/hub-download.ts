@@ -45,6 +45,8 @@ export interface DownloadedFile {
   fetched: boolean;
   /** Bytes of an .incomplete file the transfer resumed from (0 when it started afresh). */
   resumedFrom: number;
+  /** Transfers that broke off within this call and were resumed. */
+  breaks: number;
 }
 
 export interface SnapshotReport { repo: string; revision: string; commit: string; folder: string; files: DownloadedFile[] }
@@ -181,11 +183,12 @@ async function transfer(hub: Hub, meta: FileMeta, incomplete: string, file: stri
 }
 
 /** blobs/{etag}: downloaded (resuming a partial file), size- and sha256-checked, then renamed into place. */
-async function fetchBlob(hub: Hub, meta: FileMeta, blob: string, file: string, opts: HubOptions): Promise<number> {
+async function fetchBlob(hub: Hub, meta: FileMeta, blob: string, file: string, opts: HubOptions): Promise<{ resumedFrom: number; breaks: number }> {
   const incomplete = `${blob}.incomplete`;
   const resumedFrom = sizeOf(incomplete) <= meta.size ? sizeOf(incomplete) : 0;
   const retries = opts.retries ?? 3;
-  for (let attempt = 0; ; attempt++) {
+  let attempt = 0;
+  for (; ; attempt++) {
     if (await transfer(hub, meta, incomplete, file, opts.onProgress)) break;
     if (attempt >= retries) throw new HubError(`${file}: the transfer from ${meta.url} broke off ${attempt + 1} times; ${sizeOf(incomplete)} of ${meta.size} bytes are kept in ${incomplete}, and the next download resumes there`);
     await new Promise((ok) => setTimeout(ok, 250 * attempt)); // a moment before the retry, longer each time
@@ -200,7 +203,7 @@ async function fetchBlob(hub: Hub, meta: FileMeta, blob: string, file: string, o
     }
   }
   fs.renameSync(incomplete, blob);
-  return resumedFrom;
+  return { resumedFrom, breaks: attempt };
 }
 
 /** snapshots/{commit}/{file} → ../../blobs/{etag}, relative as huggingface_hub makes it (a copy where links are refused). */
@@ -245,7 +248,7 @@ export async function downloadSnapshot(idOrText: HubId | string, opts: HubOption
     const file = queue[i]!;
     const pointer = path.join(folder, file);
     if (fs.existsSync(pointer)) { // already in this snapshot (huggingface_hub trusts it too): no request
-      report.push({ name: file, bytes: fs.statSync(pointer).size, etag: path.basename(fs.realpathSync(pointer)), fetched: false, resumedFrom: 0 });
+      report.push({ name: file, bytes: fs.statSync(pointer).size, etag: path.basename(fs.realpathSync(pointer)), fetched: false, resumedFrom: 0, breaks: 0 });
       if (file === "model.safetensors.index.json") queue.push(...shardsOf(pointer).filter((s) => !queue.includes(s)));
       continue;
     }
@@ -254,9 +257,9 @@ export async function downloadSnapshot(idOrText: HubId | string, opts: HubOption
     const blob = path.join(dir, "blobs", meta.etag);
     fs.mkdirSync(path.dirname(blob), { recursive: true });
     const cached = fs.existsSync(blob) && fs.statSync(blob).size === meta.size;
-    const resumedFrom = cached ? 0 : await fetchBlob(hub, meta, blob, file, opts);
+    const { resumedFrom, breaks } = cached ? { resumedFrom: 0, breaks: 0 } : await fetchBlob(hub, meta, blob, file, opts);
     if (!fs.existsSync(pointer) || fs.realpathSync(pointer) !== fs.realpathSync(blob)) linkIntoSnapshot(blob, pointer);
-    report.push({ name: file, bytes: meta.size, etag: meta.etag, fetched: !cached, resumedFrom });
+    report.push({ name: file, bytes: meta.size, etag: meta.etag, fetched: !cached, resumedFrom, breaks });
     if (file === "model.safetensors.index.json") queue.push(...shardsOf(pointer).filter((s) => !queue.includes(s)));
   }
   if (revision !== info.commit) {

@@ -48,7 +48,7 @@ export const download: Command = {
     const doc = { id: report.repo, ...report, cacheDir, bytes: report.files.reduce((s, f) => s + f.bytes, 0), fetchedBytes: fetched.reduce((s, f) => s + f.bytes - f.resumedFrom, 0) };
     out.result(doc, () => [
       `${report.repo}@${report.revision} = commit ${report.commit}`,
-      ...report.files.map((f) => `  ${f.name.padEnd(32)} ${String(f.bytes).padStart(12)} bytes  ${f.fetched ? (f.resumedFrom ? `resumed from ${f.resumedFrom}` : "downloaded") : "already cached"}`),
+      ...report.files.map((f) => `  ${f.name.padEnd(32)} ${String(f.bytes).padStart(12)} bytes  ${f.fetched ? (f.resumedFrom ? `resumed from byte ${f.resumedFrom}` : "downloaded") : "already cached"}${f.breaks ? ` (${f.breaks} broken transfer${f.breaks === 1 ? "" : "s"} resumed)` : ""}`),
       `snapshot: ${report.folder}`,
     ].join("\n"));
   },
