@@ -2,7 +2,7 @@
 // It never fails the install: without a compiler or headers circuitscope runs on the WASM/TS
 // backends, and this script says so in one line. --verbose shows the compiler output.
 import { spawnSync } from "node:child_process";
-import { existsSync } from "node:fs";
+import { existsSync, readdirSync, statSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -10,6 +10,9 @@ import { fileURLToPath } from "node:url";
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const nativeDir = join(root, "native");
 const verbose = process.argv.includes("--verbose");
+// `npm run build:native` always rebuilds; the install script skips an addon newer than its sources
+// (npx links this folder as a package and runs install again: no reason to compile twice).
+const force = verbose || process.argv.includes("--force");
 const retry = "npm run build:native";
 
 function findNodeGyp() {
@@ -28,7 +31,18 @@ function fail(reason) {
   process.exit(0);
 }
 
+/** True when the built addon is newer than every source file and binding.gyp. */
+function upToDate(addonPath) {
+  if (!existsSync(addonPath)) return false;
+  const built = statSync(addonPath).mtimeMs;
+  const src = join(nativeDir, "src");
+  const inputs = [join(nativeDir, "binding.gyp"), ...readdirSync(src).map((f) => join(src, f))];
+  return inputs.every((f) => statSync(f).mtimeMs < built);
+}
+
 function main() {
+  const addon = join(nativeDir, "build", "Release", "circuitscope_native.node");
+  if (!force && upToDate(addon)) { console.log("circuitscope: native backend up to date (npm run build:native rebuilds it)"); return; }
   const gyp = findNodeGyp();
   if (!gyp) fail("node-gyp not found");
   const args = [gyp, "rebuild", "--release"];
