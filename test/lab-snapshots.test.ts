@@ -8,7 +8,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import * as cs from "../src/index.js";
-import { runInductionLab, detectorTokens, inductionBatch } from "../src/labs/induction/index.js";
+import { runInductionLab, runInductionTextLab, detectorTokens, inductionBatch } from "../src/labs/induction/index.js";
 import { runEmergenceLab, ADDITION_CHARS, encodeProblem } from "../src/labs/emergence/index.js";
 import { allPairTokens, loadGrokkingCheckpoint } from "../src/labs/grokking/index.js";
 import { saveLabModel } from "../src/labs/save-model.js";
@@ -58,6 +58,17 @@ describe("induction lab --save", () => {
       assert.equal(c.code, 0, `${args.join(" ")}: ${c.stderr.slice(-1500)}`);
     }
   });
+});
+
+const corpus = path.resolve(repo, "../shared/data/tinyshakespeare.txt");
+test("induction lab on text: saved with the corpus's character tokenizer, the trained logits bitwise", { skip: fs.existsSync(corpus) ? false : `no ${corpus}` }, () => {
+  const lab = runInductionTextLab({ corpus, tokensDir: path.join(scratch, "tokens"), steps: 4, nCtx: 16, dModel: 16, nHeads: 2, logEvery: 2, evalWindows: 2 });
+  const dir = path.join(scratch, "induction-text");
+  assert.equal(saveLabModel(lab.training.model, dir, { chars: lab.training.tokenizer }), "circuitscope");
+  const { model } = cs.loadPretrained(dir);
+  const ids = Array.from(lab.training.tokenizer.encode("ROMEO: I will"));
+  assert.deepEqual(model.toTokens("ROMEO: I will").toNested(), [ids], "the same ids as the lab's tokenizer");
+  assertBitwiseEqual(logits(model, [ids]), logits(lab.training.model, [ids]), "logits");
 });
 
 test("emergence lab: each size saved in Hugging Face layout with a character tokenizer", () => {
