@@ -73,6 +73,15 @@ describe("fromPretrained: TransformerLens's default processing", () => {
     assertFoldedForm(tl.model, 1e-6, true);
   });
 
+  test("a processed model saves (in circuitscope's layout: GPT-2 in Hugging Face's has no b_U) and reloads bitwise", () => {
+    const tl = cs.fromPretrained(gpt2Snapshot()), dir = path.join(scratch, "gpt2-processed");
+    assert.equal(cs.saveHF(tl.model, dir), "circuitscope");
+    const back = cs.loadPretrained(dir);
+    const toks = randomTokens(tl.config.d_vocab, 2, 10, 8);
+    assertBitwiseEqual(logits(back.model, toks), logits(tl.model, toks), "logits");
+    assertFoldedForm(back.model, 1e-6, true);
+  });
+
   test("centerUnembed: false keeps the raw logits equal to 1e-5", () => {
     const dir = gpt2Snapshot();
     const raw = cs.loadPretrained(dir), tl = cs.fromPretrained(dir, { centerUnembed: false });

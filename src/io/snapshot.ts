@@ -1,9 +1,9 @@
 // Hugging Face snapshot folders (what `huggingface-cli download` or save_pretrained leaves): config.json,
 // model.safetensors or model.safetensors.index.json with its shards, and optionally tokenizer files.
 // loadPretrained builds a frozen HookedTransformer from one; saveHF writes a model back as one.
-// Two layouts no Hugging Face class has open the same way: circuitscope's own (circuitscope-layout.ts,
-// which saveHF writes for models HF cannot express, e.g. attention-only ones) and the grokking
-// checkpoint of Nanda et al. 2023 (grokking-layout.ts).
+// Two layouts that are not a Hugging Face class's open here too: circuitscope's own
+// (circuitscope-layout.ts, which saveHF writes for models HF cannot express, e.g. attention-only ones)
+// and that of the grokking checkpoint of Nanda et al. 2023 (grokking-layout.ts).
 //
 // Not handled: pytorch_model.bin (pickled torch; convert it to safetensors first), downloading, and
 // model families other than those in hf-config.ts.
