@@ -9,6 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseCsv, RUN_COLUMNS, runSweep, type RunRow, type SweepOptions } from "../src/labs/scaling/index.js";
 import { cli, repo } from "./cli-helpers.js";
+import { loadPretrained } from "../src/io/snapshot.js";
 
 const shakespeare = join(repo, "../shared/data/tinyshakespeare.txt");
 const skip = existsSync(shakespeare) ? false : `no corpus at ${shakespeare}`;
@@ -43,6 +44,12 @@ test("lab scaling sweep: runs.csv columns, values, interrupted-and-resumed equal
       assert.ok(Number.isFinite(r.val_loss) && r.val_loss > 0 && r.val_loss < Math.log(full.vocabSize) + 1, `val loss ${r.val_loss}`);
     }
     assert.deepEqual(full.rows.map((r) => r.steps), [4, 8, 4, 8, 4, 8]);
+    // Each finished run's model is a snapshot folder that loadPretrained opens, with the corpus's characters as its tokens.
+    for (const run of full.runs) {
+      const { model } = loadPretrained(join(root, "full", "runs", run.name, "model"));
+      assert.deepEqual([model.cfg.n_layers, model.cfg.d_model, model.cfg.d_vocab], [run.layers, run.dModel, full.vocabSize], run.name);
+      assert.equal(model.toString(model.toTokens("ROMEO:")), "ROMEO:");
+    }
 
     // Interrupted after 6 steps (run 2 stopped at step 2, before its step-3 checkpoint), then after 5
     // more (run 2 resumed from scratch, stopped at step 7 after its step-6 checkpoint), then finished.

@@ -52,7 +52,8 @@ const COMMANDS: Entry[] = [
   { readme: "npx circuitscope fit-scaling ../shared/data/chinchilla_svg_extracted_data.csv --exclude-highest 5 --out fit", small: "--bootstrap 4" },
   { readme: "npx circuitscope lab grokking --checkpoint ../shared/models/grokking-mod113 --out grok" },
   { readme: "npx circuitscope lab grokking --train --out grok-train", small: "--p 23 --d-model 32 --d-mlp 64 --epochs 20 --checkpoint-every 10" },
-  { readme: "npx circuitscope lab induction --out ind", small: "--steps 40" },
+  { readme: "npx circuitscope lab induction --out ind --save ind-model", small: "--steps 40" },
+  { readme: "npx circuitscope serve ind-model --port 8080 --json", small: "--port 0", serve: true },
   { readme: "npx circuitscope lab emergence --out em", small: "--steps 40 --sizes 16" },
   { readme: "npx circuitscope info" },
   { readme: "npm run build:native", inRepo: true },
@@ -73,6 +74,9 @@ const COMMANDS: Entry[] = [
   { readme: "node --test dist/test/circuit-discovery.test.js", covered: "a file of the suite: checked to exist" },
   { readme: "node --test dist/test/server.test.js dist/test/web.test.js", covered: "files of the suite: checked to exist" },
   { readme: "node --test dist/test/sae*.test.js", covered: "files of the suite: checked to exist" },
+  { readme: "node --test dist/test/padding.test.js", covered: "a file of the suite: checked to exist" },
+  { readme: "node --test dist/test/tl-parity.test.js", covered: "a file of the suite: checked to exist" },
+  { readme: "node --test dist/test/lab-snapshots.test.js", covered: "a file of the suite: checked to exist" },
 ];
 
 /** The README's commands, in order of appearance, deduplicated. */
@@ -166,22 +170,7 @@ for (const e of COMMANDS) {
     ? "clang and wasm-ld are here: the script would regenerate the committed module in the checkout" : !fs.existsSync(shared) && /\.\.\/shared|charlm|sae/.test(e.readme) ? `no ${shared}` : false;
   test(`README: ${e.readme}`, { skip, timeout: 300_000 }, async () => {
     const cwd = e.inRepo ? repo : work, line = shellLine(e);
-    if (e.serve) {
-      const { spawn } = await import("node:child_process");
-      const child = spawn("bash", ["-c", `exec ${line}`], { cwd, stdio: ["ignore", "pipe", "pipe"] });
-      const doc = await new Promise<{ url: string }>((resolve, reject) => {
-        let out = "", err = "";
-        child.stdout.on("data", (d: Buffer) => { out += d; const nl = out.indexOf("\n"); if (nl >= 0) resolve(JSON.parse(out.slice(0, nl)) as { url: string }); });
-        child.stderr.on("data", (d: Buffer) => { err += d; });
-        child.on("exit", (code) => reject(new Error(`serve exited ${code}: ${err}`)));
-      });
-      const info = await (await fetch(new URL("/api/info", doc.url))).json() as { model?: unknown };
-      assert.ok(info.model, "the server answers /api/info");
-      const closed = new Promise<number | null>((r) => child.on("exit", r));
-      child.kill("SIGTERM");
-      assert.equal(await closed, 0);
-      return;
-    }
+    if (e.serve) return checkServe(line, cwd);
     const r = spawnSync("bash", ["-c", line], { cwd, encoding: "utf8", timeout: 290_000, maxBuffer: 64 << 20 });
     if (e.readme.startsWith("bash wasm/build.sh")) {
       // Without clang the script stops at once and says what to install (the committed module stays in use).
@@ -193,17 +182,38 @@ for (const e of COMMANDS) {
   });
 }
 
+/** Start a `serve` line (which must end in --json), wait for it to listen, check /api/info answers, stop it with SIGTERM (exit 0). */
+async function checkServe(line: string, cwd: string): Promise<void> {
+  const { spawn } = await import("node:child_process");
+  const child = spawn("bash", ["-c", `exec ${line}`], { cwd, stdio: ["ignore", "pipe", "pipe"] });
+  const doc = await new Promise<{ url: string }>((resolve, reject) => {
+    let out = "", err = "";
+    child.stdout.on("data", (d: Buffer) => { out += d; const nl = out.indexOf("\n"); if (nl >= 0) resolve(JSON.parse(out.slice(0, nl)) as { url: string }); });
+    child.stderr.on("data", (d: Buffer) => { err += d; });
+    child.on("exit", (code) => reject(new Error(`serve exited ${code}: ${err}`)));
+  });
+  const info = await (await fetch(new URL("/api/info", doc.url))).json() as { model?: unknown };
+  assert.ok(info.model, "the server answers /api/info");
+  const closed = new Promise<number | null>((r) => child.on("exit", r));
+  child.kill("SIGTERM");
+  assert.equal(await closed, 0);
+}
+
 after(() => fs.rmSync(scratch, { recursive: true, force: true }));
 
-test("the commands the demo prints run as printed", { timeout: 300_000 }, () => {
+test("the commands the demo prints run as printed", { timeout: 300_000 }, async () => {
   const demo = spawnSync(process.execPath, [cliJs, "demo", "--steps", "20", "--induction-steps", "30"], { cwd: work, encoding: "utf8", timeout: 120_000 });
   assert.equal(demo.status, 0, demo.stderr);
   assert.match(demo.stdout, /demo done in \d+\.\d s/);
   const printed = [...demo.stdout.matchAll(/(npx circuitscope [^)\n]+)/g)].map((m) => m[1]!.trim());
   assert.ok(printed.length > 0, "the demo points somewhere next");
+  assert.ok(printed.some((c) => c.startsWith("npx circuitscope serve ")), "the demo ends with a command that opens its model in the workbench");
   for (const c of printed) {
+    const line = c.replace(/^npx circuitscope /, `"${process.execPath}" "${cliJs}" `);
+    // A server is started on a free port, checked to answer and stopped (later flags win in the parser).
+    if (c.startsWith("npx circuitscope serve ")) { await checkServe(line + " --port 0 --json", work); continue; }
     // The same command with fewer training steps, so the check stays fast.
-    const r = spawnSync("bash", ["-c", c.replace(/^npx circuitscope /, `"${process.execPath}" "${cliJs}" `) + " --steps 30"], { cwd: work, encoding: "utf8", timeout: 240_000 });
+    const r = spawnSync("bash", ["-c", line + " --steps 30"], { cwd: work, encoding: "utf8", timeout: 240_000 });
     assert.equal(r.status, 0, `${c}: ${r.stderr.slice(-2000)}`);
   }
 });

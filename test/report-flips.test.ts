@@ -4,7 +4,7 @@
 import { test, describe } from "node:test";
 import assert from "node:assert/strict";
 import { illConditioned, verdict } from "../src/labs/markdown.js";
-import { analyseSize, renderReport as renderEmergence, type EmergenceLabResult, type SizeRun } from "../src/labs/emergence/index.js";
+import { additionModel, analyseSize, renderReport as renderEmergence, type EmergenceLabResult, type SizeRun } from "../src/labs/emergence/index.js";
 import { detectPhaseChange, renderReport as renderInduction, type InductionAnalysis, type InductionLabResult } from "../src/labs/induction/index.js";
 import { inductionFindings } from "../src/labs/induction/report.js";
 import { together } from "../src/labs/induction/text-report.js";
@@ -41,7 +41,7 @@ describe("emergence", () => {
   const baseline = { loss: 1.5, digitAccuracy: 0.4 };
   /** A run whose loss, exact match and p(answer) follow the given curves (per-digit accuracy tracks exact match). */
   const run = (loss: number[], exact: number[], pAnswer = exact): SizeRun => ({
-    dModel: 16, params: 1000, trainLoss: [], steps, seconds: 0,
+    dModel: 16, model: additionModel(16, 2, 2, 0), params: 1000, trainLoss: [], steps, seconds: 0,
     evals: loss.map((l, i) => ({ loss: l, digitAccuracy: 0.3 + 0.7 * exact[i]!, pAnswer: pAnswer[i]!, exactMatch: exact[i]! })),
   });
   const result = (r: SizeRun): EmergenceLabResult => ({

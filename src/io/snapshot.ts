@@ -2,14 +2,18 @@
 // model.safetensors or model.safetensors.index.json with its shards, and optionally tokenizer files.
 // loadPretrained builds a frozen HookedTransformer from one (or from a hub id's snapshot in the
 // Hugging Face cache, hub-cache.ts); loadPretrainedAsync also downloads it (hub-download.ts); saveHF
-// writes a model back as one.
+// writes a model back as one. Two layouts that are not a Hugging Face class's open here too:
+// circuitscope's own (circuitscope-layout.ts, which saveHF writes for models HF cannot express, e.g.
+// attention-only ones) and that of the grokking checkpoint of Nanda et al. 2023 (grokking-layout.ts).
 //
 // Not handled: pytorch_model.bin (pickled torch; convert it to safetensors first), and model
 // families other than those in hf-config.ts.
 import fs from "node:fs";
 import path from "node:path";
-import type { HookedTransformer } from "../model/transformer.js";
+import { HookedTransformer } from "../model/transformer.js";
 import type { ModelConfig } from "../model/config.js";
+import { NonFiniteError, nonFiniteAt } from "../model/finite.js";
+import type { Tensor } from "../tensor/tensor.js";
 import { configFromHF, configToHF, HFConfigError, type HFConfigJson } from "./hf-config.js";
 import { frozenFromHF, hfStateDict, unembedIsTied } from "./hf-weights.js";
 import { saveSafetensors, SafetensorsFile, ShardedSafetensors, writeFileAtomic, type TensorSource } from "./safetensors.js";
@@ -17,6 +21,9 @@ import { Tokenizer } from "./tokenizer.js";
 import { findLlama2c, loadLlama2c } from "./llama2c.js";
 import { hubCacheDir, localModelFolder } from "./hub-cache.js";
 import { resolveModel, type HubOptions } from "./hub-download.js";
+import { circuitscopeConfigFromJson, circuitscopeConfigJson, circuitscopeStateDict, isCircuitscopeLayout, loadCircuitscopeWeights } from "./circuitscope-layout.js";
+import { grokkingModulus, grokkingWords, isGrokkingLayout, modelFromOriginal } from "./grokking-layout.js";
+import { wordLevelTokenizer } from "./word-tokenizer.js";
 
 export class SnapshotError extends Error {
   override name = "SnapshotError";
@@ -86,8 +93,13 @@ export function loadPretrained(folderOrId: string, opts: LoadPretrainedOptions =
   const dtype = opts.dtype ?? "float32";
   if (dtype !== "float32" && dtype !== "float64") throw new SnapshotError(`loadPretrained: dtype must be "float32" or "float64", got ${JSON.stringify(dtype)}`);
   const llama2c = findLlama2c(folder);
-  if (llama2c) return loadLlama2c(llama2c.binPath, { tokenizerPath: llama2c.tokenizerPath, dtype });
+  if (llama2c) {
+    const r = loadLlama2c(llama2c.binPath, { tokenizerPath: llama2c.tokenizerPath, dtype });
+    r.model.tokenizer = r.tokenizer;
+    return r;
+  }
   const hfConfig = readHFConfig(folder);
+  if (isCircuitscopeLayout(hfConfig) || isGrokkingLayout(hfConfig)) return loadOtherLayout(folder, hfConfig, dtype, opts.checkFinite ?? true);
   let config: ModelConfig;
   try { config = configFromHF(hfConfig); } catch (e) {
     if (e instanceof HFConfigError) throw new HFConfigError(`${path.join(folder, "config.json")}: ${e.message}`);
@@ -97,13 +109,51 @@ export function loadPretrained(folderOrId: string, opts: LoadPretrainedOptions =
   const tokenizer = Tokenizer.fromFolder(folder);
   config = { ...config, dtype };
   if (config.bos_token_id === null && tokenizer?.bosTokenId != null) config = { ...config, bos_token_id: tokenizer.bosTokenId };
-  return { model: frozenFromHF(config, source, { checkFinite: opts.checkFinite ?? true }), tokenizer, config, hfConfig };
+  const model = frozenFromHF(config, source, { checkFinite: opts.checkFinite ?? true });
+  model.tokenizer = tokenizer;
+  return { model, tokenizer, config: model.cfg, hfConfig };
 }
 
 /** loadPretrained of a folder or a hub id, downloading the snapshot into the cache first when needed. */
 export async function loadPretrainedAsync(folderOrId: string, opts: LoadPretrainedOptions & HubOptions = {}): Promise<Pretrained> {
   const { revision: _revision, ...rest } = opts; // the revision is resolved into the folder
   return loadPretrained(await resolveModel(folderOrId, opts), rest);
+}
+
+/** Frozen for analysis, packed once for the active backend's matrix kernels, with its tokenizer attached. */
+function frozen(model: HookedTransformer, tokenizer: Tokenizer | null, hfConfig: HFConfigJson): Pretrained {
+  for (const p of model.parameters()) p.requiresGrad = false;
+  model.packWeights();
+  model.eval();
+  model.tokenizer = tokenizer;
+  return { model, tokenizer, config: model.cfg, hfConfig };
+}
+
+/** A folder in circuitscope's layout or the grokking checkpoint's (see the header). */
+function loadOtherLayout(folder: string, hfConfig: HFConfigJson, dtype: "float32" | "float64", checkFinite: boolean): Pretrained {
+  const source = openWeights(folder);
+  let model: HookedTransformer, tokenizer = Tokenizer.fromFolder(folder);
+  if (isCircuitscopeLayout(hfConfig)) {
+    let config: ModelConfig;
+    try { config = { ...circuitscopeConfigFromJson(hfConfig), dtype }; } catch (e) {
+      throw e instanceof HFConfigError ? new HFConfigError(`${path.join(folder, "config.json")}: ${e.message}`) : e;
+    }
+    if (config.bos_token_id === null && tokenizer?.bosTokenId != null) config = { ...config, bos_token_id: tokenizer.bosTokenId };
+    model = new HookedTransformer(config);
+    loadCircuitscopeWeights(model, source, { checkFinite });
+  } else {
+    const weights = new Map(source.names().map((n) => [n, source.load(n)] as const));
+    if (checkFinite) for (const [name, t] of weights) {
+      const at = nonFiniteAt(t);
+      if (at !== null) throw new NonFiniteError(`${source.location}: tensor "${name}" holds ${at} (load with checkFinite: false to skip this check)`, name);
+    }
+    const p = grokkingModulus(hfConfig, weights);
+    model = modelFromOriginal(weights, p, dtype);
+    // Its tokens are documented (residues, then "="), so text prompts like "5 7 =" work without a tokenizer.json.
+    tokenizer ??= wordLevelTokenizer(grokkingWords(p));
+  }
+  model.checkFinite = checkFinite;
+  return frozen(model, tokenizer, hfConfig);
 }
 
 export interface SaveHFOptions {
@@ -115,15 +165,30 @@ export interface SaveHFOptions {
  * Write model as a Hugging Face snapshot folder: config.json and model.safetensors in its family's
  * names and layouts, each written atomically (temporary file, then rename). The embeddings are saved
  * tied only if W_U is exactly W_E^T; otherwise tie_word_embeddings is written as false and the
- * unembedding is saved, so nothing is lost.
+ * unembedding is saved, so nothing is lost. A model no Hugging Face class can express (configToHF
+ * says why) is written in circuitscope's layout instead, which loadPretrained opens; the result says
+ * which layout was written.
  */
-export function saveHF(model: HookedTransformer, folder: string, opts: SaveHFOptions = {}): void {
+export function saveHF(model: HookedTransformer, folder: string, opts: SaveHFOptions = {}): SnapshotLayout {
   const tied = model.cfg.tie_word_embeddings && unembedIsTied(model);
   const cfg: ModelConfig = { ...model.cfg, tie_word_embeddings: tied };
-  const json = configToHF(cfg, opts.baseConfig);
-  const tensors = hfStateDict(model, { tied });
+  let json: HFConfigJson, tensors: Map<string, Tensor>, layout: SnapshotLayout = "huggingface";
+  try {
+    json = configToHF(cfg, opts.baseConfig);
+    tensors = hfStateDict(model, { tied });
+  } catch (e) {
+    // No Hugging Face class expresses this model (attention-only, no LayerNorm, …): circuitscope's layout keeps every weight.
+    if (!(e instanceof HFConfigError)) throw e;
+    json = circuitscopeConfigJson(model.cfg, opts.baseConfig);
+    tensors = circuitscopeStateDict(model);
+    layout = "circuitscope";
+  }
   fs.mkdirSync(folder, { recursive: true });
   saveSafetensors(path.join(folder, "model.safetensors"), tensors, { format: "pt" });
   writeFileAtomic(path.join(folder, "config.json"), (fd) => fs.writeFileSync(fd, JSON.stringify(json, null, 2) + "\n"));
+  return layout;
 }
+
+/** Which layout saveHF wrote: a Hugging Face class's, or circuitscope's own (circuitscope-layout.ts). */
+export type SnapshotLayout = "huggingface" | "circuitscope";
 

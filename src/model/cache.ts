@@ -26,7 +26,7 @@ import { concat, indexSelect, select, stack as stackOp } from "../tensor/ops/mov
 import { noGrad } from "../tensor/autodiff.js";
 import { fmt, ShapeError } from "../tensor/shape.js";
 import type { Tensor } from "../tensor/tensor.js";
-import { blockHook, checkHookName, type BlockHookName, type HookName } from "./hooks.js";
+import { blockHook, checkHookName, getActName, type BlockHookName, type HookName } from "./hooks.js";
 import type { HookedTransformer } from "./transformer.js";
 
 /** The parts of a model the cache reads: its config and weights (a HookedTransformer fits). */
@@ -65,8 +65,16 @@ export class ActivationCache {
     readonly model: CacheModel | null = null,
   ) {}
 
-  /** The activation at a hook point; a clear error if the name is unknown or was not cached. */
-  get(name: HookName): Tensor {
+  /**
+   * The activation at a hook point; a clear error if the name is unknown or was not cached. With a
+   * layer, the name is TransformerLens's shorthand (cache["pattern", 1]): get("pattern", 1) is
+   * get("blocks.1.attn.hook_pattern"), get("scale", 0, "ln1") is get("blocks.0.ln1.hook_scale"); see
+   * getActName. Negative layers count from the end.
+   */
+  get(name: HookName): Tensor;
+  get(name: string, layer?: number, layerType?: string): Tensor;
+  get(short: string, layer?: number, layerType?: string): Tensor {
+    const name = getActName(short, layer === undefined ? undefined : this.layerIndex(layer), layerType);
     const t = this.acts.get(name);
     if (t) return t;
     checkHookName(name, this.known);
@@ -100,6 +108,18 @@ export class ActivationCache {
       acts.set(name, t.detach());
     }
     return new ActivationCache(acts, known, model ?? null);
+  }
+
+  /**
+   * One activation of every block [0, layer) (all by default, as TransformerLens's layer = -1) stacked
+   * on a new leading axis: stackActivation("pattern") is [n_layers, batch, head_index, query_pos,
+   * key_pos], TransformerLens's stack_activation. Names are getActName's shorthand; layerType as there.
+   */
+  stackActivation(name: string, layer?: number, layerType?: string): Tensor {
+    const end = this.layerEnd(layer);
+    if (end === 0) throw new CacheError("stackActivation: layer 0 leaves no blocks to stack");
+    const parts = Array.from({ length: end }, (_, l) => this.get(getActName(name, l, layerType)));
+    return noGrad(() => stackOp(parts, 0));
   }
 
   // ---- residual-stream decompositions ------------------------------------------------------

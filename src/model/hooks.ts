@@ -88,3 +88,34 @@ function push<T>(m: Map<string, T[]>, k: string, v: T): void {
   const l = m.get(k);
   if (l) l.push(v); else m.set(k, [v]);
 }
+
+/** TransformerLens's short layer types (utils.get_act_name's layer_type_alias). */
+const LAYER_TYPE_ALIAS: Record<string, string> = { a: "attn", m: "mlp", b: "", block: "", blocks: "", attention: "attn" };
+/** TransformerLens's short activation names (utils.get_act_name's act_name_alias). */
+const ACT_NAME_ALIAS: Record<string, string> = {
+  attn: "pattern", attn_logits: "attn_scores", key: "k", query: "q", value: "v", mlp_pre: "pre", mlp_mid: "mid", mlp_post: "post",
+};
+const ATTN_ACTS = new Set(["k", "v", "q", "z", "rot_k", "rot_q", "result", "pattern", "attn_scores"]);
+const MLP_ACTS = new Set(["pre", "post", "mid", "pre_linear"]);
+
+/**
+ * A full hook name from TransformerLens's shorthand, as utils.get_act_name: getActName("pattern", 1)
+ * is "blocks.1.attn.hook_pattern", ("resid_pre", 3) "blocks.3.hook_resid_pre", ("pre", 2)
+ * "blocks.2.mlp.hook_pre", ("scale", 0, "ln1") "blocks.0.ln1.hook_scale", ("scale") "ln_final.hook_scale",
+ * ("embed") "hook_embed", and the compact forms "k6" / "scale4ln1". A full name is returned as given.
+ * The result is not checked against a model here; the cache and hooks check it where it is used.
+ */
+export function getActName(name: string, layer?: number, layerType?: string): HookName {
+  if ((name.includes(".") || name.startsWith("hook_")) && layer === undefined && layerType === undefined) return name as HookName;
+  const m = /^([a-z]+)(\d+)([a-z]?.*)$/.exec(name);
+  if (m) { name = m[1]!; layer = Number(m[2]); layerType = m[3] || undefined; }
+  if (layer !== undefined && !(Number.isInteger(layer) && layer >= 0)) throw new HookNameError(`getActName: layer must be a non-negative integer, got ${layer}`);
+  name = ACT_NAME_ALIAS[name] ?? name;
+  let type = layerType;
+  if (ATTN_ACTS.has(name)) type = "attn";
+  else if (MLP_ACTS.has(name)) type = "mlp";
+  else if (type !== undefined && type in LAYER_TYPE_ALIAS) type = LAYER_TYPE_ALIAS[type];
+  let full = (layer !== undefined ? `blocks.${layer}.` : "") + (type ? `${type}.` : "") + `hook_${name}`;
+  if ((name === "scale" || name === "normalized") && layer === undefined) full = `ln_final.${full}`;
+  return full as HookName;
+}

@@ -4,7 +4,7 @@ export { makeConfig, validateConfig, gpt2SmallConfig, ConfigError, type ModelCon
 export { HookedTransformer, checkTokenIds, type Tokens, type ForwardOptions, type Hooks } from "./transformer.js";
 export { NonFiniteError, allFinite, firstNonFinite, nonFiniteAt } from "./finite.js";
 export {
-  blockHook, attnHook, residHook, mlpHook, HookNameError,
+  blockHook, attnHook, residHook, mlpHook, getActName, HookNameError,
   type HookName, type BlockHookName, type AttnAct, type ForwardHook, type BackwardHook, type HookContext, type NamesFilter,
 } from "./hooks.js";
 export { ActivationCache, CacheError, type ResidStack, type LogitTarget } from "./cache.js";

@@ -18,6 +18,8 @@ import { TransformerBlock } from "./block.js";
 import { HookRuntime } from "./hook-runtime.js";
 import { HookRegistry, matchesFilter, type BackwardHook, type ForwardHook, type HookName, type NamesFilter } from "./hooks.js";
 import { checkedLogits, indexString } from "./finite.js";
+import { generate, type GenerateOptions, type GenerateResult } from "./generate.js";
+import { encodeText, toSingleToken, toStrTokens, toString, toTokens, TokenError, type BosOptions, type Tokenizer, type ToTokensOptions } from "./tokens.js";
 
 export type Tokens = Tensor | readonly number[] | readonly (readonly number[])[] | Int32Array;
 
@@ -61,6 +63,8 @@ export class HookedTransformer extends Module {
   readonly unembed: Unembed;
   /** Default of ForwardOptions.checkFinite: every forward checks its logits for NaN/Inf. */
   checkFinite = true;
+  /** The tokenizer the text methods (toTokens, toStrTokens, toString, generate on text) use; loadPretrained sets it. */
+  tokenizer: Tokenizer | null = null;
 
   constructor(readonly cfg: ModelConfig) {
     super();
@@ -255,6 +259,51 @@ export class HookedTransformer extends Module {
     const names = opts.names ?? ((n: HookName) => !n.endsWith(".attn.hook_result"));
     const logits = this.withHooks({ fwd: [[names, store]] }, () => this.forward(tokens, opts));
     return { logits, cache: new ActivationCache(acts, this.rt.known, this) };
+  }
+
+  // ---- TransformerLens's text conveniences (HookedTransformer.to_tokens, to_str_tokens, to_string, generate) ----
+
+  private needTokenizer(op: string): Tokenizer {
+    if (!this.tokenizer) throw new TokenError(`${op}: the model has no tokenizer (set model.tokenizer, or load a snapshot folder with tokenizer.json)`);
+    return this.tokenizer;
+  }
+
+  /** Text (or texts, right padded) as int32 [batch, pos], BOS first when the tokenizer has one; cs.toTokens also returns the attention mask. */
+  toTokens(input: string | readonly string[], opts: ToTokensOptions = {}): Tensor {
+    return toTokens(this.needTokenizer("toTokens"), input, opts).tokens;
+  }
+
+  /** Each token as the text it decodes to (" Paris"); text is tokenized first, BOS included by default. */
+  toStrTokens(input: string | Tensor | readonly number[], opts: BosOptions = {}): string[] {
+    return toStrTokens(this.needTokenizer("toStrTokens"), input, opts);
+  }
+
+  /** Token ids back to text ([pos] or a list); [batch, pos] rows are joined by newlines (cs.toString returns them apart). */
+  override toString(tokens?: Tensor | readonly number[]): string {
+    // Called without arguments (String(model), template literals) it describes the model.
+    if (tokens === undefined) return `HookedTransformer(${this.cfg.architecture}, ${this.cfg.n_layers} layers, d_model ${this.cfg.d_model})`;
+    const out = toString(this.needTokenizer("toString"), tokens as Tensor);
+    return Array.isArray(out) ? out.join("\n") : out;
+  }
+
+  /** The id of a string that is exactly one token. */
+  toSingleToken(text: string): number {
+    return toSingleToken(this.needTokenizer("toSingleToken"), text);
+  }
+
+  /**
+   * Continue a prompt: text (tokenized with BOS by default) or token ids, greedy (doSample: false or
+   * temperature 0) or seeded sampling with temperature, topK and topP (see generate.ts). Stops at the
+   * tokenizer's EOS unless eosTokenId says otherwise. `text` holds each sequence decoded when the
+   * model has a tokenizer (null otherwise).
+   */
+  generate(input: string | readonly string[] | Tensor | readonly number[] | readonly (readonly number[])[], opts: GenerateOptions & BosOptions): GenerateResult & { text: string[] | null } {
+    const tok = this.tokenizer;
+    const texts = typeof input === "string" ? [input] : Array.isArray(input) && typeof input[0] === "string" ? (input as readonly string[]) : null;
+    const prompts = texts ? texts.map((t) => encodeText(this.needTokenizer("generate"), t, opts)) : (input as Tensor | readonly number[] | readonly (readonly number[])[]);
+    const eosTokenId = opts.eosTokenId ?? tok?.eosTokenId ?? undefined;
+    const r = generate(this, prompts, { ...opts, eosTokenId });
+    return { ...r, text: tok ? r.tokens.map((t) => tok.decode(t)) : null };
   }
 }
 

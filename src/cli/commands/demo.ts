@@ -1,6 +1,7 @@
 // `circuitscope demo`: a one-minute tour on this machine: which backend runs, how fast its matrix
 // product is, a small network trained from scratch with autodiff, and then the workbench's purpose in
-// miniature: a 2-layer transformer trained until an induction head forms, found again with hooks.
+// miniature: a 2-layer transformer trained until an induction head forms, found again with hooks, and
+// saved as a snapshot folder that the printed `serve` command opens in the workbench.
 import { getBackend } from "../../backend/registry.js";
 import { Rng } from "../../tensor/rng.js";
 import { randn, tensor, zeros } from "../../tensor/create.js";
@@ -10,7 +11,9 @@ import { crossEntropy } from "../../tensor/ops/nn.js";
 import type { Tensor } from "../../tensor/tensor.js";
 import type { Command } from "../command.js";
 import { progress } from "../io.js";
-import { runInductionLab } from "../../labs/induction/index.js";
+import { detectorTokens, runInductionLab } from "../../labs/induction/index.js";
+import { saveLabModel } from "../../labs/save-model.js";
+import { randomTokenWords } from "../../io/word-tokenizer.js";
 
 /** Two interleaved spirals: a classic task a linear model cannot solve. */
 function spirals(n: number, rng: Rng): { x: Tensor; y: Tensor } {
@@ -33,9 +36,10 @@ const sparkline = (v: number[]) => {
 export const demo: Command = {
   name: "demo",
   summary: "a one-minute tour: matmul speed, autodiff training, and an induction head found in a trained transformer",
-  usage: "circuitscope demo [--steps 400] [--induction-steps 400] [--seed 0] [--json]",
+  usage: "circuitscope demo [--steps 400] [--induction-steps 400] [--seed 0] [--save induction-model] [--json]",
   run(_pos, flags, out) {
     const steps = flags.num("steps", 400), seed = flags.num("seed", 0), indSteps = flags.num("induction-steps", 400);
+    const save = flags.str("save", "induction-model");
     flags.checkUnknown();
     const rng = new Rng(seed), start = performance.now();
 
@@ -87,9 +91,16 @@ export const demo: Command = {
     const indBar = progress("induction heads", indSteps);
     const ind = runInductionLab({ steps: indSteps, seed, onStep: (_s, loss) => indBar.tick(1, `loss ${loss.toFixed(3)}`) });
     indBar.done();
-    const ia = ind.analysis, pc = ia.phaseChange;
+    const ia = ind.analysis, pc = ia.phaseChange, o = ind.training.options;
+    // Saved with a tokenizer whose words are "t0" … "t{V-1}", so the workbench takes text prompts.
+    saveLabModel(ind.training.model, save, { words: randomTokenWords(o.dVocab, o.bos), ...(o.bos ? { bos: "<bos>" } : {}) });
+    const serve = `npx circuitscope serve ${/^[\w./-]+$/.test(save) ? save : JSON.stringify(save)} --port 8080`;
+    // A repeated segment from the detectors' own tokens, so the induction head has something to copy.
+    const row = Array.from(detectorTokens(o.dVocab, o.seed, o.bos).toArray()).slice(o.bos ? 1 : 0);
+    const seg = row.slice(0, 4).map((t) => `t${t}`);
+    const prompt = [...seg, ...seg.slice(0, 3)].join(" ");
     const induction = {
-      seconds: ind.seconds, phaseChangeStep: pc.step, repeatedLossBefore: pc.repeatedBefore, repeatedLossAfter: pc.repeatedAfter,
+      seconds: ind.seconds, model: save, serve, prompt, phaseChangeStep: pc.step, repeatedLossBefore: pc.repeatedBefore, repeatedLossAfter: pc.repeatedAfter,
       previousTokenHead: ia.previousTokenHead, inductionHead: ia.inductionHead, kComposition: ia.kPair, baseline: ia.baseline,
     };
     const seconds = (performance.now() - start) / 1000;
@@ -107,6 +118,10 @@ export const demo: Command = {
           `induction head L${ia.inductionHead.layer}H${ia.inductionHead.head} (score ${ia.inductionHead.score.toFixed(2)})`,
         `  K-composition between them ${ia.kPair.toFixed(3)} vs random ${ia.baseline.mean.toFixed(3)} ± ${ia.baseline.std.toFixed(3)}`,
         `  (full report with figures: npx circuitscope lab induction --out induction-report)`,
+        ``,
+        `the trained model is in ${save}/; open it in the workbench (its tokens are t0 … t${o.dVocab - 1}):`,
+        `  ${serve}`,
+        `  then http://127.0.0.1:8080/#prompt=${encodeURIComponent(prompt)}`,
         ``,
         `demo done in ${seconds.toFixed(1)} s`,
       ].join("\n"),

@@ -10,6 +10,12 @@ import { renderReport, runSuperpositionLab } from "../../labs/superposition/inde
 import { renderReport as renderInductionReport, runInductionLab, summary as inductionSummary, renderTextReport as renderInductionTextReport, runInductionTextLab, textSummary as inductionTextSummary } from "../../labs/induction/index.js";
 import { renderReport as renderEmergenceReport, runEmergenceLab, summary as emergenceSummary } from "../../labs/emergence/index.js";
 import { planSweep, renderScalingReport, runScalingLab, scalingLabSummary, type SweepRun } from "../../labs/scaling/index.js";
+import { saveLabModel, type LabTokens } from "../../labs/save-model.js";
+import { randomTokenWords } from "../../io/word-tokenizer.js";
+import { grokkingWords } from "../../io/grokking-layout.js";
+import { ADDITION_CHARS } from "../../labs/emergence/index.js";
+import { CharTokenizer } from "../../train/char-tokenizer.js";
+import type { HookedTransformer } from "../../model/transformer.js";
 import { renderReport as renderGrokkingReport, runGrokkingLab, saveGrokkingCheckpoint, GROK_CHECKPOINT_FILE, grokCheckpointEpoch, type GrokTrainOptions } from "../../labs/grokking/index.js";
 
 interface Lab { summary: string; usage: string; run(flags: Flags, out: Output): void | Promise<void> }
@@ -49,7 +55,7 @@ const superposition: Lab = {
 
 const grokking: Lab = {
   summary: "grokking modular addition (Nanda et al. 2023): the real checkpoint's Fourier circuit, progress measures, training",
-  usage: "circuitscope lab grokking [--checkpoint ../shared/models/grokking-mod113] [--train] [--paper] [--p 113] [--d-model 128] [--heads 4] [--d-mlp 512] [--frac 0.3] [--epochs 1600] [--lr 0.003] [--wd 2] [--seed 0] [--log-every 10] [--eval-every <epochs/50>] [--checkpoint-every 500] [--resume] [--out grokking-report] [--json]",
+  usage: "circuitscope lab grokking [--checkpoint ../shared/models/grokking-mod113] [--train] [--paper] [--p 113] [--d-model 128] [--heads 4] [--d-mlp 512] [--frac 0.3] [--epochs 1600] [--lr 0.003] [--wd 2] [--seed 0] [--log-every 10] [--eval-every <epochs/50>] [--checkpoint-every 500] [--resume] [--out grokking-report] [--save <model dir>] [--json]",
   run(flags, out) {
     const int = (name: string, def: number) => {
       const v = flags.num(name, def);
@@ -68,13 +74,14 @@ const grokking: Lab = {
       logEvery: int("log-every", 10), evalEvery: int("eval-every", Math.max(10, Math.round(epochs / 50))),
     };
     const dir = flags.str("out", "grokking-report");
-    const resume = flags.bool("resume"), checkpointEvery = int("checkpoint-every", 500);
+    const resume = flags.bool("resume"), checkpointEvery = int("checkpoint-every", 500), save = flags.str("save");
     flags.checkUnknown();
     // Training checkpoints go to <out>/checkpoint; starting afresh would overwrite a run that may have taken long.
     const ckptDir = join(dir, "checkpoint");
     if (doTrain && !resume && existsSync(join(ckptDir, GROK_CHECKPOINT_FILE)))
       throw new UsageError(`${ckptDir} already has a training checkpoint; pass --resume to continue it, or choose another --out`);
     if (resume && !doTrain) throw new UsageError("--resume continues a training run: give it with --train");
+    if (save !== undefined && !doTrain) throw new UsageError("--save writes the model trained by --train; a --checkpoint folder opens with loadPretrained as it is");
     if (!checkpoint && !doTrain) throw new UsageError("lab grokking: give --checkpoint <folder> (e.g. ../shared/models/grokking-mod113), --train, or both");
     if (train.p % 2 === 0 || train.p < 3) throw new UsageError(`--p must be an odd number ≥ 3 (a prime for a field), got ${train.p}`);
     if (!(train.fracTrain > 0 && train.fracTrain < 1)) throw new UsageError(`--frac must be in (0, 1), got ${train.fracTrain}`);
@@ -101,12 +108,14 @@ const grokking: Lab = {
       saveGrokkingCheckpoint(join(dir, "trained"), t.model, t.options.p, t.trainSet, { epochsPerPoint: t.options.logEvery, train: t.trainLoss, test: t.testLoss }, { ...cfg, num_epochs: epochs });
       out.info(`wrote the trained model to ${join(dir, "trained")}/`);
     }
+    // Tokens are the residues "0" … "p−1" and "=", so "5 7 =" is a prompt.
+    const saved = save !== undefined && t ? saveModel(t.model, save, { words: grokkingWords(t.options.p) }, out) : null;
     const brief = (a: NonNullable<typeof result.checkpoint>["analysis"]) => {
       const { logitSpectrum: _s, embedNorms: _n, logitVarianceByFrequency: _v, ...rest } = a;
       return rest;
     };
     out.result({
-      out: dir, seconds: result.seconds,
+      out: dir, seconds: result.seconds, saved,
       checkpoint: result.checkpoint ? { dir: result.checkpoint.dir, ...brief(result.checkpoint.analysis), separation: result.checkpoint.separation, criteria: result.checkpoint.criteria } : null,
       training: t ? {
         options: t.options, seconds: t.seconds, final: brief(t.final), separation: t.separation, criteria: t.criteria, measures: t.measures,
@@ -133,13 +142,13 @@ const grokking: Lab = {
 
 const induction: Lab = {
   summary: "induction heads (Olsson et al. 2022): the in-context-learning phase change in a 2-layer attention-only model, on repeated random tokens or on text (--data text), detectors, K-composition",
-  usage: "circuitscope lab induction [--data random|text] [--steps 600 (text: 1500)] [--seed 0] [--out induction-report] [--json]\n" +
+  usage: "circuitscope lab induction [--data random|text] [--steps 600 (text: 1500)] [--seed 0] [--out induction-report] [--save <model dir>] [--json]\n" +
     "      text only: [--corpus ../shared/data/tinyshakespeare.txt] [--tokens-dir <out>/tokens] [--n-ctx 128] [--d-model 64] [--heads 4] [--d-head 16] [--batch 16] [--lr 0.01] [--log-every 50] [--eval-windows 64]",
   run(flags, out) {
     const data = flags.str("data", "random");
     if (data !== "random" && data !== "text") throw new UsageError(`--data must be "random" or "text", got "${data}"`);
     if (data === "text") return inductionText(flags, out);
-    const steps = flags.num("steps", 600), seed = flags.num("seed", 0), dir = flags.str("out", "induction-report");
+    const steps = flags.num("steps", 600), seed = flags.num("seed", 0), dir = flags.str("out", "induction-report"), save = flags.str("save");
     flags.checkUnknown();
     if (!(Number.isInteger(steps) && steps > 0)) throw new UsageError(`--steps must be a positive integer, got ${steps}`);
     const bar = progress("training", steps);
@@ -147,14 +156,24 @@ const induction: Lab = {
     bar.done();
     const files = renderInductionReport(result);
     writeReport(dir, files, out);
+    const o = result.training.options;
+    // Random tokens are the words "t0" … "t{V-1}" (and "<bos>"), so a prompt "t5 t9 t3 t5 t9" works in run, serve and every technique.
+    const saved = save === undefined ? null : saveModel(result.training.model, save, { words: randomTokenWords(o.dVocab, o.bos), ...(o.bos ? { bos: "<bos>" } : {}) }, out);
     const a = result.analysis, pc = a.phaseChange;
-    out.result({ out: dir, data, ...inductionSummary(result) }, () => [
+    out.result({ out: dir, data, saved, ...inductionSummary(result) }, () => [
       `induction lab: ${result.seconds.toFixed(1)} s, report in ${join(dir, "report.md")}`,
       `phase change at step ${pc.step}: repeated-token loss ${pc.repeatedBefore.toFixed(2)} → ${pc.repeatedAfter.toFixed(2)} over ${pc.window} steps (first segment ${pc.firstDuring.toFixed(2)}, ln V ${a.lnVocab.toFixed(2)})`,
       `induction score (best layer-1 head) ${a.initialInduction.toFixed(3)} → ${a.finalInduction.toFixed(3)}, crosses 0.5 at step ${a.inductionCrossStep ?? "never"}; K(prev, induction) ${a.kPair.toFixed(3)} vs baseline ${a.baseline.mean.toFixed(3)}`,
     ].join("\n"));
   },
 };
+
+/** --save: the trained model as a snapshot folder with its tokenizer; returns the folder and layout for the JSON. */
+function saveModel(model: HookedTransformer, dir: string, tokens: LabTokens, out: Output): { dir: string; layout: string } {
+  const layout = saveLabModel(model, dir, tokens);
+  out.info(`wrote the trained model to ${dir}/ (${layout === "huggingface" ? "Hugging Face" : "circuitscope"} layout, with tokenizer.json)`);
+  return { dir, layout };
+}
 
 /** Temp file then rename, so a report is never half-written. */
 function writeReport(dir: string, files: Record<string, string>, out: Output): void {
@@ -176,6 +195,7 @@ function inductionText(flags: Flags, out: Output): void {
     dModel: int("d-model", 64), nHeads: int("heads", 4), dHead: int("d-head", 16), batch: int("batch", 16), lr: flags.num("lr", 1e-2),
     logEvery: int("log-every", 50), evalWindows: int("eval-windows", 64),
   };
+  const save = flags.str("save");
   flags.checkUnknown();
   if (!existsSync(corpus)) throw new UsageError(`--corpus: no such file ${corpus}`);
   if (opts.nCtx < 16 || opts.nCtx % 2 !== 0) throw new UsageError(`--n-ctx must be even and ≥ 16 (the ICL windows are ⅛ and ¾ of it), got ${opts.nCtx}`);
@@ -184,8 +204,9 @@ function inductionText(flags: Flags, out: Output): void {
   const result = runInductionTextLab({ ...opts, onStep: (_s, l) => bar.tick(1, `loss ${l.toFixed(3)}`) });
   bar.done();
   writeReport(dir, renderInductionTextReport(result), out);
+  const saved = save === undefined ? null : saveModel(result.training.model, save, { chars: result.training.tokenizer }, out);
   const a = result.analysis;
-  out.result({ out: dir, ...inductionTextSummary(result) }, () => [
+  out.result({ out: dir, saved, ...inductionTextSummary(result) }, () => [
     `induction lab (text): ${result.seconds.toFixed(1)} s, report in ${join(dir, "report.md")}`,
     `ICL score ${a.initial.icl.toFixed(3)} → ${a.final.icl.toFixed(3)} nats, falling fastest over steps ${a.icl.start}–${a.icl.end} (${a.icl.before.toFixed(3)} → ${a.icl.after.toFixed(3)}); repeated random text ${a.initial.repeated.toFixed(2)} → ${a.final.repeated.toFixed(2)}`,
     `induction head L${a.inductionHead.layer}H${a.inductionHead.head} ${a.inductionHead.score.toFixed(3)} (≥ ${a.threshold} at step ${a.inductionCrossStep ?? "never"}), previous-token head L0H${a.previousTokenHead.head} ${a.previousTokenHead.score.toFixed(3)}, K ${a.kPair.toFixed(3)} vs baseline ${a.baseline.mean.toFixed(3)}`,
@@ -194,9 +215,9 @@ function inductionText(flags: Flags, out: Output): void {
 
 const emergence: Lab = {
   summary: "emergence (Wei et al. 2022 vs Schaeffer et al. 2023): addition over model sizes, abrupt exact match vs smooth answer loss",
-  usage: "circuitscope lab emergence [--steps 2000] [--sizes 16,32,64] [--seed 0] [--out emergence-report] [--json]",
+  usage: "circuitscope lab emergence [--steps 2000] [--sizes 16,32,64] [--seed 0] [--out emergence-report] [--save <dir>: one model folder per size, <dir>/d<d_model>] [--json]",
   run(flags, out) {
-    const steps = flags.num("steps", 2000), seed = flags.num("seed", 0), dir = flags.str("out", "emergence-report");
+    const steps = flags.num("steps", 2000), seed = flags.num("seed", 0), dir = flags.str("out", "emergence-report"), save = flags.str("save");
     const sizes = flags.str("sizes", "16,32,64").split(",").map((s) => {
       const v = Number(s);
       if (!(Number.isInteger(v) && v > 0 && v % 4 === 0)) throw new UsageError(`--sizes: each d_model must be a positive multiple of 4, got "${s}"`);
@@ -208,7 +229,10 @@ const emergence: Lab = {
     const result = runEmergenceLab({ steps, seed, sizes, evalEvery: Math.max(1, Math.min(25, Math.floor(steps / 10))), onStep: (d, _s, l) => bar.tick(1, `d_model ${d} loss ${l.toFixed(3)}`) });
     bar.done();
     writeReport(dir, renderEmergenceReport(result), out);
-    out.result({ out: dir, ...emergenceSummary(result) }, () => [
+    // One folder per size; the tokens are characters, so "12+34=" is a prompt (the sum comes back least significant digit first).
+    const chars = new CharTokenizer(ADDITION_CHARS);
+    const saved = save === undefined ? null : result.training.runs.map((r) => saveModel(r.model, join(save, `d${r.dModel}`), { chars }, out));
+    out.result({ out: dir, saved, ...emergenceSummary(result) }, () => [
       `emergence lab: ${result.seconds.toFixed(1)} s, report in ${join(dir, "report.md")}`,
       ...result.analysis.sizes.map((s) => `d_model ${s.dModel} (${s.params} params): loss moves at step ${s.transitions.loss.start ?? "—"}, exact match at ${s.transitions.exactMatch.start ?? "—"} (≥50% at ${s.exactHalfStep ?? "never"}); final loss ${s.final.loss.toFixed(3)}, exact match ${(100 * s.final.exactMatch).toFixed(1)}%`),
     ].join("\n"));

@@ -108,7 +108,9 @@ export const run: Command = {
       if (generation) {
         const how = generation.sampling.greedy ? "greedy" : `sampled, temperature ${temperature}, seed ${seed}`;
         const win = generation.slidingWindow === null ? "" : `, past n_ctx on the last ${generation.slidingWindow} tokens`;
-        lines.push("", `generated ${generation.tokens.length} tokens (${how}, ${generation.stopReason === "eos" ? "stopped at EOS" : "length limit"}${win}):`, prompt + generation.text);
+        // Decoded as one sequence, so a tokenizer that joins words with spaces (WordLevel) puts one between prompt and continuation.
+        const whole = tokenizer.decode([...tokenizer.encode(prompt, { addSpecialTokens: false }), ...generation.tokens.map((t) => t.id)]);
+        lines.push("", `generated ${generation.tokens.length} tokens (${how}, ${generation.stopReason === "eos" ? "stopped at EOS" : "length limit"}${win}):`, whole);
       }
       return lines.join("\n");
     });

@@ -15,6 +15,8 @@ import { Rng } from "../../tensor/rng.js";
 import { Tensor } from "../../tensor/tensor.js";
 
 export const PLUS = 10, EQUALS = 11, VOCAB = 12;
+/** The tokens as characters, id order: digits, "+", "=" (so "12+34=" is a prompt; answers come least significant digit first). */
+export const ADDITION_CHARS: readonly string[] = ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "+", "="];
 /** Operand digits, answer digits (a sum of two n-digit numbers has at most n + 1 digits). */
 export const layout = (digits: number) => ({ prompt: 2 * digits + 2, answer: digits + 1, length: 3 * digits + 3 });
 
@@ -133,6 +135,8 @@ export interface EmergenceTrainOptions {
 
 export interface SizeRun {
   dModel: number;
+  /** The trained model (saveLabModel writes it with additionChars as its tokenizer). */
+  model: HookedTransformer;
   params: number;
   /** Training loss (answer tokens) per step. */
   trainLoss: number[];
@@ -165,7 +169,7 @@ export function trainEmergence(opts: EmergenceTrainOptions = {}): EmergenceTrain
     const params = model.parameters().reduce((s, p) => s + p.size, 0);
     const opt = new AdamW(model.parameters(), { lr: o.lr, weightDecay: o.weightDecay });
     const rng = new Rng(o.seed + 7); // the same problem stream for every size
-    const run: SizeRun = { dModel, params, trainLoss: [], steps: [], evals: [], seconds: 0 };
+    const run: SizeRun = { dModel, model, params, trainLoss: [], steps: [], evals: [], seconds: 0 };
     const log = (step: number) => { run.steps.push(step); run.evals.push(evaluate(model, evalSet, o.digits)); };
     for (let step = 0; step < o.steps; step++) {
       if (step % o.evalEvery === 0) log(step);

@@ -7,13 +7,15 @@
 //
 // Resumable: each run trains in its own folder with the trainer's atomic checkpoints; the results
 // table runs.csv is rewritten atomically after every finished run, so rerunning the same sweep skips
-// finished runs and continues an interrupted one from its checkpoint, with the same losses.
+// finished runs and continues an interrupted one from its checkpoint, with the same losses. Each
+// finished run's model is saved as a snapshot folder, runs/<name>/model.
 // Library code: nothing here prints; progress goes to callbacks.
 import fs from "node:fs";
 import path from "node:path";
 import { writeFileAtomic } from "../../io/safetensors.js";
 import { makeConfig } from "../../model/config.js";
 import { HookedTransformer } from "../../model/transformer.js";
+import { saveLabModel } from "../save-model.js";
 import { prepareCorpus, TokenFile } from "../../train/data.js";
 import { CHECKPOINT_FILE, lmObjective, readCheckpointState, train, type TrainConfig } from "../../train/trainer.js";
 import { parseCsv } from "./csv.js";
@@ -160,6 +162,8 @@ export function runSweep(opts: SweepOptions): SweepResult {
       const seconds = before + res.elapsedMs / 1000;
       writeFileAtomic(timeFile, (fd) => fs.writeFileSync(fd, JSON.stringify({ seconds }) + "\n"));
       if (res.stopped) { stopped = true; break; }
+      // The finished model as a snapshot folder with the corpus's character tokenizer, which loadPretrained and every tool open.
+      if (data.tokenizer.kind === "char") saveLabModel(model, path.join(dir, "model"), { chars: data.tokenizer.tokenizer });
       const { N, params } = countParams(model);
       const row: RunRow = {
         N, D: run.D, C: 6 * N * run.D, params, layers: run.layers, d_model: run.dModel, steps: run.steps,
