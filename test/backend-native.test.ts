@@ -2,6 +2,7 @@
 // awkward shapes: sizes not multiples of the 6x16 tile or the KC/MC/NC blocks, size 1, strided and
 // transposed operands, stride-0 broadcasts, offsets, bias on and off, causal masks. Skips (never
 // fails) when the addon is not built. Matmul error is measured relative to the largest |reference|.
+import { mulberry32 } from "./helpers.js";
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { loadNativeBackend, nativeLoadError, nativeThreads, setNativeAvx2, setNativeThreads } from "../src/backend/native.js";
@@ -15,16 +16,7 @@ const nk = (backend?.kernels ?? {}) as Kernels;
 const ref = tsKernels;
 
 /** mulberry32: a tiny seeded PRNG, so failures reproduce. */
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const rng = mulberry32;
 function rand(n: number, r: () => number, lo = -1, hi = 1): Float32Array {
   const a = new Float32Array(n);
   for (let i = 0; i < n; i++) a[i] = lo + (hi - lo) * r();

@@ -5,6 +5,7 @@
 // Tolerance: max |wasm - ref| <= 1e-5 * max |ref| over the whole output (float32 sums in another
 // order, polynomial exp); non-finite reference values must match exactly.
 // Not covered here: browser workers (no browser in CI).
+import { mulberry32 } from "./helpers.js";
 import { test, after } from "node:test";
 import { execFileSync } from "node:child_process";
 import assert from "node:assert/strict";
@@ -14,14 +15,8 @@ import { createWasmBackend, createWasmBackendAsync, type WasmBackend } from "../
 
 // mulberry32: a tiny seeded RNG, uniform in [-1, 1).
 function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return (((t ^ (t >>> 14)) >>> 0) / 4294967296) * 2 - 1;
-  };
+  const u = mulberry32(seed);
+  return () => u() * 2 - 1;
 }
 
 interface Layout {

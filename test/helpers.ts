@@ -195,3 +195,15 @@ export const layouts = {
     return make(rng, s).slice(-1, 1, undefined, 2).detach();
   },
 };
+
+/** mulberry32: a tiny seeded PRNG, uniform in [0, 1), so a failing case reproduces from its seed. */
+export function mulberry32(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => {
+    s = (s + 0x6d2b79f5) >>> 0;
+    let t = s;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}

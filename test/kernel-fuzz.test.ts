@@ -5,6 +5,7 @@
 // here says the call is bad) or succeed and match the reference kernels. The calls run in this
 // process: a crash would kill the test run. The largest valid size (2^31 - 1) is not drawn, because a
 // valid call that large does real work (e.g. a stride-0 contraction of 2^31 terms).
+import { mulberry32 } from "./helpers.js";
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
@@ -29,16 +30,7 @@ const BACKENDS: { name: string; kernels: Partial<Kernels> }[] = [
 ];
 
 /** mulberry32: arrays are filled from a drawn seed, so a failing case reproduces. */
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const rng = mulberry32;
 
 // ---- the arbitraries ----
 const BAD_SIZES = [-1, -(2 ** 31), 2 ** 31, 2 ** 32, 2 ** 53, 2 ** 62, 2 ** 64, NaN, Infinity, -Infinity, 0.5, 1.5, -0];
