@@ -16,7 +16,11 @@ import type { Weights, W } from "./reference/common.js";
 
 export type Spec = [name: string, shape: number[], kind?: "norm" | "bias" | "buffer" | "gemma-norm"];
 export type RefFn = (config: HFConfigJson, w: Weights, ids: readonly number[], opts?: { embedDelta?: Float64Array }) => Float64Array;
-export interface Family { name: string; config: HFConfigJson; specs: Spec[]; ref: RefFn }
+export interface Family {
+  name: string; config: HFConfigJson; specs: Spec[]; ref: RefFn;
+  /** config.json overrides that switch the family's distinguishing feature off: the reference must then give other logits. */
+  without?: HFConfigJson;
+}
 
 const tmpDirs: string[] = [];
 export const tmp = (): string => { const d = fs.mkdtempSync(path.join(os.tmpdir(), "cs-arch-")); tmpDirs.push(d); return d; };
@@ -61,6 +65,12 @@ export function checkFamily(t: TestContext, f: Family): void {
   const V = f.config.vocab_size as number;
   const r0 = f.ref(f.config, w, SEQS[0]!);
   assert.ok(Math.max(...r0) - Math.min(...r0) > 0.5, "the random model's logits should vary");
+  if (f.without) {
+    // The test could not tell the feature from its absence unless the two give different logits.
+    const off = maxDiff(f.ref({ ...f.config, ...f.without }, w, SEQS[0]!), r0);
+    t.diagnostic(`${f.name}: switching off ${Object.keys(f.without).join(", ")} moves the reference logits by ${off.toExponential(2)}`);
+    assert.ok(off > 1e-2, `the feature switched off by ${JSON.stringify(f.without)} barely changes the logits (${off})`);
+  }
 
   // 1. Logits of an unpadded batch.
   const { model, hfConfig } = loadPretrained(dir);

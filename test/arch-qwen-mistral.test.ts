@@ -38,7 +38,7 @@ const mistral: HFConfigJson = {
   num_key_value_heads: 2, head_dim: 4, vocab_size: 50, max_position_embeddings: 64, rms_norm_eps: 1e-5, rope_theta: 10000.0, hidden_act: "silu",
   sliding_window: 3, tie_word_embeddings: false, bos_token_id: 1, eos_token_id: 2,
 };
-const MISTRAL: Family = { name: "mistral (sliding_window 3)", config: mistral, ref: decoderLogits, specs: llamaBlockSpecs(mistral) };
+const MISTRAL: Family = { name: "mistral (sliding_window 3)", config: mistral, ref: decoderLogits, specs: llamaBlockSpecs(mistral), without: { sliding_window: null } };
 
 const qwen3: HFConfigJson = {
   architectures: ["Qwen3ForCausalLM"], model_type: "qwen3", hidden_size: 16, intermediate_size: 24, num_hidden_layers: 2, num_attention_heads: 4,
@@ -46,7 +46,7 @@ const qwen3: HFConfigJson = {
   attention_bias: false, use_sliding_window: false, sliding_window: null, max_window_layers: 2, tie_word_embeddings: false,
 };
 const QWEN3: Family = {
-  name: "qwen3 (head_dim 8 > d_model / n_heads, q/k norm)", config: qwen3, ref: decoderLogits,
+  name: "qwen3 (head_dim 8 > d_model / n_heads, q/k norm)", config: qwen3, ref: decoderLogits, without: { model_type: "qwen2" },
   specs: llamaBlockSpecs(qwen3, (h) => [[`${h}self_attn.q_norm.weight`, [8], "norm"], [`${h}self_attn.k_norm.weight`, [8], "norm"]]),
 };
 
@@ -56,5 +56,5 @@ test("mistral: greedy generation with the KV cache equals the uncached run throu
 
 test("qwen2 with use_sliding_window: layers from max_window_layers on slide", (t) => {
   const config = { ...qwen2, use_sliding_window: true, sliding_window: 3, max_window_layers: 1 };
-  checkFamily(t, { ...QWEN2, name: "qwen2 (sliding from layer 1)", config, specs: QWEN2.specs });
+  checkFamily(t, { ...QWEN2, name: "qwen2 (sliding from layer 1)", config, specs: QWEN2.specs, without: { use_sliding_window: false } });
 });

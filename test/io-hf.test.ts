@@ -254,11 +254,11 @@ describe("snapshot folders", () => {
     const write = (cfg: HFConfigJson) => writeSnapshot(dir, cfg, randomTensors(llama.specs(llama.config), 1));
     write({ ...llama.config, architectures: ["BertForMaskedLM"] });
     assert.throws(() => loadPretrained(dir), (e: Error) => e instanceof HFConfigError
-      && /unsupported architecture "BertForMaskedLM"; circuitscope loads GPT2LMHeadModel, GPTNeoXForCausalLM, LlamaForCausalLM/.test(e.message));
-    write({ ...llama.config, rope_scaling: { type: "dynamic", factor: 2 } });
-    assert.throws(() => loadPretrained(dir), /rope_scaling type "dynamic" is not supported/);
+      && /unsupported architecture "BertForMaskedLM"; circuitscope loads GPT2LMHeadModel, GPTNeoXForCausalLM, LlamaForCausalLM, MistralForCausalLM/.test(e.message));
+    write({ ...llama.config, rope_scaling: { type: "yarn", factor: 2 } });
+    assert.throws(() => loadPretrained(dir), /rope_scaling type "yarn" is not supported/);
     write({ ...llama.config, rope_scaling: { rope_type: "llama3", factor: 8 } });
-    assert.throws(() => loadPretrained(dir), /rope_scaling type "llama3" is not supported/);
+    assert.throws(() => loadPretrained(dir), /rope_scaling.low_freq_factor must be a number > 0/);
     write({ ...llama.config, mlp_bias: true });
     assert.throws(() => loadPretrained(dir), /mlp_bias = true is not supported/);
     write({ ...llama.config, hidden_act: "quick_gelu" });
