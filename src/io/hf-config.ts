@@ -351,7 +351,7 @@ function gptjConfig(j: HFConfigJson): ModelConfig {
     normalization_type: "LN",
     eps: epsilon(j, "layer_norm_epsilon", 1e-5),
     positional_embedding_type: "rotary",
-    rotary_dim: num(j, "rotary_dim", d_head),
+    rotary_dim: num(j, "rotary_dim", 64), // GPTJConfig default; GPT-J-6B uses 64 of its 256
     rotary_base: 10000,
     rotary_adjacent_pairs: true,
     parallel_attn_mlp: true,
