@@ -60,7 +60,7 @@ function maxDiff(a: ArrayLike<number>, b: ArrayLike<number>, aOff = 0): number {
 }
 
 /** Run every check on one family; returns the measured differences. */
-export function checkFamily(t: TestContext, f: Family): void {
+export function checkFamily(t: TestContext, f: Family, opts: { padded?: boolean } = {}): void {
   const { dir, w } = writeFamily(f);
   const V = f.config.vocab_size as number;
   const r0 = f.ref(f.config, w, SEQS[0]!);
@@ -81,14 +81,7 @@ export function checkFamily(t: TestContext, f: Family): void {
   assert.ok(d32 < 5e-5, `float32 max |logit diff| ${d32} >= 5e-5`);
 
   // 2. A left-padded batch with an attention mask gives each row its unpadded logits.
-  const Tp = RAGGED[0]!.length;
-  const toks = new Int32Array(2 * Tp), mask = new Int32Array(2 * Tp);
-  RAGGED.forEach((ids, b) => ids.forEach((id, j) => { const at = b * Tp + Tp - ids.length + j; toks[at] = id; mask[at] = 1; }));
-  const padded = cs.noGrad(() => model.forward(new cs.Tensor(toks, [2, Tp]), { attentionMask: new cs.Tensor(mask, [2, Tp]) })).toArray();
-  let dPad = 0;
-  RAGGED.forEach((ids, b) => { dPad = Math.max(dPad, maxDiff(padded, f.ref(f.config, w, ids), (b * Tp + Tp - ids.length) * V)); });
-  t.diagnostic(`${f.name}: left-padded batch max |logit diff| vs reference = ${dPad.toExponential(2)}`);
-  assert.ok(dPad < 5e-5, `padded max |logit diff| ${dPad} >= 5e-5`);
+  if (opts.padded !== false) checkPadded(t, f, model, w);
 
   // 3. d(sum(logits · R)) / d(hook_embed) in float64 vs central differences of the reference.
   const m64 = loadPretrained(dir, { dtype: "float64" }).model;
@@ -122,6 +115,35 @@ export function checkFamily(t: TestContext, f: Family): void {
   const dBack = maxDiff(back, logits);
   t.diagnostic(`${f.name}: saveHF round trip max |tensor diff| = ${dW.toExponential(2)}, |logit diff| = ${dBack.toExponential(2)}`);
   assert.ok(dBack < 1e-5, `round-trip logits differ by ${dBack}`);
+}
+
+function checkPadded(t: TestContext, f: Family, model: cs.HookedTransformer, w: Weights): void {
+  const V = f.config.vocab_size as number;
+  const Tp = RAGGED[0]!.length;
+  const toks = new Int32Array(2 * Tp), mask = new Int32Array(2 * Tp);
+  RAGGED.forEach((ids, b) => ids.forEach((id, j) => { const at = b * Tp + Tp - ids.length + j; toks[at] = id; mask[at] = 1; }));
+  const padded = cs.noGrad(() => model.forward(new cs.Tensor(toks, [2, Tp]), { attentionMask: new cs.Tensor(mask, [2, Tp]) })).toArray();
+  let dPad = 0;
+  RAGGED.forEach((ids, b) => { dPad = Math.max(dPad, maxDiff(padded, f.ref(f.config, w, ids), (b * Tp + Tp - ids.length) * V)); });
+  t.diagnostic(`${f.name}: left-padded batch max |logit diff| vs reference = ${dPad.toExponential(2)}`);
+  assert.ok(dPad < 5e-5, `padded max |logit diff| ${dPad} >= 5e-5`);
+}
+
+/** HF names for model.layers[l] of a Llama-block model (listed from the modeling files, not from src/io). */
+export function llamaBlockSpecs(c: HFConfigJson, extra: (h: string) => Spec[] = () => []): Spec[] {
+  const D = c.hidden_size as number, M = c.intermediate_size as number, V = c.vocab_size as number, H = c.num_attention_heads as number;
+  const Hkv = (c.num_key_value_heads as number | undefined) ?? H, dh = (c.head_dim as number | undefined) ?? D / H;
+  const s: Spec[] = [["model.embed_tokens.weight", [V, D]]];
+  for (let l = 0; l < (c.num_hidden_layers as number); l++) {
+    const h = `model.layers.${l}.`;
+    s.push([`${h}input_layernorm.weight`, [D], "norm"], [`${h}post_attention_layernorm.weight`, [D], "norm"],
+      [`${h}self_attn.q_proj.weight`, [H * dh, D]], [`${h}self_attn.k_proj.weight`, [Hkv * dh, D]],
+      [`${h}self_attn.v_proj.weight`, [Hkv * dh, D]], [`${h}self_attn.o_proj.weight`, [D, H * dh]],
+      [`${h}mlp.gate_proj.weight`, [M, D]], [`${h}mlp.up_proj.weight`, [M, D]], [`${h}mlp.down_proj.weight`, [D, M]], ...extra(h));
+  }
+  s.push(["model.norm.weight", [D], "norm"]);
+  if (c.tie_word_embeddings !== true) s.push(["lm_head.weight", [V, D]]);
+  return s;
 }
 
 /** Greedy generation with and without the KV cache, on a left-padded batch: the same tokens. */

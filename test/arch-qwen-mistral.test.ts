@@ -4,24 +4,7 @@
 import { test } from "node:test";
 import type { HFConfigJson } from "../src/io/index.js";
 import { decoderLogits } from "./reference/decoder.js";
-import { checkCachedGeneration, checkFamily, type Family, type Spec } from "./arch-helpers.js";
-
-/** HF names for model.layers[l] of a Llama-block model (listed from the modeling files, not from src/io). */
-export function llamaBlockSpecs(c: HFConfigJson, extra: (h: string) => Spec[] = () => []): Spec[] {
-  const D = c.hidden_size as number, M = c.intermediate_size as number, V = c.vocab_size as number, H = c.num_attention_heads as number;
-  const Hkv = (c.num_key_value_heads as number | undefined) ?? H, dh = (c.head_dim as number | undefined) ?? D / H;
-  const s: Spec[] = [["model.embed_tokens.weight", [V, D]]];
-  for (let l = 0; l < (c.num_hidden_layers as number); l++) {
-    const h = `model.layers.${l}.`;
-    s.push([`${h}input_layernorm.weight`, [D], "norm"], [`${h}post_attention_layernorm.weight`, [D], "norm"],
-      [`${h}self_attn.q_proj.weight`, [H * dh, D]], [`${h}self_attn.k_proj.weight`, [Hkv * dh, D]],
-      [`${h}self_attn.v_proj.weight`, [Hkv * dh, D]], [`${h}self_attn.o_proj.weight`, [D, H * dh]],
-      [`${h}mlp.gate_proj.weight`, [M, D]], [`${h}mlp.up_proj.weight`, [M, D]], [`${h}mlp.down_proj.weight`, [D, M]], ...extra(h));
-  }
-  s.push(["model.norm.weight", [D], "norm"]);
-  if (c.tie_word_embeddings !== true) s.push(["lm_head.weight", [V, D]]);
-  return s;
-}
+import { checkCachedGeneration, checkFamily, llamaBlockSpecs, type Family } from "./arch-helpers.js";
 
 const qwen2: HFConfigJson = {
   architectures: ["Qwen2ForCausalLM"], model_type: "qwen2", hidden_size: 16, intermediate_size: 40, num_hidden_layers: 2, num_attention_heads: 4,

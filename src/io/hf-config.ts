@@ -110,8 +110,9 @@ function ropeScaling(json: HFConfigJson): { rotary_scaling: number; rope_scaling
   const factor = r.factor;
   if (typeof factor !== "number" || !(factor >= 1)) throw new HFConfigError(`config.json: rope_scaling.factor must be a number >= 1, got ${JSON.stringify(factor)}`);
   if (type === "linear") return { rotary_scaling: factor, rope_scaling: null };
+  // _compute_dynamic_ntk_parameters measures against max_position_embeddings itself.
+  if (type === "dynamic") return { rotary_scaling: 1, rope_scaling: { type: "dynamic", factor, original_max_position_embeddings: field("max_position_embeddings", json.max_position_embeddings) } };
   const original = field("original_max_position_embeddings", json.max_position_embeddings);
-  if (type === "dynamic") return { rotary_scaling: 1, rope_scaling: { type: "dynamic", factor, original_max_position_embeddings: original } };
   const low = field("low_freq_factor"), high = field("high_freq_factor");
   if (!(high > low)) throw new HFConfigError(`config.json: rope_scaling.high_freq_factor (${high}) must exceed low_freq_factor (${low})`);
   return { rotary_scaling: 1, rope_scaling: { type: "llama3", factor, low_freq_factor: low, high_freq_factor: high, original_max_position_embeddings: original } };
@@ -141,8 +142,6 @@ export function configFromHF(json: HFConfigJson): ModelConfig {
 
 // configuration_gpt2.py / modeling_gpt2.py (v4.40).
 function gpt2Config(j: HFConfigJson): ModelConfig {
-  if (bool(j, "scale_attn_by_inverse_layer_idx", false))
-    throw new HFConfigError("config.json: scale_attn_by_inverse_layer_idx = true (scores divided by layer index) is not supported");
   const d_model = num(j, "n_embd", 768), n_heads = num(j, "n_head", 12);
   return makeConfig({
     architecture: "gpt2",
@@ -156,6 +155,8 @@ function gpt2Config(j: HFConfigJson): ModelConfig {
     eps: epsilon(j, "layer_norm_epsilon", 1e-5),
     // scale_attn_weights = false: raw q·k scores (GPT2Attention._attn skips the division).
     attn_scale: bool(j, "scale_attn_weights", true) ? Math.sqrt(d_model / n_heads) : 1,
+    // reorder_and_upcast_attn computes the same scores in float32 (what circuitscope computes in anyway); nothing to map.
+    scale_attn_by_inverse_layer_idx: bool(j, "scale_attn_by_inverse_layer_idx", false),
     tie_word_embeddings: bool(j, "tie_word_embeddings", true),
     bos_token_id: tokenId(j, "bos_token_id"),
   });
@@ -193,10 +194,8 @@ function neoxConfig(j: HFConfigJson): ModelConfig {
 // configuration_llama.py / modeling_llama.py (v4.40; head_dim and mlp_bias from v4.45).
 function llamaConfig(j: HFConfigJson): ModelConfig {
   const d_model = num(j, "hidden_size"), n_heads = num(j, "num_attention_heads");
-  // circuitscope's gated MLP has biases on W_in and W_out only, not on W_gate (gate_proj.bias).
-  if (bool(j, "mlp_bias", false)) throw new HFConfigError("config.json: mlp_bias = true is not supported (circuitscope's gated MLP has no gate bias)");
   const partial = num(j, "partial_rotary_factor", 1);
-  if (partial !== 1) throw new HFConfigError(`config.json: partial_rotary_factor ${partial} is not supported for Llama (only 1)`);
+  if (!(partial > 0 && partial <= 1)) throw new HFConfigError(`config.json: partial_rotary_factor must be in (0, 1], got ${partial}`);
   const d_head = num(j, "head_dim", d_model / n_heads);
   return makeConfig({
     architecture: "llama",
@@ -212,13 +211,13 @@ function llamaConfig(j: HFConfigJson): ModelConfig {
     normalization_type: "RMS",
     eps: epsilon(j, "rms_norm_eps", 1e-6),
     positional_embedding_type: "rotary",
-    rotary_dim: d_head,
+    rotary_dim: Math.floor(d_head * partial),
     rotary_base: num(j, "rope_theta", 10000),
     ...ropeScaling(j),
     parallel_attn_mlp: false,
     gated_mlp: true,
     attn_bias: bool(j, "attention_bias", false),
-    mlp_bias: false,
+    mlp_bias: bool(j, "mlp_bias", false), // gate_proj, up_proj and down_proj biases
     tie_word_embeddings: bool(j, "tie_word_embeddings", false),
     bos_token_id: tokenId(j, "bos_token_id"),
   });
@@ -420,7 +419,7 @@ export function configToHF(cfg: ModelConfig, base: HFConfigJson = {}): HFConfigJ
         architectures: ["GPT2LMHeadModel"], model_type: "gpt2",
         vocab_size: cfg.d_vocab, n_positions: cfg.n_ctx, n_ctx: cfg.n_ctx, n_embd: cfg.d_model, n_layer: cfg.n_layers, n_head: cfg.n_heads,
         n_inner: cfg.d_mlp, activation_function: cfg.act_fn, layer_norm_epsilon: cfg.eps,
-        scale_attn_weights: cfg.attn_scale !== 1, scale_attn_by_inverse_layer_idx: false, tie_word_embeddings: cfg.tie_word_embeddings,
+        scale_attn_weights: cfg.attn_scale !== 1, scale_attn_by_inverse_layer_idx: cfg.scale_attn_by_inverse_layer_idx, tie_word_embeddings: cfg.tie_word_embeddings,
       };
       break;
     case "neox":
@@ -437,8 +436,8 @@ export function configToHF(cfg: ModelConfig, base: HFConfigJson = {}): HFConfigJ
         architectures: ["LlamaForCausalLM"], model_type: "llama",
         vocab_size: cfg.d_vocab, max_position_embeddings: cfg.n_ctx, hidden_size: cfg.d_model, num_hidden_layers: cfg.n_layers,
         num_attention_heads: cfg.n_heads, num_key_value_heads: cfg.n_key_value_heads, head_dim: cfg.d_head, intermediate_size: cfg.d_mlp,
-        hidden_act: cfg.act_fn, rms_norm_eps: cfg.eps, rope_theta: cfg.rotary_base, rope_scaling, partial_rotary_factor: 1,
-        attention_bias: cfg.attn_bias, mlp_bias: false, tie_word_embeddings: cfg.tie_word_embeddings,
+        hidden_act: cfg.act_fn, rms_norm_eps: cfg.eps, rope_theta: cfg.rotary_base, rope_scaling, partial_rotary_factor: cfg.rotary_dim / cfg.d_head,
+        attention_bias: cfg.attn_bias, mlp_bias: cfg.mlp_bias, tie_word_embeddings: cfg.tie_word_embeddings,
       };
       break;
     case "mistral": case "qwen2": case "qwen3": case "gemma": case "gemma2": case "gemma3": case "phi3": case "olmo2":

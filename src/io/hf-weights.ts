@@ -297,6 +297,7 @@ function llamaRules(cfg: ModelConfig, p: string, tied: boolean): Rule[] {
       linearT(`${h}mlp.up_proj.weight`, [M, D], `${b}mlp.W_in`),
       linearT(`${h}mlp.down_proj.weight`, [D, M], `${b}mlp.W_out`),
     );
+    if (cfg.mlp_bias) out.push(same(`${h}mlp.gate_proj.bias`, [M], `${b}mlp.b_gate`), same(`${h}mlp.up_proj.bias`, [M], `${b}mlp.b_in`), same(`${h}mlp.down_proj.bias`, [D], `${b}mlp.b_out`));
   }
   out.push(same(`${p}norm.weight`, [D], "ln_final.w"));
   out.push(tied ? tiedUnembed(`${p}embed_tokens.weight`, cfg) : linearT("lm_head.weight", [V, D], "unembed.W_U"));

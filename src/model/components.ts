@@ -108,6 +108,8 @@ export class Attention extends Module {
   private readonly rotary: RotaryTables | null;
   /** Keys visible to each query on a sliding-window ("local") layer, or null for full causal attention. */
   readonly window: number | null;
+  /** Scores are divided by this: attn_scale, times layer + 1 with scale_attn_by_inverse_layer_idx. */
+  private readonly scale: number;
   private readonly names: Record<"q" | "k" | "v" | "rot_q" | "rot_k" | "attn_scores" | "pattern" | "z" | "result", HookName>;
 
   constructor(private readonly cfg: ModelConfig, private readonly rt: HookRuntime, readonly layer: number) {
@@ -131,6 +133,8 @@ export class Attention extends Module {
     this.k_norm = cfg.qk_norm ? this.child("k_norm", new Norm(cfg, rt, `blocks.${layer}.attn.k_norm`, { length: qkLen(Hkv), rms: true })) : null;
     // Gemma 3's local layers rotate with their own base and without the global layers' scaling.
     const localBase = local && cfg.rotary_base_local !== null;
+    // GPT-2's scale_attn_by_inverse_layer_idx: scores also divided by layer + 1.
+    this.scale = cfg.attn_scale * (cfg.scale_attn_by_inverse_layer_idx ? layer + 1 : 1);
     this.rotary = cfg.positional_embedding_type === "rotary"
       ? new RotaryTables(cfg.rotary_dim, localBase ? cfg.rotary_base_local! : cfg.rotary_base, localBase ? 1 : cfg.rotary_scaling,
         { adjacentPairs: cfg.rotary_adjacent_pairs, ropeScaling: localBase ? null : cfg.rope_scaling })
@@ -213,7 +217,7 @@ export class Attention extends Module {
     // contiguously first: one kernel call over batch*heads instead of one per prompt.
     const heads = (t: Tensor) => (B > 1 ? t.contiguous() : t);
     let scores = matmul(heads(q.permute(0, 2, 1, 3)), heads(k.permute(0, 2, 3, 1))); // [batch, head_index, query_pos, key_pos]
-    let scale = 1 / this.cfg.attn_scale;
+    let scale = 1 / this.scale;
     const cap = this.cfg.attn_scores_soft_cap;
     // Gemma 2's soft cap acts on the scaled scores before any mask (a capped -1e9 would no longer mask).
     if (cap !== null) { scores = scores.mul(scale / cap).tanh().mul(cap); scale = 1; }
@@ -274,6 +278,7 @@ export class MLP extends Module {
   readonly W_gate: Tensor | null; // [d_model, d_mlp], gated MLPs only
   readonly W_out: Tensor; // [d_mlp, d_model]
   readonly b_in: Tensor | null; readonly b_out: Tensor | null;
+  readonly b_gate: Tensor | null; // gated MLPs with mlp_bias (Llama's gate_proj.bias)
   private readonly act: UnaryOp;
   private readonly names: Record<"pre" | "pre_linear" | "post", HookName>;
   constructor(cfg: ModelConfig, private readonly rt: HookRuntime, readonly layer: number) {
@@ -283,6 +288,7 @@ export class MLP extends Module {
     this.W_out = this.param("W_out", zeros([cfg.d_mlp, cfg.d_model], cfg.dtype));
     this.b_in = cfg.mlp_bias ? this.param("b_in", zeros([cfg.d_mlp], cfg.dtype)) : null;
     this.b_out = cfg.mlp_bias ? this.param("b_out", zeros([cfg.d_model], cfg.dtype)) : null;
+    this.b_gate = cfg.mlp_bias && cfg.gated_mlp ? this.param("b_gate", zeros([cfg.d_mlp], cfg.dtype)) : null;
     this.act = ACT[cfg.act_fn];
     const n = (a: string) => rt.declare(`blocks.${layer}.mlp.hook_${a}` as HookName);
     this.names = { pre: n("pre"), pre_linear: cfg.gated_mlp ? n("pre_linear") : ("" as HookName), post: n("post") };
@@ -293,7 +299,7 @@ export class MLP extends Module {
     let post: Tensor;
     if (this.W_gate) {
       // SwiGLU (Shazeer 2020), as Llama: W_out (act(x W_gate) * (x W_in)).
-      const pre = rt.point(nm.pre, linear(x, this.W_gate), L);
+      const pre = rt.point(nm.pre, linear(x, this.W_gate, this.b_gate), L);
       const preLinear = rt.point(nm.pre_linear, linear(x, this.W_in, this.b_in), L);
       post = rt.point(nm.post, pre.unary(this.act).mul(preLinear), L);
     } else {

@@ -67,6 +67,8 @@ export interface ModelConfig {
   tie_word_embeddings: boolean; // W_U = W_E^T when saved in HF layout
   /** Scores are divided by this (sqrt(d_head) by default). */
   attn_scale: number;
+  /** GPT-2's option: layer l's scores are also divided by l + 1. */
+  scale_attn_by_inverse_layer_idx: boolean;
   /** Token id used as beginning-of-sequence, if the tokenizer has one. */
   bos_token_id: number | null;
   /** Parameter dtype, e.g. "float32" (the default); "float64" for gradient checks against finite differences. */
@@ -132,6 +134,7 @@ export function makeConfig(c: Partial<ModelConfig> & Pick<ModelConfig, "d_model"
     unembed_bias: c.unembed_bias ?? false,
     tie_word_embeddings: c.tie_word_embeddings ?? arch === "gpt2",
     attn_scale: c.attn_scale ?? Math.sqrt(d_head),
+    scale_attn_by_inverse_layer_idx: c.scale_attn_by_inverse_layer_idx ?? false,
     bos_token_id: c.bos_token_id ?? null,
     dtype: c.dtype ?? "float32",
     use_split_qkv_input: c.use_split_qkv_input ?? false,

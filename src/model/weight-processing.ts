@@ -71,14 +71,14 @@ function normReaders(model: HookedTransformer): NormReaders[] {
       // GPT-J: the MLP reads ln1's output too.
       if (model.cfg.parallel_shared_norm && block.mlp) {
         readers.push({ W: block.mlp.W_in, b: block.mlp.b_in, name: `blocks.${l}.mlp.W_in` });
-        if (block.mlp.W_gate) readers.push({ W: block.mlp.W_gate, b: null, name: `blocks.${l}.mlp.W_gate` });
+        if (block.mlp.W_gate) readers.push({ W: block.mlp.W_gate, b: block.mlp.b_gate, name: `blocks.${l}.mlp.W_gate` });
       }
       out.push({ norm: block.ln1, where: `blocks.${l}.ln1`, readers });
     }
     if (block.ln2 && block.mlp) {
       const m = block.mlp;
       const readers = [{ W: m.W_in, b: m.b_in, name: `blocks.${l}.mlp.W_in` }];
-      if (m.W_gate) readers.push({ W: m.W_gate, b: null, name: `blocks.${l}.mlp.W_gate` });
+      if (m.W_gate) readers.push({ W: m.W_gate, b: m.b_gate, name: `blocks.${l}.mlp.W_gate` });
       out.push({ norm: block.ln2, where: `blocks.${l}.ln2`, readers });
     }
   }

@@ -40,9 +40,16 @@ function rope(x: Float64Array, T: number, heads: number, dh: number, rotDim: num
   }
 }
 
-/** inv_freq_i = 1 / base^(2i / dim), with rope_scaling "llama3" (modeling_rope_utils._compute_llama3_parameters) when asked. */
-export function invFreqs(dim: number, base: number, rs: Record<string, number | string> | null): Float64Array {
+/**
+ * inv_freq_i = 1 / base^(2i / dim), with rope_scaling "llama3" (modeling_rope_utils._compute_llama3_parameters) or
+ * "dynamic" (_compute_dynamic_ntk_parameters for a sequence of seqLen tokens, measured against maxPos) when asked.
+ */
+export function invFreqs(dim: number, base: number, rs: Record<string, number | string> | null, seqLen = 0, maxPos = Infinity): Float64Array {
   const f = new Float64Array(dim / 2);
+  if (rs && (rs.rope_type ?? rs.type) === "dynamic" && seqLen > maxPos) {
+    const factor = rs.factor as number;
+    base = base * ((factor * seqLen) / maxPos - (factor - 1)) ** (dim / (dim - 2));
+  }
   for (let i = 0; i < dim / 2; i++) f[i] = 1 / base ** ((2 * i) / dim);
   if (rs && (rs.rope_type ?? rs.type) === "llama3") {
     const factor = rs.factor as number, lo = rs.low_freq_factor as number, hi = rs.high_freq_factor as number, old = rs.original_max_position_embeddings as number;
@@ -99,7 +106,7 @@ export function decoderLogits(config: HFConfig, w: Weights, ids: readonly number
   const rotDim = Math.floor(dh * cfgNum(config, "partial_rotary_factor", 1));
   const rs = (config.rope_scaling ?? null) as Record<string, number | string> | null;
   const linearFactor = rs && (rs.rope_type ?? rs.type) === "linear" ? (rs.factor as number) : 1;
-  const globalFreq = invFreqs(rotDim, cfgNum(config, "rope_theta"), rs);
+  const globalFreq = invFreqs(rotDim, cfgNum(config, "rope_theta", 10000), rs, T, cfgNum(config, "max_position_embeddings"));
   const localFreq = type === "gemma3_text" ? invFreqs(rotDim, cfgNum(config, "rope_local_base_freq"), null) : globalFreq;
   const scale = g23 ? cfgNum(config, "query_pre_attn_scalar") ** -0.5 : dh ** -0.5;
   const softcap = type === "gemma2" ? (config.attn_logit_softcapping as number | null) : null;
@@ -145,10 +152,12 @@ export function decoderLogits(config: HFConfig, w: Weights, ids: readonly number
       const gu = linear(m, T, get(w, `${b}mlp.gate_up_proj.weight`)), M = gu.length / T / 2;
       gate = rows(gu, T, 0, M, 2 * M); up = rows(gu, T, M, 2 * M, 2 * M);
     } else {
-      gate = linear(m, T, get(w, `${b}mlp.gate_proj.weight`)); up = linear(m, T, get(w, `${b}mlp.up_proj.weight`));
+      // LlamaMLP with mlp_bias: every projection biased.
+      const bias = (p: string) => (cfgBool(config, "mlp_bias", false) ? get(w, `${b}mlp.${p}.bias`) : undefined);
+      gate = linear(m, T, get(w, `${b}mlp.gate_proj.weight`), bias("gate_proj")); up = linear(m, T, get(w, `${b}mlp.up_proj.weight`), bias("up_proj"));
     }
     for (let i = 0; i < gate.length; i++) gate[i] = act(gate[i]!) * up[i]!;
-    let mlpOut = linear(gate, T, get(w, `${b}mlp.down_proj.weight`));
+    let mlpOut = linear(gate, T, get(w, `${b}mlp.down_proj.weight`), cfgBool(config, "mlp_bias", false) ? get(w, `${b}mlp.down_proj.bias`) : undefined);
     if (g23 || type === "olmo2") mlpOut = norm(mlpOut, `${b}post_feedforward_layernorm.weight`);
     addInto(h, mlpOut);
   }
