@@ -102,6 +102,12 @@ export function checkFamily(t: TestContext, f: Family, opts: { padded?: boolean 
   t.diagnostic(`${f.name}: max relative |grad diff| at hook_embed vs finite differences = ${dGrad.toExponential(2)}`);
   assert.ok(dGrad < 2e-5, `gradient diff ${dGrad} >= 2e-5`);
 
+  // TransformerLens's weight processing (every step valid for the family) leaves the float64 log-probabilities unchanged.
+  const logProbs = () => cs.noGrad(() => cs.logSoftmax(m64.forward(SEQS), -1)).toArray();
+  const before = logProbs(), steps = cs.processWeights(m64), dProc = maxDiff(logProbs(), before);
+  t.diagnostic(`${f.name}: processWeights (${steps.join(", ")}) moves float64 log-probabilities by ${dProc.toExponential(2)}`);
+  assert.ok(dProc < 1e-9, `processWeights changed the log-probabilities by ${dProc}`);
+
   // 4. saveHF → loadPretrained: same tensors (up to Gemma's 1 + w rounding) and logits.
   const again = tmp();
   saveHF(model, again, { baseConfig: hfConfig });

@@ -335,7 +335,7 @@ function decoderConfig(j: HFConfigJson, arch: DecoderFamily): ModelConfig {
 }
 
 // configuration_gptj.py / modeling_gptj.py: parallel attention and MLP off one ln_1, rotate_every_two
-// rotary on the first rotary_dim dims, no attention biases, a biased lm_head.
+// rotary on the first rotary_dim dims, no attention biases (zero ones here), a biased lm_head.
 function gptjConfig(j: HFConfigJson): ModelConfig {
   const d_model = num(j, "n_embd", 4096), n_heads = num(j, "n_head", 16), d_head = d_model / n_heads;
   return makeConfig({
@@ -356,7 +356,7 @@ function gptjConfig(j: HFConfigJson): ModelConfig {
     parallel_attn_mlp: true,
     parallel_shared_norm: true,
     gated_mlp: false,
-    attn_bias: false,
+    attn_bias: true, // zero (hf-weights.ts), so weight processing can fold ln_1's bias into them, as TransformerLens does
     mlp_bias: true,
     unembed_bias: true,
     tie_word_embeddings: bool(j, "tie_word_embeddings", false),

@@ -174,6 +174,7 @@ function gptjRules(cfg: ModelConfig, p: string, tied: boolean): Rule[] {
       same(`${h}ln_1.weight`, [D], `${b}ln1.w`), same(`${h}ln_1.bias`, [D], `${b}ln1.b`),
       linearT(`${h}attn.q_proj.weight`, [D, D], `${b}attn.W_Q`), linearT(`${h}attn.k_proj.weight`, [D, D], `${b}attn.W_K`),
       linearT(`${h}attn.v_proj.weight`, [D, D], `${b}attn.W_V`), linearT(`${h}attn.out_proj.weight`, [D, D], `${b}attn.W_O`),
+      zeroBiases(cfg, [[`${b}attn.b_Q`, D], [`${b}attn.b_K`, D], [`${b}attn.b_V`, D], [`${b}attn.b_O`, D]]),
       linearT(`${h}mlp.fc_in.weight`, [M, D], `${b}mlp.W_in`), same(`${h}mlp.fc_in.bias`, [M], `${b}mlp.b_in`),
       linearT(`${h}mlp.fc_out.weight`, [D, M], `${b}mlp.W_out`), same(`${h}mlp.fc_out.bias`, [D], `${b}mlp.b_out`),
     );
