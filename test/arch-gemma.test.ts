@@ -4,9 +4,11 @@
 // scaling on global ones, sliding_window_pattern), against the float64 reference written from
 // modeling_gemma.py / modeling_gemma2.py / modeling_gemma3.py (test/reference/decoder.ts).
 import { test } from "node:test";
-import type { HFConfigJson } from "../src/io/index.js";
+import assert from "node:assert/strict";
+import * as cs from "../src/index.js";
+import { loadPretrained, type HFConfigJson } from "../src/io/index.js";
 import { decoderLogits } from "./reference/decoder.js";
-import { checkCachedGeneration, checkFamily, type Family, type Spec } from "./arch-helpers.js";
+import { checkCachedGeneration, checkFamily, writeFamily, type Family, type Spec } from "./arch-helpers.js";
 
 /** Gemma's HF names (listed from the modeling files): norms stored as w in x̂ · (1 + w). */
 function gemmaSpecs(c: HFConfigJson, sandwich: boolean, qkNorm: boolean): Spec[] {
@@ -59,3 +61,18 @@ test("gemma2: the final soft cap and the sliding window each matter", (t) => {
 });
 
 test("gemma2: greedy generation with the KV cache equals the uncached run", () => checkCachedGeneration(GEMMA2));
+
+test("gemma3: greedy generation with the KV cache equals the uncached run (local and global RoPE bases)", () => checkCachedGeneration(GEMMA3));
+
+test("gemma2: hook names are TransformerLens's, and per-head results are refused after a post-attention norm", () => {
+  const { model } = loadPretrained(writeFamily(GEMMA2).dir);
+  const names = model.hookNames();
+  for (const n of ["blocks.0.ln1.hook_normalized", "blocks.0.ln1_post.hook_scale", "blocks.0.ln2.hook_scale", "blocks.0.ln2_post.hook_normalized", "blocks.1.attn.hook_pattern"] as const)
+    assert.ok(names.includes(n), `${n} is a hook point`);
+  const { cache } = cs.noGrad(() => model.runWithCache([[1, 2, 3, 4]]));
+  // hook_attn_out is what joins the residual stream: after ln1_post.
+  const out = cache.get("blocks.0.hook_attn_out").toArray(), step = cache.get("blocks.0.hook_resid_mid").sub(cache.get("blocks.0.hook_resid_pre")).toArray();
+  assert.ok(out.every((x, i) => Math.abs(x - step[i]!) < 1e-5), "resid_mid = resid_pre + attn_out");
+  assert.deepEqual(cache.get("blocks.0.ln1_post.hook_normalized").shape, [1, 4, 16]);
+  assert.throws(() => cache.stackHeadResults(), /norm_placement "sandwich".*do not add up to hook_attn_out/);
+});

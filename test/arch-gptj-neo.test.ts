@@ -2,9 +2,11 @@
 // lm_head) and GPT-Neo (learned positions, unscaled scores, alternating global / local attention), against
 // the float64 references written from modeling_gptj.py / modeling_gpt_neo.py (test/reference/gptj-neo.ts).
 import { test } from "node:test";
-import type { HFConfigJson } from "../src/io/index.js";
+import assert from "node:assert/strict";
+import * as cs from "../src/index.js";
+import { loadPretrained, type HFConfigJson } from "../src/io/index.js";
 import { gptjLogits, gptNeoLogits } from "./reference/gptj-neo.js";
-import { checkCachedGeneration, checkFamily, type Family, type Spec } from "./arch-helpers.js";
+import { checkCachedGeneration, checkFamily, writeFamily, type Family, type Spec } from "./arch-helpers.js";
 
 const gptj: HFConfigJson = {
   architectures: ["GPTJForCausalLM"], model_type: "gptj", n_embd: 16, n_layer: 2, n_head: 2, rotary_dim: 4, n_inner: null, vocab_size: 50,
@@ -48,3 +50,8 @@ for (const f of [GPTJ, NEO]) test(`${f.name} matches the reference: logits, padd
 
 test("gpt_neo: greedy generation with the KV cache equals the uncached run through the local layer", () => checkCachedGeneration(NEO));
 test("gptj: greedy generation with the KV cache equals the uncached run", () => checkCachedGeneration(GPTJ));
+
+test("gpt_neo: causal scrubbing, whose own forward has no sliding window, refuses the model by name", () => {
+  const { model } = loadPretrained(writeFamily(NEO).dir);
+  assert.throws(() => cs.causalScrub(model, { nodes: [] } as unknown as cs.Hypothesis, { sequences: [[1, 2, 3]] } as unknown as cs.ScrubData), /sliding-window \(local\) attention layers are not supported/);
+});
