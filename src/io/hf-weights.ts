@@ -1,5 +1,5 @@
-// Hugging Face weight names and layouts ↔ circuitscope's state dict, both ways, for GPT-2, GPT-NeoX
-// and Llama. Each family is one table of rules; a rule names the HF tensors it reads (with the shape
+// Hugging Face weight names and layouts ↔ circuitscope's state dict, both ways, for every family in
+// hf-config.ts (GPT-2, GPT-NeoX, GPT-J, GPT-Neo, Llama and the Llama-block families). Each family is one table of rules; a rule names the HF tensors it reads (with the shape
 // the config implies), the circuitscope keys it fills, and the two layout transforms. Loading checks
 // every name and shape before copying anything, then moves one rule's tensors at a time (so peak
 // memory is the model plus one layer's weights, never two models).
@@ -10,6 +10,10 @@
 //   are grouped per head: for head h, rows [3h·d_head, 3h·d_head + d_head) are Q, then K, then V.
 // - Llama (modeling_llama.py): torch Linear [out, in]; q_proj/k_proj rows are used with rotate_half
 //   as-is (circuitscope's rotary uses the same convention, so no permutation).
+// - Mistral, Qwen2/3, Gemma 1/2/3, Phi-3, OLMo 2: Llama's names and layouts, plus each family's norms
+//   (Gemma's stored as w for x̂ · (1 + w): circuitscope keeps 1 + w), q/k norms, and Phi-3's fused
+//   qkv_proj (rows Q | K | V) and gate_up_proj (rows gate | up).
+// - GPT-J (modeling_gptj.py), GPT-Neo (modeling_gpt_neo.py): torch Linear [out, in] per projection.
 //
 // This file does not read config.json or folders (hf-config.ts, snapshot.ts do).
 import { noGrad } from "../tensor/autodiff.js";
