@@ -62,3 +62,19 @@ test("a pytorch_model.bin-only snapshot is out of scope, with the conversion to 
   fs.writeFileSync(path.join(dir, "pytorch_model.bin"), "");
   assert.throws(() => loadPretrained(dir), /pytorch_model\.bin only: reading pickled torch checkpoints is out of scope for circuitscope; convert it to safetensors with .*save_pretrained\(.*safe_serialization=True\)/);
 });
+
+test("settings the loader cannot reproduce are refused by name, never read as a default", () => {
+  const refuse = (config: HFConfigJson, pattern: RegExp) => {
+    const dir = tmp();
+    fs.writeFileSync(path.join(dir, "config.json"), JSON.stringify(config));
+    assert.throws(() => loadPretrained(dir), pattern);
+  };
+  const gemma = { architectures: ["GemmaForCausalLM"], model_type: "gemma", hidden_size: 16, intermediate_size: 48, num_hidden_layers: 2, num_attention_heads: 4, num_key_value_heads: 1, vocab_size: 50 };
+  refuse(gemma, /missing required field "head_dim"/);
+  refuse({ ...gemma, architectures: ["MistralForCausalLM"], model_type: "mistral", num_key_value_heads: undefined }, /missing required field "num_key_value_heads"/);
+  refuse({ ...llama, architectures: ["Phi3ForCausalLM"], model_type: "phi3", rope_scaling: { type: "longrope", short_factor: [1], long_factor: [1] } }, /rope_scaling type "longrope" is not supported/);
+  refuse({ ...llama, rope_theta: undefined, rope_parameters: { rope_theta: 10000, rope_type: "default" } }, /rope_parameters \(transformers v5 layout\) is not supported/);
+  refuse({ ...llama, architectures: ["Gemma2ForCausalLM"], model_type: "gemma2", head_dim: 8, attn_logit_softcapping: -1 }, /"attn_logit_softcapping" must be a positive number or null/);
+  refuse({ ...neoBase, attention_types: [[["global", "local"], 2]] }, /attention_types gives 4 layers, num_layers is 2/);
+});
+const neoBase: HFConfigJson = { architectures: ["GPTNeoForCausalLM"], model_type: "gpt_neo", hidden_size: 16, num_layers: 2, num_heads: 4, vocab_size: 50, max_position_embeddings: 32 };

@@ -127,6 +127,9 @@ function ropeScalingToHF(cfg: ModelConfig): HFConfigJson | null {
 /** circuitscope's ModelConfig for a Hugging Face config.json. */
 export function configFromHF(json: HFConfigJson): ModelConfig {
   const arch = hfArchitecture(json);
+  // transformers v5 moves rope_theta / rope_scaling into rope_parameters; reading rope_theta's default instead would be silently wrong.
+  if (json.rope_parameters !== undefined && json.rope_parameters !== null && json.rope_theta === undefined)
+    throw new HFConfigError("config.json: rope_parameters (transformers v5 layout) is not supported; give rope_theta and rope_scaling as transformers v4 writes them");
   switch (arch) {
     case "GPT2LMHeadModel": return gpt2Config(json);
     case "GPTNeoXForCausalLM": return neoxConfig(json);
@@ -264,7 +267,11 @@ function softCap(j: HFConfigJson, key: string, dflt: number | null): number | nu
 function decoderConfig(j: HFConfigJson, arch: DecoderFamily): ModelConfig {
   const gemma = arch === "gemma" || arch === "gemma2" || arch === "gemma3";
   const d_model = num(j, "hidden_size"), n_heads = num(j, "num_attention_heads"), n_layers = num(j, "num_hidden_layers");
-  const d_head = num(j, "head_dim", d_model / n_heads);
+  // Where the configuration class's default is a fixed number rather than hidden_size / heads (Gemma's
+  // head_dim 256, Qwen3's 128, Mistral's 8 key/value heads, …), config.json must say (hub configs do).
+  const fixedDefaults = arch !== "phi3" && arch !== "olmo2";
+  const d_head = gemma || arch === "qwen3" ? num(j, "head_dim") : num(j, "head_dim", d_model / n_heads);
+  const n_kv = fixedDefaults ? num(j, "num_key_value_heads") : num(j, "num_key_value_heads", n_heads);
   const partial = num(j, "partial_rotary_factor", 1);
   if (!(partial > 0 && partial <= 1)) throw new HFConfigError(`config.json: partial_rotary_factor must be in (0, 1], got ${partial}`);
   // Which layers slide: layer_types when given, else each family's rule.
@@ -306,7 +313,7 @@ function decoderConfig(j: HFConfigJson, arch: DecoderFamily): ModelConfig {
     d_mlp: num(j, "intermediate_size"),
     d_vocab: num(j, "vocab_size"),
     n_ctx: num(j, "max_position_embeddings", 2048),
-    n_key_value_heads: num(j, "num_key_value_heads", n_heads),
+    n_key_value_heads: n_kv,
     // GemmaMLP uses hidden_activation (gelu_pytorch_tanh when unset), not hidden_act.
     act_fn: gemma ? actFn(str(j, "hidden_activation", "gelu_pytorch_tanh"), "hidden_activation") : actFn(str(j, "hidden_act", "silu"), "hidden_act"),
     normalization_type: "RMS",
