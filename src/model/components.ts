@@ -217,20 +217,20 @@ export class Attention extends Module {
     // contiguously first: one kernel call over batch*heads instead of one per prompt.
     const heads = (t: Tensor) => (B > 1 ? t.contiguous() : t);
     let scores = matmul(heads(q.permute(0, 2, 1, 3)), heads(k.permute(0, 2, 3, 1))); // [batch, head_index, query_pos, key_pos]
-    let scale = 1 / this.scale;
+    let divisor = this.scale;
     const cap = this.cfg.attn_scores_soft_cap;
     // Gemma 2's soft cap acts on the scaled scores before any mask (a capped -1e9 would no longer mask).
-    if (cap !== null) { scores = scores.mul(scale / cap).tanh().mul(cap); scale = 1; }
+    if (cap !== null) { scores = scores.div(divisor * cap).tanh().mul(cap); divisor = 1; }
     if (ctx.keyMask) scores = scores.add(ctx.keyMask);
     // Sliding window on key slots (with left padding or a KV cache, slot distance = token distance).
     if (this.window !== null) scores = scores.add(maskBias(T, Tk, this.window, false));
     let pattern: Tensor;
     if (rt.wants(nm.attn_scores)) {
       // Materialise scaled, causally masked scores only when a hook asks for them (as TransformerLens shows them).
-      const masked = causalMaskFill(scale === 1 ? scores : scores.mul(scale));
+      const masked = causalMaskFill(divisor === 1 ? scores : scores.div(divisor));
       pattern = causalSoftmax(rt.point(nm.attn_scores, masked, L), 1);
     } else {
-      pattern = causalSoftmax(scores, scale);
+      pattern = causalSoftmax(scores, 1 / divisor);
     }
     pattern = rt.point(nm.pattern, pattern, L); // [batch, head_index, query_pos, key_pos]
     const z = rt.point(nm.z, matmul(pattern, heads(v.permute(0, 2, 1, 3))).permute(0, 2, 1, 3), L); // [batch, pos, head_index, d_head]
