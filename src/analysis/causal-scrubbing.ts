@@ -469,6 +469,11 @@ function checkModel(model: HookedTransformer): void {
   if (c.parallel_attn_mlp) throw new HypothesisError("causalScrub: parallel attention/MLP blocks are not supported");
   if (c.gated_mlp) throw new HypothesisError("causalScrub: gated MLPs are not supported");
   if (c.n_key_value_heads !== c.n_heads) throw new HypothesisError("causalScrub: grouped-query attention is not supported");
+  // Its own forward knows plain causal attention with pre-norms only.
+  if (c.attn_types?.includes("local")) throw new HypothesisError("causalScrub: sliding-window (local) attention layers are not supported");
+  if (c.attn_scores_soft_cap !== null || c.output_logits_soft_cap !== null) throw new HypothesisError("causalScrub: soft-capped scores or logits are not supported");
+  if (c.norm_placement !== "pre" || c.qk_norm !== null) throw new HypothesisError("causalScrub: post-norms and query/key norms are not supported");
+  if (c.scale_attn_by_inverse_layer_idx || c.embed_scale !== 1) throw new HypothesisError("causalScrub: scale_attn_by_inverse_layer_idx and embedding scaling are not supported");
 }
 
 /** Evaluate several hypotheses on the same references (one forward-pass cache); the empty hypothesis gives L_random. */

@@ -1,5 +1,5 @@
-// Hugging Face weight names and layouts ↔ circuitscope's state dict, both ways, for GPT-2, GPT-NeoX
-// and Llama. Each family is one table of rules; a rule names the HF tensors it reads (with the shape
+// Hugging Face weight names and layouts ↔ circuitscope's state dict, both ways, for every family in
+// hf-config.ts (GPT-2, GPT-NeoX, GPT-J, GPT-Neo, Llama and the Llama-block families). Each family is one table of rules; a rule names the HF tensors it reads (with the shape
 // the config implies), the circuitscope keys it fills, and the two layout transforms. Loading checks
 // every name and shape before copying anything, then moves one rule's tensors at a time (so peak
 // memory is the model plus one layer's weights, never two models).
@@ -10,12 +10,17 @@
 //   are grouped per head: for head h, rows [3h·d_head, 3h·d_head + d_head) are Q, then K, then V.
 // - Llama (modeling_llama.py): torch Linear [out, in]; q_proj/k_proj rows are used with rotate_half
 //   as-is (circuitscope's rotary uses the same convention, so no permutation).
+// - Mistral, Qwen2/3, Gemma 1/2/3, Phi-3, OLMo 2: Llama's names and layouts, plus each family's norms
+//   (Gemma's stored as w for x̂ · (1 + w): circuitscope keeps 1 + w), q/k norms, and Phi-3's fused
+//   qkv_proj (rows Q | K | V) and gate_up_proj (rows gate | up).
+// - GPT-J (modeling_gptj.py), GPT-Neo (modeling_gpt_neo.py): torch Linear [out, in] per projection.
 //
 // This file does not read config.json or folders (hf-config.ts, snapshot.ts do).
 import { noGrad } from "../tensor/autodiff.js";
 import { concat, select, stack } from "../tensor/ops/movement.js";
 import { fmt, shapeEq } from "../tensor/shape.js";
 import type { Tensor } from "../tensor/tensor.js";
+import { zeros } from "../tensor/create.js";
 import type { StateDictIssue } from "../nn/module.js";
 import type { ModelConfig } from "../model/config.js";
 import { HookedTransformer } from "../model/transformer.js";
@@ -55,35 +60,154 @@ const linearT = (name: string, outIn: [number, number], ours: string): Rule =>
 const tiedUnembed = (embedName: string, cfg: ModelConfig): Rule =>
   ({ hf: [{ name: embedName, shape: [cfg.d_vocab, cfg.d_model] }], ours: ["unembed.W_U"], toOurs: ([t]) => [T(t!)], toHF: () => [], loadOnly: true });
 
-/** Which families have HF weight tables. */
-type Family = "gpt2" | "neox" | "llama";
+/** Which families have HF weight tables: every architecture but attention-only. */
+type Family = Exclude<ModelConfig["architecture"], "attn-only">;
 
 export function hfFamily(cfg: ModelConfig): Family {
-  switch (cfg.architecture) {
-    case "gpt2": case "neox": case "llama": return cfg.architecture;
-    case "attn-only": throw new Error("Hugging Face weights: attention-only models have no Hugging Face layout");
-    default: return cfg.architecture satisfies never;
-  }
+  if (cfg.architecture === "attn-only") throw new Error("Hugging Face weights: attention-only models have no Hugging Face layout");
+  return cfg.architecture;
 }
 
+const LLAMA_LIKE = ["llama", "mistral", "qwen2", "qwen3", "gemma", "gemma2", "gemma3", "phi3", "olmo2"] as const;
+const each = <V>(v: V): Record<(typeof LLAMA_LIKE)[number], V> => Object.fromEntries(LLAMA_LIKE.map((f) => [f, v])) as Record<(typeof LLAMA_LIKE)[number], V>;
+
 /** The base-model prefix each family's HF classes use ("transformer.h.0…"); checkpoints saved from the bare model omit it. */
-const BASE_PREFIX: Record<Family, string> = { gpt2: "transformer.", neox: "gpt_neox.", llama: "model." };
-const EMBED: Record<Family, string> = { gpt2: "wte.weight", neox: "embed_in.weight", llama: "embed_tokens.weight" };
+const BASE_PREFIX: Record<Family, string> = { gpt2: "transformer.", neox: "gpt_neox.", gptj: "transformer.", gpt_neo: "transformer.", ...each("model.") };
+const EMBED: Record<Family, string> = { gpt2: "wte.weight", neox: "embed_in.weight", gptj: "wte.weight", gpt_neo: "wte.weight", ...each("embed_tokens.weight") };
 /** Old checkpoints carry buffers (causal masks, rotary frequencies) that are not weights; HF ignores them on load too. */
 const IGNORED: Record<Family, RegExp> = {
   gpt2: /(^|\.)h\.\d+\.attn\.(bias|masked_bias)$/,
   neox: /(^|\.)layers\.\d+\.attention\.(bias|masked_bias|rotary_emb\.inv_freq)$/,
-  llama: /(^|\.)layers\.\d+\.self_attn\.rotary_emb\.inv_freq$/,
+  gptj: /(^|\.)h\.\d+\.attn\.(bias|masked_bias)$/,
+  gpt_neo: /(^|\.)h\.\d+\.attn\.attention\.(bias|masked_bias)$/,
+  ...each(/(^|\.)layers\.\d+\.self_attn\.rotary_emb\.inv_freq$/),
 };
-const UNEMBED: Record<Family, string> = { gpt2: "lm_head.weight", neox: "embed_out.weight", llama: "lm_head.weight" };
+const UNEMBED: Record<Family, string> = { gpt2: "lm_head.weight", neox: "embed_out.weight", gptj: "lm_head.weight", gpt_neo: "lm_head.weight", ...each("lm_head.weight") };
 
 function rules(cfg: ModelConfig, family: Family, prefix: string, tied: boolean): Rule[] {
   switch (family) {
     case "gpt2": return gpt2Rules(cfg, prefix, tied);
     case "neox": return neoxRules(cfg, prefix, tied);
     case "llama": return llamaRules(cfg, prefix, tied);
+    case "mistral": case "qwen2": case "qwen3": case "gemma": case "gemma2": case "gemma3": case "phi3": case "olmo2":
+      return decoderRules(cfg, family, prefix, tied);
+    case "gptj": return gptjRules(cfg, prefix, tied);
+    case "gpt_neo": return gptNeoRules(cfg, prefix, tied);
     default: return family satisfies never;
   }
+}
+
+/** A Gemma RMSNorm weight: HF stores w and computes x̂ · (1 + w); circuitscope stores 1 + w (as TransformerLens folds it). */
+const offsetNorm = (name: string, shape: number[], ours: string): Rule =>
+  ({ hf: [{ name, shape }], ours: [ours], toOurs: ([t]) => [t!.add(1)], toHF: ([t]) => [t!.sub(1)] });
+
+/**
+ * Biases the HF class does not have but circuitscope's block does (Qwen2's o_proj, GPT-Neo's q/k/v):
+ * zeros on load; saving throws if they are no longer zero (the HF layout could not hold them).
+ */
+const zeroBiases = (cfg: ModelConfig, ours: [string, number][]): Rule => ({
+  hf: [], ours: ours.map(([k]) => k),
+  toOurs: () => ours.map(([, n]) => zeros([n], cfg.dtype)),
+  toHF: (ts) => {
+    ts.forEach((t, i) => { if (t.toArray().some((x) => x !== 0)) throw new Error(`Hugging Face ${cfg.architecture} layout has no "${ours[i]![0]}": it must stay zero to be saved`); });
+    return [];
+  },
+});
+
+type DecoderFamily = "mistral" | "qwen2" | "qwen3" | "gemma" | "gemma2" | "gemma3" | "phi3" | "olmo2";
+
+// modeling_{mistral,qwen2,qwen3,gemma,gemma2,gemma3,phi3,olmo2}.py: Llama's names (model.layers[l].self_attn.q_proj, …)
+// with each family's additions; Phi-3 fuses qkv_proj (rows Q | K | V) and gate_up_proj (rows gate | up).
+function decoderRules(cfg: ModelConfig, family: DecoderFamily, p: string, tied: boolean): Rule[] {
+  const { d_model: D, d_mlp: M, d_vocab: V, n_heads: H, d_head: dh, n_key_value_heads: Hkv } = cfg;
+  const gemma = family === "gemma" || family === "gemma2" || family === "gemma3";
+  const norm = gemma ? offsetNorm : same;
+  const out: Rule[] = [same(`${p}embed_tokens.weight`, [V, D], "embed.W_E")];
+  for (let l = 0; l < cfg.n_layers; l++) {
+    const h = `${p}layers.${l}.`, b = `blocks.${l}.`, a = `${h}self_attn.`;
+    // Norm names: Llama's pair, Gemma 2/3's four (sandwich), OLMo 2's two after the sublayers.
+    if (cfg.norm_placement === "pre") out.push(norm(`${h}input_layernorm.weight`, [D], `${b}ln1.w`), norm(`${h}post_attention_layernorm.weight`, [D], `${b}ln2.w`));
+    if (cfg.norm_placement === "sandwich") out.push(
+      norm(`${h}input_layernorm.weight`, [D], `${b}ln1.w`), norm(`${h}post_attention_layernorm.weight`, [D], `${b}ln1_post.w`),
+      norm(`${h}pre_feedforward_layernorm.weight`, [D], `${b}ln2.w`), norm(`${h}post_feedforward_layernorm.weight`, [D], `${b}ln2_post.w`));
+    if (cfg.norm_placement === "post") out.push(norm(`${h}post_attention_layernorm.weight`, [D], `${b}ln1_post.w`), norm(`${h}post_feedforward_layernorm.weight`, [D], `${b}ln2_post.w`));
+    if (family === "phi3") {
+      out.push({
+        hf: [{ name: `${a}qkv_proj.weight`, shape: [(H + 2 * Hkv) * dh, D] }],
+        ours: [`${b}attn.W_Q`, `${b}attn.W_K`, `${b}attn.W_V`],
+        toOurs: ([w]) => [T(w!.slice(0, 0, H * dh)), T(w!.slice(0, H * dh, (H + Hkv) * dh)), T(w!.slice(0, (H + Hkv) * dh, (H + 2 * Hkv) * dh))],
+        toHF: ([wq, wk, wv]) => [concat([T(wq!), T(wk!), T(wv!)], 0)],
+      });
+    } else {
+      out.push(linearT(`${a}q_proj.weight`, [H * dh, D], `${b}attn.W_Q`), linearT(`${a}k_proj.weight`, [Hkv * dh, D], `${b}attn.W_K`), linearT(`${a}v_proj.weight`, [Hkv * dh, D], `${b}attn.W_V`));
+    }
+    out.push(linearT(`${a}o_proj.weight`, [D, H * dh], `${b}attn.W_O`));
+    if (cfg.attn_bias) {
+      out.push(same(`${a}q_proj.bias`, [H * dh], `${b}attn.b_Q`), same(`${a}k_proj.bias`, [Hkv * dh], `${b}attn.b_K`), same(`${a}v_proj.bias`, [Hkv * dh], `${b}attn.b_V`));
+      // Qwen2: q/k/v biased, o_proj not.
+      out.push(family === "qwen2" ? zeroBiases(cfg, [[`${b}attn.b_O`, D]]) : same(`${a}o_proj.bias`, [D], `${b}attn.b_O`));
+    }
+    if (cfg.qk_norm) {
+      const len = (heads: number) => (cfg.qk_norm === "head" ? dh : heads * dh);
+      out.push(norm(`${a}q_norm.weight`, [len(H)], `${b}attn.q_norm.w`), norm(`${a}k_norm.weight`, [len(Hkv)], `${b}attn.k_norm.w`));
+    }
+    if (family === "phi3") {
+      out.push({
+        hf: [{ name: `${h}mlp.gate_up_proj.weight`, shape: [2 * M, D] }],
+        ours: [`${b}mlp.W_gate`, `${b}mlp.W_in`],
+        toOurs: ([w]) => [T(w!.slice(0, 0, M)), T(w!.slice(0, M, 2 * M))],
+        toHF: ([wg, wi]) => [concat([T(wg!), T(wi!)], 0)],
+      });
+    } else {
+      out.push(linearT(`${h}mlp.gate_proj.weight`, [M, D], `${b}mlp.W_gate`), linearT(`${h}mlp.up_proj.weight`, [M, D], `${b}mlp.W_in`));
+    }
+    out.push(linearT(`${h}mlp.down_proj.weight`, [D, M], `${b}mlp.W_out`));
+  }
+  out.push(norm(`${p}norm.weight`, [D], "ln_final.w"));
+  out.push(tied ? tiedUnembed(`${p}embed_tokens.weight`, cfg) : linearT("lm_head.weight", [V, D], "unembed.W_U"));
+  return out;
+}
+
+// modeling_gptj.py: GPTJForCausalLM(transformer = GPTJModel(wte, h[l](ln_1, attn, mlp), ln_f), lm_head with a bias).
+function gptjRules(cfg: ModelConfig, p: string, tied: boolean): Rule[] {
+  const { d_model: D, d_mlp: M, d_vocab: V } = cfg;
+  const out: Rule[] = [same(`${p}wte.weight`, [V, D], "embed.W_E")];
+  for (let l = 0; l < cfg.n_layers; l++) {
+    const h = `${p}h.${l}.`, b = `blocks.${l}.`;
+    out.push(
+      same(`${h}ln_1.weight`, [D], `${b}ln1.w`), same(`${h}ln_1.bias`, [D], `${b}ln1.b`),
+      linearT(`${h}attn.q_proj.weight`, [D, D], `${b}attn.W_Q`), linearT(`${h}attn.k_proj.weight`, [D, D], `${b}attn.W_K`),
+      linearT(`${h}attn.v_proj.weight`, [D, D], `${b}attn.W_V`), linearT(`${h}attn.out_proj.weight`, [D, D], `${b}attn.W_O`),
+      zeroBiases(cfg, [[`${b}attn.b_Q`, D], [`${b}attn.b_K`, D], [`${b}attn.b_V`, D], [`${b}attn.b_O`, D]]),
+      linearT(`${h}mlp.fc_in.weight`, [M, D], `${b}mlp.W_in`), same(`${h}mlp.fc_in.bias`, [M], `${b}mlp.b_in`),
+      linearT(`${h}mlp.fc_out.weight`, [D, M], `${b}mlp.W_out`), same(`${h}mlp.fc_out.bias`, [D], `${b}mlp.b_out`),
+    );
+  }
+  out.push(same(`${p}ln_f.weight`, [D], "ln_final.w"), same(`${p}ln_f.bias`, [D], "ln_final.b"));
+  out.push(tied ? tiedUnembed(`${p}wte.weight`, cfg) : linearT("lm_head.weight", [V, D], "unembed.W_U"));
+  if (cfg.unembed_bias) out.push(same("lm_head.bias", [V], "unembed.b_U"));
+  return out;
+}
+
+// modeling_gpt_neo.py: GPTNeoForCausalLM(transformer = GPTNeoModel(wte, wpe, h[l](ln_1, attn.attention, ln_2, mlp), ln_f), lm_head).
+function gptNeoRules(cfg: ModelConfig, p: string, tied: boolean): Rule[] {
+  const { d_model: D, d_mlp: M, d_vocab: V, n_ctx } = cfg;
+  const out: Rule[] = [same(`${p}wte.weight`, [V, D], "embed.W_E"), same(`${p}wpe.weight`, [n_ctx, D], "pos_embed.W_pos")];
+  for (let l = 0; l < cfg.n_layers; l++) {
+    const h = `${p}h.${l}.`, b = `blocks.${l}.`, a = `${h}attn.attention.`;
+    out.push(
+      same(`${h}ln_1.weight`, [D], `${b}ln1.w`), same(`${h}ln_1.bias`, [D], `${b}ln1.b`),
+      linearT(`${a}q_proj.weight`, [D, D], `${b}attn.W_Q`), linearT(`${a}k_proj.weight`, [D, D], `${b}attn.W_K`), linearT(`${a}v_proj.weight`, [D, D], `${b}attn.W_V`),
+      zeroBiases(cfg, [[`${b}attn.b_Q`, D], [`${b}attn.b_K`, D], [`${b}attn.b_V`, D]]),
+      linearT(`${a}out_proj.weight`, [D, D], `${b}attn.W_O`), same(`${a}out_proj.bias`, [D], `${b}attn.b_O`),
+      same(`${h}ln_2.weight`, [D], `${b}ln2.w`), same(`${h}ln_2.bias`, [D], `${b}ln2.b`),
+      linearT(`${h}mlp.c_fc.weight`, [M, D], `${b}mlp.W_in`), same(`${h}mlp.c_fc.bias`, [M], `${b}mlp.b_in`),
+      linearT(`${h}mlp.c_proj.weight`, [D, M], `${b}mlp.W_out`), same(`${h}mlp.c_proj.bias`, [D], `${b}mlp.b_out`),
+    );
+  }
+  out.push(same(`${p}ln_f.weight`, [D], "ln_final.w"), same(`${p}ln_f.bias`, [D], "ln_final.b"));
+  out.push(tied ? tiedUnembed(`${p}wte.weight`, cfg) : linearT("lm_head.weight", [V, D], "unembed.W_U"));
+  return out;
 }
 
 // modeling_gpt2.py (v4.40): GPT2LMHeadModel(transformer = GPT2Model(wte, wpe, h[l], ln_f), lm_head).
@@ -178,6 +302,7 @@ function llamaRules(cfg: ModelConfig, p: string, tied: boolean): Rule[] {
       linearT(`${h}mlp.up_proj.weight`, [M, D], `${b}mlp.W_in`),
       linearT(`${h}mlp.down_proj.weight`, [D, M], `${b}mlp.W_out`),
     );
+    if (cfg.mlp_bias) out.push(same(`${h}mlp.gate_proj.bias`, [M], `${b}mlp.b_gate`), same(`${h}mlp.up_proj.bias`, [M], `${b}mlp.b_in`), same(`${h}mlp.down_proj.bias`, [D], `${b}mlp.b_out`));
   }
   out.push(same(`${p}norm.weight`, [D], "ln_final.w"));
   out.push(tied ? tiedUnembed(`${p}embed_tokens.weight`, cfg) : linearT("lm_head.weight", [V, D], "unembed.W_U"));

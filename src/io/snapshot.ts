@@ -63,7 +63,7 @@ export function openWeights(folder: string): TensorSource {
   if (fs.existsSync(single)) return SafetensorsFile.open(single);
   if (fs.existsSync(index)) return new ShardedSafetensors(index);
   const hint = fs.existsSync(path.join(folder, "pytorch_model.bin"))
-    ? " It has pytorch_model.bin, which circuitscope does not read (pickled torch): convert it with `python -c \"from transformers import AutoModelForCausalLM as M; M.from_pretrained('<folder>').save_pretrained('<folder>', safe_serialization=True)\"`."
+    ? " It has pytorch_model.bin only: reading pickled torch checkpoints is out of scope for circuitscope; convert it to safetensors with `python -c \"from transformers import AutoModelForCausalLM as M; M.from_pretrained('<folder>').save_pretrained('<folder>', safe_serialization=True)\"`."
     : "";
   throw new SnapshotError(`${folder}: no model.safetensors or model.safetensors.index.json (the folder has ${listing(folder)}).${hint}`);
 }

@@ -131,6 +131,8 @@ export class ActivationCache {
    */
   stackHeadResults(layer?: number, opts: PosOption = {}): ResidStack {
     const m = this.needModel("stackHeadResults");
+    // A norm after attention (Gemma 2/3, OLMo 2) is not linear in the heads: their outputs do not sum to attn_out.
+    if (m.cfg.norm_placement !== "pre") throw new CacheError(`stackHeadResults: with norm_placement "${m.cfg.norm_placement}" (ln1_post after attention) per-head outputs do not add up to hook_attn_out`);
     const end = this.layerEnd(layer);
     const parts: Tensor[] = [], labels: string[] = [];
     noGrad(() => {

@@ -11,7 +11,7 @@ import { zeros } from "../tensor/create.js";
 import { Tensor } from "../tensor/tensor.js";
 import { unscoped } from "../tensor/memory.js";
 import type { UnaryOp } from "../backend/kernels.js";
-import type { ActFn, ModelConfig } from "./config.js";
+import { isLocalLayer, type ActFn, type ModelConfig } from "./config.js";
 import type { HookName } from "./hooks.js";
 import type { HookRuntime } from "./hook-runtime.js";
 import { RotaryTables } from "./rotary.js";
@@ -38,14 +38,15 @@ const ACT: Record<ActFn, UnaryOp> = { gelu_new: "gelu_tanh", gelu: "gelu_erf", r
 
 export class Embed extends Module {
   readonly W_E: Tensor; // [d_vocab, d_model]
-  constructor(cfg: ModelConfig, private readonly rt: HookRuntime) {
+  constructor(private readonly cfg: ModelConfig, private readonly rt: HookRuntime) {
     super();
     this.W_E = this.param("W_E", zeros([cfg.d_vocab, cfg.d_model], cfg.dtype));
     rt.declare("hook_embed");
   }
-  /** tokens [batch, pos] → [batch, pos, d_model] */
+  /** tokens [batch, pos] → [batch, pos, d_model] (times embed_scale, e.g. Gemma's sqrt(d_model), before the hook) */
   forward(tokens: Tensor): Tensor {
-    return this.rt.point("hook_embed", embedding(this.W_E, tokens));
+    const e = embedding(this.W_E, tokens);
+    return this.rt.point("hook_embed", this.cfg.embed_scale === 1 ? e : e.mul(this.cfg.embed_scale));
   }
 }
 
@@ -64,21 +65,27 @@ export class PosEmbed extends Module {
   }
 }
 
-/** LayerNorm or RMSNorm, with hook_scale [batch, pos, 1] and hook_normalized [batch, pos, d_model]. */
+/**
+ * LayerNorm or RMSNorm over the last axis, with hook_scale [..., 1] and hook_normalized [..., length]
+ * (length d_model, or d_head for per-head query/key norms, which are always RMS).
+ */
 export class Norm extends Module {
   readonly w: Tensor;
   readonly b: Tensor | null;
   private readonly scaleName: HookName;
   private readonly normName: HookName;
-  constructor(private readonly cfg: ModelConfig, private readonly rt: HookRuntime, prefix: string) {
+  private readonly rms: boolean;
+  constructor(private readonly cfg: ModelConfig, private readonly rt: HookRuntime, prefix: string, opts: { length?: number; rms?: boolean } = {}) {
     super();
-    this.w = this.param("w", zeros([cfg.d_model], cfg.dtype).add(1).detach());
-    this.b = cfg.normalization_type === "LN" ? this.param("b", zeros([cfg.d_model], cfg.dtype)) : null;
+    const length = opts.length ?? cfg.d_model;
+    this.rms = opts.rms ?? cfg.normalization_type === "RMS";
+    this.w = this.param("w", zeros([length], cfg.dtype).add(1).detach());
+    this.b = this.rms ? null : this.param("b", zeros([length], cfg.dtype));
     this.scaleName = rt.declare(`${prefix}.hook_scale` as HookName);
     this.normName = rt.declare(`${prefix}.hook_normalized` as HookName);
   }
   forward(x: Tensor, layer?: number): Tensor {
-    const rms = this.cfg.normalization_type === "RMS", eps = this.cfg.eps;
+    const rms = this.rms, eps = this.cfg.eps;
     // The fused kernel unless a hook wants the intermediate scale or normalized activations.
     if (!this.rt.wants(this.scaleName) && !this.rt.wants(this.normName)) {
       return rms ? rmsNorm(x, this.w, eps) : layerNorm(x, this.w, this.b, eps);
@@ -96,7 +103,13 @@ export class Attention extends Module {
   readonly Wq: Tensor; readonly Wk: Tensor; readonly Wv: Tensor;
   readonly Wo: Tensor; // [n_heads * d_head, d_model]
   readonly bq: Tensor | null; readonly bk: Tensor | null; readonly bv: Tensor | null; readonly bo: Tensor | null;
+  /** RMSNorm of queries and keys before RoPE (Qwen3, Gemma 3: per head; OLMo 2: over all heads), or null. */
+  readonly q_norm: Norm | null; readonly k_norm: Norm | null;
   private readonly rotary: RotaryTables | null;
+  /** Keys visible to each query on a sliding-window ("local") layer, or null for full causal attention. */
+  readonly window: number | null;
+  /** Scores are divided by this: attn_scale, times layer + 1 with scale_attn_by_inverse_layer_idx. */
+  private readonly scale: number;
   private readonly names: Record<"q" | "k" | "v" | "rot_q" | "rot_k" | "attn_scores" | "pattern" | "z" | "result", HookName>;
 
   constructor(private readonly cfg: ModelConfig, private readonly rt: HookRuntime, readonly layer: number) {
@@ -111,10 +124,23 @@ export class Attention extends Module {
     this.bk = bias ? this.param("b_K", zeros([Hkv * dh], cfg.dtype)) : null;
     this.bv = bias ? this.param("b_V", zeros([Hkv * dh], cfg.dtype)) : null;
     this.bo = bias ? this.param("b_O", zeros([D], cfg.dtype)) : null;
-    this.rotary = cfg.positional_embedding_type === "rotary" ? new RotaryTables(cfg.rotary_dim, cfg.rotary_base, cfg.rotary_scaling) : null;
+    const local = isLocalLayer(cfg, layer);
+    this.window = local ? cfg.window_size : null;
     const n = (a: string) => rt.declare(`blocks.${layer}.attn.hook_${a}` as HookName);
+    const qkLen = (heads: number) => (cfg.qk_norm === "head" ? dh : heads * dh);
+    const q = n("q"), k = n("k"), v = n("v");
+    this.q_norm = cfg.qk_norm ? this.child("q_norm", new Norm(cfg, rt, `blocks.${layer}.attn.q_norm`, { length: qkLen(H), rms: true })) : null;
+    this.k_norm = cfg.qk_norm ? this.child("k_norm", new Norm(cfg, rt, `blocks.${layer}.attn.k_norm`, { length: qkLen(Hkv), rms: true })) : null;
+    // Gemma 3's local layers rotate with their own base and without the global layers' scaling.
+    const localBase = local && cfg.rotary_base_local !== null;
+    // GPT-2's scale_attn_by_inverse_layer_idx: scores also divided by layer + 1.
+    this.scale = cfg.attn_scale * (cfg.scale_attn_by_inverse_layer_idx ? layer + 1 : 1);
+    this.rotary = cfg.positional_embedding_type === "rotary"
+      ? new RotaryTables(cfg.rotary_dim, localBase ? cfg.rotary_base_local! : cfg.rotary_base, localBase ? 1 : cfg.rotary_scaling,
+        { adjacentPairs: cfg.rotary_adjacent_pairs, ropeScaling: localBase ? null : cfg.rope_scaling })
+      : null;
     this.names = {
-      q: n("q"), k: n("k"), v: n("v"),
+      q, k, v,
       rot_q: this.rotary ? n("rot_q") : ("" as HookName), rot_k: this.rotary ? n("rot_k") : ("" as HookName),
       attn_scores: n("attn_scores"), pattern: n("pattern"), z: n("z"), result: n("result"),
     };
@@ -160,6 +186,13 @@ export class Attention extends Module {
     q = rt.point(nm.q, q, L);
     k = rt.point(nm.k, k, L);
     v = rt.point(nm.v, v, L);
+    if (this.q_norm && this.k_norm) {
+      // Per head over d_head, or (OLMo 2) over the whole projection [batch, pos, heads · d_head].
+      const whole = this.cfg.qk_norm === "full";
+      const qk = (x: Tensor, norm: Norm, heads: number) => (whole ? norm.forward(x.reshape([B, T, heads * dh]), L).reshape([B, T, heads, dh]) : norm.forward(x, L));
+      q = qk(q, this.q_norm, H);
+      k = qk(k, this.k_norm, Hkv);
+    }
     if (this.rotary) {
       q = rt.point(nm.rot_q, this.rotary.apply(q, ctx.positions), L);
       k = rt.point(nm.rot_k, this.rotary.apply(k, ctx.positions), L);
@@ -184,14 +217,20 @@ export class Attention extends Module {
     // contiguously first: one kernel call over batch*heads instead of one per prompt.
     const heads = (t: Tensor) => (B > 1 ? t.contiguous() : t);
     let scores = matmul(heads(q.permute(0, 2, 1, 3)), heads(k.permute(0, 2, 3, 1))); // [batch, head_index, query_pos, key_pos]
+    let divisor = this.scale;
+    const cap = this.cfg.attn_scores_soft_cap;
+    // Gemma 2's soft cap acts on the scaled scores before any mask (a capped -1e9 would no longer mask).
+    if (cap !== null) { scores = scores.div(divisor * cap).tanh().mul(cap); divisor = 1; }
     if (ctx.keyMask) scores = scores.add(ctx.keyMask);
+    // Sliding window on key slots (with left padding or a KV cache, slot distance = token distance).
+    if (this.window !== null) scores = scores.add(maskBias(T, Tk, this.window, false));
     let pattern: Tensor;
     if (rt.wants(nm.attn_scores)) {
       // Materialise scaled, causally masked scores only when a hook asks for them (as TransformerLens shows them).
-      const masked = causalMaskFill(scores.div(this.cfg.attn_scale));
+      const masked = causalMaskFill(divisor === 1 ? scores : scores.div(divisor));
       pattern = causalSoftmax(rt.point(nm.attn_scores, masked, L), 1);
     } else {
-      pattern = causalSoftmax(scores, 1 / this.cfg.attn_scale);
+      pattern = causalSoftmax(scores, 1 / divisor);
     }
     pattern = rt.point(nm.pattern, pattern, L); // [batch, head_index, query_pos, key_pos]
     const z = rt.point(nm.z, matmul(pattern, heads(v.permute(0, 2, 1, 3))).permute(0, 2, 1, 3), L); // [batch, pos, head_index, d_head]
@@ -208,19 +247,24 @@ export class Attention extends Module {
 function causalMaskFill(scores: Tensor): Tensor {
   const Tq = scores.shape[scores.ndim - 2]!, Tk = scores.shape[scores.ndim - 1]!;
   // An additive 0 / -Infinity mask: a broadcast add runs on the fast backend (where does not).
-  return scores.add(causalMaskBias(Tq, Tk));
+  return scores.add(maskBias(Tq, Tk, null, true));
 }
 
 const maskCache = new Map<string, Tensor>();
-/** [query_pos, key_pos] with 0 where key j is visible from query i and -Infinity where it is not. */
-function causalMaskBias(Tq: number, Tk: number): Tensor {
-  const key = `${Tq}x${Tk}`;
+/**
+ * [query_pos, key_pos] with -Infinity where key j is hidden from query i (the last Tq of Tk slots):
+ * future keys when `causal`, and keys `window` or more slots back when window is set; 0 elsewhere.
+ */
+function maskBias(Tq: number, Tk: number, window: number | null, causal: boolean): Tensor {
+  const key = `${Tq}x${Tk}:${window}:${causal}`;
   let m = maskCache.get(key);
   if (!m) {
     // GC-owned, so no scope() recycles it while it sits in the cache.
     m = unscoped(() => {
-      const bias = new Float32Array(Tq * Tk);
-      for (let i = 0; i < Tq; i++) for (let j = i + Tk - Tq + 1; j < Tk; j++) bias[i * Tk + j] = -Infinity;
+      const bias = new Float32Array(Tq * Tk), off = Tk - Tq;
+      for (let i = 0; i < Tq; i++) for (let j = 0; j < Tk; j++) {
+        if ((causal && j > i + off) || (window !== null && i + off - j >= window)) bias[i * Tk + j] = -Infinity;
+      }
       return new Tensor(bias, [Tq, Tk]);
     });
     if (maskCache.size > 64) maskCache.clear();
@@ -234,6 +278,7 @@ export class MLP extends Module {
   readonly W_gate: Tensor | null; // [d_model, d_mlp], gated MLPs only
   readonly W_out: Tensor; // [d_mlp, d_model]
   readonly b_in: Tensor | null; readonly b_out: Tensor | null;
+  readonly b_gate: Tensor | null; // gated MLPs with mlp_bias (Llama's gate_proj.bias)
   private readonly act: UnaryOp;
   private readonly names: Record<"pre" | "pre_linear" | "post", HookName>;
   constructor(cfg: ModelConfig, private readonly rt: HookRuntime, readonly layer: number) {
@@ -243,6 +288,7 @@ export class MLP extends Module {
     this.W_out = this.param("W_out", zeros([cfg.d_mlp, cfg.d_model], cfg.dtype));
     this.b_in = cfg.mlp_bias ? this.param("b_in", zeros([cfg.d_mlp], cfg.dtype)) : null;
     this.b_out = cfg.mlp_bias ? this.param("b_out", zeros([cfg.d_model], cfg.dtype)) : null;
+    this.b_gate = cfg.mlp_bias && cfg.gated_mlp ? this.param("b_gate", zeros([cfg.d_mlp], cfg.dtype)) : null;
     this.act = ACT[cfg.act_fn];
     const n = (a: string) => rt.declare(`blocks.${layer}.mlp.hook_${a}` as HookName);
     this.names = { pre: n("pre"), pre_linear: cfg.gated_mlp ? n("pre_linear") : ("" as HookName), post: n("post") };
@@ -253,7 +299,7 @@ export class MLP extends Module {
     let post: Tensor;
     if (this.W_gate) {
       // SwiGLU (Shazeer 2020), as Llama: W_out (act(x W_gate) * (x W_in)).
-      const pre = rt.point(nm.pre, linear(x, this.W_gate), L);
+      const pre = rt.point(nm.pre, linear(x, this.W_gate, this.b_gate), L);
       const preLinear = rt.point(nm.pre_linear, linear(x, this.W_in, this.b_in), L);
       post = rt.point(nm.post, pre.unary(this.act).mul(preLinear), L);
     } else {

@@ -7,6 +7,8 @@ import type { Tensor } from "../tensor/tensor.js";
 export type BlockHookName =
   | "hook_resid_pre" | "hook_resid_mid" | "hook_resid_post" | "hook_attn_out" | "hook_mlp_out"
   | "ln1.hook_scale" | "ln1.hook_normalized" | "ln2.hook_scale" | "ln2.hook_normalized"
+  | "ln1_post.hook_scale" | "ln1_post.hook_normalized" | "ln2_post.hook_scale" | "ln2_post.hook_normalized"
+  | "attn.q_norm.hook_scale" | "attn.q_norm.hook_normalized" | "attn.k_norm.hook_scale" | "attn.k_norm.hook_normalized"
   | "attn.hook_q" | "attn.hook_k" | "attn.hook_v" | "attn.hook_rot_q" | "attn.hook_rot_k"
   | "attn.hook_attn_scores" | "attn.hook_pattern" | "attn.hook_z" | "attn.hook_result"
   | "mlp.hook_pre" | "mlp.hook_pre_linear" | "mlp.hook_post"

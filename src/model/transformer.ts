@@ -193,7 +193,10 @@ export class HookedTransformer extends Module {
     if (this.ln_final) resid = this.ln_final.forward(resid);
     // After ln_final, so its hooks still see every position.
     if (opts.lastPositionOnly) resid = slice(resid, 1, T - 1, T); // [batch, 1, d_model]
-    return this.unembed.forward(resid);
+    const logits = this.unembed.forward(resid);
+    // Gemma 2's final soft cap: logits = cap · tanh(logits / cap).
+    const cap = this.cfg.output_logits_soft_cap;
+    return cap === null ? logits : logits.mul(1 / cap).tanh().mul(cap);
   }
 
   /**

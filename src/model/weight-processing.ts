@@ -42,9 +42,12 @@ export function processWeights(model: HookedTransformer, opts: ProcessWeightsOpt
   const want = {
     foldLn: opts.foldLn ?? norm !== null,
     centerWritingWeights: opts.centerWritingWeights ?? norm === "LN",
-    centerUnembed: opts.centerUnembed ?? true,
+    // Shifting logits changes nothing under softmax, but a soft cap (tanh) is not shift-invariant.
+    centerUnembed: opts.centerUnembed ?? model.cfg.output_logits_soft_cap === null,
     foldValueBiases: opts.foldValueBiases ?? true,
   };
+  if (want.centerUnembed && model.cfg.output_logits_soft_cap !== null)
+    throw new WeightProcessingError(`centerUnembed: the logits are soft-capped (output_logits_soft_cap = ${model.cfg.output_logits_soft_cap}), so centring them changes the output`);
   if (want.foldLn) giveUnembedABias(model);
   if (want.foldLn) checkFoldLn(model);
   if (want.centerWritingWeights) checkCenterWriting(model);
@@ -63,13 +66,19 @@ function normReaders(model: HookedTransformer): NormReaders[] {
   const out: NormReaders[] = [];
   for (const block of model.blocks) {
     const l = block.layer, a = block.attn;
-    if (block.ln1) out.push({ norm: block.ln1, where: `blocks.${l}.ln1`, readers: [
-      { W: a.Wq, b: a.bq, name: `blocks.${l}.attn.W_Q` }, { W: a.Wk, b: a.bk, name: `blocks.${l}.attn.W_K` }, { W: a.Wv, b: a.bv, name: `blocks.${l}.attn.W_V` },
-    ] });
+    if (block.ln1) {
+      const readers = [{ W: a.Wq, b: a.bq, name: `blocks.${l}.attn.W_Q` }, { W: a.Wk, b: a.bk, name: `blocks.${l}.attn.W_K` }, { W: a.Wv, b: a.bv, name: `blocks.${l}.attn.W_V` }];
+      // GPT-J: the MLP reads ln1's output too.
+      if (model.cfg.parallel_shared_norm && block.mlp) {
+        readers.push({ W: block.mlp.W_in, b: block.mlp.b_in, name: `blocks.${l}.mlp.W_in` });
+        if (block.mlp.W_gate) readers.push({ W: block.mlp.W_gate, b: block.mlp.b_gate, name: `blocks.${l}.mlp.W_gate` });
+      }
+      out.push({ norm: block.ln1, where: `blocks.${l}.ln1`, readers });
+    }
     if (block.ln2 && block.mlp) {
       const m = block.mlp;
       const readers = [{ W: m.W_in, b: m.b_in, name: `blocks.${l}.mlp.W_in` }];
-      if (m.W_gate) readers.push({ W: m.W_gate, b: null, name: `blocks.${l}.mlp.W_gate` });
+      if (m.W_gate) readers.push({ W: m.W_gate, b: m.b_gate, name: `blocks.${l}.mlp.W_gate` });
       out.push({ norm: block.ln2, where: `blocks.${l}.ln2`, readers });
     }
   }
