@@ -114,6 +114,8 @@ static double exp_sum(const float *x, float *out, long n, float scale, float sub
   return s;
 }
 
+double cs_exp_sum(const float *x, float *out, long n, float scale, float sub) { return exp_sum(x, out, n, scale, sub); }
+
 // ---- unary ----
 static inline float gelu_erf1(float x) {
   // 1 + erf(x/sqrt2) = erfc(-x/sqrt2) avoids cancellation for negative x.
