@@ -63,12 +63,22 @@ static void mk(const float *A, long ars, long acs, int nr, const float *B, long 
   mk_portable(A, ars, acs, nr, B, ldb, K, C, ldc, acc);
 }
 
-// C[rows][cols16] (+)= A[rows][K] (strided) · B[K][cols16] (row stride ldb), in 4x16 tiles.
-static void gemm_tiles(long rows, long cols16, long K, const float *A, long ars, long acs, const float *B, long ldb, float *C, long ldc, int acc) {
-  for (long r = 0; r < rows; r += 4) {
-    int nr = rows - r < 4 ? (int)(rows - r) : 4;
-    for (long c = 0; c < cols16; c += 16) mk(A + r * ars, ars, acs, nr, B + c, ldb, K, C + r * ldc + c, ldc, acc);
-  }
+#define KB 256 // depth of one pass over a B panel, so the panel (KB x 16 floats) stays in L1 across row groups
+
+// C[rows][cols16] (+)= A[rows][K] (strided) · B[K][cols16]. B is stored in panels of 16 columns: panel p
+// starts at B + p*bpanel with rows ldb apart (ldb = 16 when a panel is contiguous).
+static void gemm_tiles(long rows, long cols16, long K, const float *A, long ars, long acs,
+  const float *B, long ldb, long bpanel, float *C, long ldc, int acc) {
+  long k0 = 0;
+  do { // one pass when K = 0, so an overwritten C is still written (zeros)
+    long kc = K - k0 < KB ? K - k0 : KB;
+    for (long c = 0; c < cols16; c += 16)
+      for (long r = 0; r < rows; r += 4) {
+        int nr = rows - r < 4 ? (int)(rows - r) : 4;
+        mk(A + r * ars + k0 * acs, ars, acs, nr, B + (c / 16) * bpanel + k0 * ldb, ldb, kc, C + r * ldc + c, ldc, acc || k0 > 0);
+      }
+    k0 += KB;
+  } while (k0 < K);
 }
 
 typedef struct {
@@ -89,27 +99,28 @@ static long visible(const att_job *j, long i) {
   return l < 0 ? 0 : l > j->Tk ? j->Tk : l;
 }
 
-// Kt[c][t] (ld Tkp, zero columns past Tk) from x[b, t, h, c]; Xp[t][c] (ld dhp, zero columns past dh).
+// x[b, t, h, c] as B with columns t: panels of 16 keys, each [dh][16] contiguous (zero past Tk).
 static void pack_t(const att_job *j, const float *x, const long *s, long b, long h, float *Kt) {
-  for (long c = 0; c < j->dh; c++) {
-    float *row = Kt + c * j->Tkp;
-    const float *src = x + b * s[0] + h * s[2] + c * s[3];
-    for (long t = 0; t < j->Tk; t++) row[t] = src[t * s[1]];
-    for (long t = j->Tk; t < j->Tkp; t++) row[t] = 0.0f;
+  const float *src = x + b * s[0] + h * s[2];
+  for (long t0 = 0; t0 < j->Tkp; t0 += 16) {
+    float *panel = Kt + t0 * j->dh;
+    for (long c = 0; c < j->dh; c++)
+      for (long u = 0; u < 16; u++) panel[c * 16 + u] = t0 + u < j->Tk ? src[(t0 + u) * s[1] + c * s[3]] : 0.0f;
   }
 }
+// n rows x[t][c] as B with columns c: panels of 16 columns, each [n][16] contiguous (zero past dh); panel stride n*16.
 static void pack_rows(long n, long dh, long dhp, const float *x, long rs, long cs, float *Xp) {
-  for (long t = 0; t < n; t++) {
-    float *row = Xp + t * dhp;
-    for (long c = 0; c < dh; c++) row[c] = x[t * rs + c * cs];
-    for (long c = dh; c < dhp; c++) row[c] = 0.0f;
+  for (long c0 = 0; c0 < dhp; c0 += 16) {
+    float *panel = Xp + c0 * n;
+    for (long t = 0; t < n; t++)
+      for (long u = 0; u < 16; u++) panel[t * 16 + u] = c0 + u < dh ? x[t * rs + (c0 + u) * cs] : 0.0f;
   }
 }
 
 // S[r][0..Lp) for the tile's rows at query i0: q·k (+ mask) into S, ld Tkp.
 static void tile_scores(const att_job *j, long b, long h, long i0, long m, long Lp, const float *Kt, float *S) {
   const float *qa = j->q + b * j->qs[0] + i0 * j->qs[1] + h * j->qs[2];
-  gemm_tiles(m, Lp, j->dh, qa, j->qs[1], j->qs[3], Kt, j->Tkp, S, j->Tkp, 0);
+  gemm_tiles(m, Lp, j->dh, qa, j->qs[1], j->qs[3], Kt, 16, 16 * j->dh, S, j->Tkp, 0);
   if (j->mask) {
     const float *mk_ = j->mask + b * j->Tk;
     for (long r = 0; r < m; r++) {
@@ -151,7 +162,7 @@ static void attention_task(void *c, int tid, int nt) {
         for (long t = L; t < Lmax; t++) s[t] = 0.0f;
         *lse = mx + (float)log(sum);
       }
-      if (Lmax > 0) gemm_tiles(m, j->dhp, Lmax, S, j->Tkp, 1, Vp, j->dhp, O, j->dhp, 0);
+      if (Lmax > 0) gemm_tiles(m, j->dhp, Lmax, S, j->Tkp, 1, Vp, 16, 16 * j->Tk, O, j->dhp, 0);
       for (long r = 0; r < m; r++) {
         float *dst = j->out + ((b * j->Tq + i0 + r) * j->H + h) * j->dh;
         if (Lmax > 0 && visible(j, i0 + r) > 0) memcpy(dst, O + r * j->dhp, (size_t)j->dh * sizeof(float));
@@ -185,7 +196,7 @@ static void attention_bwd_task(void *c, int tid, int nt) {
         long Lp = up16(Lmax);
         const float *g0 = j->gout + (b * j->Tq + i0) * rowH + h * dh, *o0 = j->o + (b * j->Tq + i0) * rowH + h * dh;
         tile_scores(j, b, h, i0, m, Lp, Kt, S);
-        gemm_tiles(m, Lp, dh, g0, rowH, 1, Vt, Tkp, dP, Tkp, 0); // dP = gOut · vᵀ
+        gemm_tiles(m, Lp, dh, g0, rowH, 1, Vt, 16, 16 * dh, dP, Tkp, 0); // dP = gOut · vᵀ
         pack_rows(m, dh, dhp, j->q + b * j->qs[0] + i0 * j->qs[1] + h * j->qs[2], j->qs[1], j->qs[3], Qp);
         pack_rows(m, dh, dhp, g0, rowH, 1, Gp);
         for (long r = 0; r < m; r++) {
@@ -199,9 +210,9 @@ static void attention_bwd_task(void *c, int tid, int nt) {
           for (long t = 0; t < L; t++) dp[t] = j->scale * s[t] * (dp[t] - Df); // dS, scale folded in
           for (long t = L; t < Lmax; t++) { s[t] = 0.0f; dp[t] = 0.0f; }
         }
-        gemm_tiles(Lmax, dhp, m, S, 1, Tkp, Gp, dhp, dV, dhp, 1); // dV += Pᵀ gOut
-        gemm_tiles(Lmax, dhp, m, dP, 1, Tkp, Qp, dhp, dK, dhp, 1); // dK += dSᵀ q
-        gemm_tiles(m, dhp, Lmax, dP, Tkp, 1, Kp, dhp, dQ, dhp, 0); // dQ = dS k
+        gemm_tiles(Lmax, dhp, m, S, 1, Tkp, Gp, 16, 16 * m, dV, dhp, 1); // dV += Pᵀ gOut
+        gemm_tiles(Lmax, dhp, m, dP, 1, Tkp, Qp, 16, 16 * m, dK, dhp, 1); // dK += dSᵀ q
+        gemm_tiles(m, dhp, Lmax, dP, Tkp, 1, Kp, 16, 16 * j->Tk, dQ, dhp, 0); // dQ = dS k
         for (long r = 0; r < m; r++) memcpy(gqd + r * rowH, dQ + r * dhp, (size_t)dh * sizeof(float));
       }
     }
