@@ -10,6 +10,7 @@ import { tsKernels } from "../src/backend/ts.js";
 import { loadNativeBackend, setNativeAvx2 } from "../src/backend/native.js";
 import type { AttentionDims, Strided } from "../src/backend/kernels.js";
 import { gradcheck, project, seeded } from "./helpers.js";
+import { fastAttention } from "../src/tensor/ops/attention.js";
 import { randomModel, randomTokens } from "./model-fixtures.js";
 
 type Tensor = cs.Tensor;
@@ -264,4 +265,18 @@ test("a hook or the cache on hook_pattern still sees the materialised pattern, w
   let seen = 0;
   cs.noGrad(() => model.runWithHooks(tokens, { fwd: [["blocks.0.attn.hook_attn_scores", (s) => { seen = s.shape[3]!; return s; }]] }));
   assert.equal(seen, 7, "hook_attn_scores was not called with [batch, head, query, key] scores");
+});
+
+test("the model takes the fused path only on a backend with the kernel (wasm keeps its own matmuls)", () => {
+  const prev = cs.getBackend();
+  try {
+    for (const b of cs.backendStatus().filter((x) => x.available)) {
+      cs.setBackend(b.name);
+      const has = cs.getBackend().kernels.attention !== undefined;
+      assert.equal(fastAttention("float32"), has, `${b.name}: fastAttention("float32")`);
+      assert.equal(fastAttention("float64"), true, `${b.name}: float64 runs the reference either way`);
+      if (b.name === "native") assert.ok(has, "the native backend implements attention");
+      if (b.name === "wasm") assert.ok(!has, "wasm falls back: it should not claim a fused kernel");
+    }
+  } finally { cs.setBackend(prev); }
 });

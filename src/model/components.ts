@@ -5,7 +5,7 @@
 import { Module } from "../nn/module.js";
 import { linear, matmul } from "../tensor/ops/linalg.js";
 import { causalSoftmax, embedding, layerNorm, rmsNorm } from "../tensor/ops/nn.js";
-import { causalAttention } from "../tensor/ops/attention.js";
+import { causalAttention, fastAttention } from "../tensor/ops/attention.js";
 import { concat, expand, indexSelect } from "../tensor/ops/movement.js";
 import { einsum } from "../tensor/ops/einsum.js";
 import { zeros } from "../tensor/create.js";
@@ -38,7 +38,8 @@ export interface KVCache {
 let fusedAttention = true;
 /**
  * Whether attention runs the fused kernel when no hook (nor the cache) asks for hook_attn_scores or
- * hook_pattern; returns the previous setting. Off runs the unfused path always (for comparisons).
+ * hook_pattern and the backend has one (native; wasm keeps the unfused path on its own matmuls);
+ * returns the previous setting. Off runs the unfused path always (for comparisons).
  */
 export function setFusedAttention(enabled: boolean): boolean {
   const prev = fusedAttention;
@@ -185,7 +186,7 @@ export class Attention extends Module {
       if (pk && pv) { k = concat([pk, k], 1); v = concat([pv, v], 1); }
       ctx.kvCache.keys[L] = k.detach(); ctx.kvCache.values[L] = v.detach();
     }
-    if (fusedAttention && !rt.wants(nm.attn_scores) && !rt.wants(nm.pattern)) {
+    if (fusedAttention && fastAttention(q.dtype) && !rt.wants(nm.attn_scores) && !rt.wants(nm.pattern)) {
       // One kernel for scores, mask, softmax and the weighted sum; GQA is handled inside, without expanding k and v.
       const z = causalAttention(q, k, v, { scale: 1 / this.cfg.attn_scale, keyMask: ctx.keyMask });
       return this.output(rt.point(nm.z, z, L), B, T); // z [batch, pos, head_index, d_head]

@@ -5,7 +5,7 @@ import { record } from "../autodiff.js";
 import { allocateOutput as allocate } from "../dtype.js";
 import { fmt, ShapeError } from "../shape.js";
 import { Tensor } from "../tensor.js";
-import { kernelsFor } from "../../backend/registry.js";
+import { getBackend, kernelsFor } from "../../backend/registry.js";
 import type { AttentionDims, FloatArray } from "../../backend/kernels.js";
 import { dense, stridedOf } from "./core.js";
 import { cast } from "./elementwise.js";
@@ -46,3 +46,10 @@ export function causalAttention(q: Tensor, k: Tensor, v: Tensor, opts: CausalAtt
   kernelsFor(dt).attention(dims, stridedOf(q) as never, stridedOf(k) as never, stridedOf(v) as never, mask as never, out.data as FloatArray, lse);
   return record("attention", out, [q, k, v], { dims, lse, mask });
 }
+
+/**
+ * Whether causalAttention has a fast kernel for this dtype: float32 on a backend that implements it
+ * (native; wasm does not and would fall back to the plain-TypeScript reference, slower than its own
+ * matmuls), or float64, which runs on the reference either way.
+ */
+export const fastAttention = (dtype: string): boolean => dtype !== "float32" || getBackend().kernels.attention !== undefined;
