@@ -45,6 +45,23 @@ function timeIt(fn: () => void, minTime = quick ? 0.2 : 0.6, minReps = 3, maxRep
   return times[Math.floor(times.length / 2)]!;
 }
 
+/** Medians of fn with setting(true) and setting(false), the two interleaved (ABBA…) over `rounds` calls each, after a warm-up of both. */
+function timeAlternating(fn: () => void, setting: (on: boolean) => void, rounds: number): [number, number] {
+  const t: Record<"on" | "off", number[]> = { on: [], off: [] };
+  for (const on of [true, false]) { setting(on); fn(); }
+  for (let r = 0; r < rounds; r++) {
+    for (const on of r % 2 ? [false, true] : [true, false]) {
+      setting(on);
+      const t0 = performance.now();
+      fn();
+      t[on ? "on" : "off"].push((performance.now() - t0) / 1000);
+    }
+  }
+  setting(true);
+  const med = (a: number[]) => a.sort((x, y) => x - y)[Math.floor(a.length / 2)]!;
+  return [med(t.on), med(t.off)];
+}
+
 const GROK_P = 113; // grokking: Nanda et al.'s modular addition, full-batch step on 30% of the p² pairs
 const GEN_PROMPT = 10, GEN_NEW = 20; // generation: new tokens after a short prompt, greedy, KV cache
 const SHAPES: [number, number][] = [[768, 2304], [768, 3072], [3072, 768], [768, 50257]];
@@ -156,7 +173,20 @@ if (want("gpt2")) {
   const gen = timeIt(() => { generate(model, [prompt], { maxNewTokens: GEN_NEW, doSample: false }); }, quick ? 0.5 : 2, 2, 5);
   const msPerToken = (gen / GEN_NEW) * 1000;
   log(`gpt2 generation: ${msPerToken.toFixed(1)} ms per new token (${GEN_PROMPT}-token prompt, ${GEN_NEW} new, greedy, KV cache)`);
-  results.gpt2 = { backend: best, seconds: g, cacheOverhead: cached / plain - 1, forwardT128ForCache: plain, generateMsPerToken: msPerToken };
+  // Fused attention against the unfused path (scores, softmax and weighted sum as separate kernels), alternating
+  // in this sitting so machine load hits both alike; ratio < 1 means the fused path is faster.
+  const ab: Record<string, { fused: number; unfused: number; ratio: number }> = {};
+  const abCases: [string, () => void][] = (quick ? [128] : [128, 1024]).map((T) => {
+    const t = cs.randint(0, 50257, [1, T], rng);
+    return [`forward_T${T}`, () => { cs.scope(() => { cs.noGrad(() => model.forward(t)); }); }] as [string, () => void];
+  });
+  abCases.push(["forward_backward_T128", () => { cs.scope(() => { model.zeroGrad(); cs.backward(model.loss(toks)); }); }]);
+  for (const [name, fn] of abCases) {
+    const [fused, unfused] = timeAlternating(fn, (on) => cs.setFusedAttention(on), quick ? 3 : 5);
+    ab[name] = { fused, unfused, ratio: fused / unfused };
+    log(`gpt2 ${name}: fused attention ${(fused * 1000).toFixed(0)} ms, unfused ${(unfused * 1000).toFixed(0)} ms (ratio ${(fused / unfused).toFixed(2)})`);
+  }
+  results.gpt2 = { backend: best, seconds: g, cacheOverhead: cached / plain - 1, forwardT128ForCache: plain, generateMsPerToken: msPerToken, fusedAttention: ab };
 }
 
 if (want("patching")) {

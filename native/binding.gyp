@@ -2,7 +2,7 @@
   "targets": [
     {
       "target_name": "circuitscope_native",
-      "sources": ["src/addon.c", "src/gemm.c", "src/ops.c", "src/pool.c", "src/peak.c"],
+      "sources": ["src/addon.c", "src/gemm.c", "src/ops.c", "src/pool.c", "src/peak.c", "src/attention.c"],
       "cflags": ["-std=gnu11", "-O3", "-fno-math-errno", "-fPIC", "-Wall", "-Wno-unused-function"],
       "cflags!": ["-O2", "-O0", "-Os"],
       "defines": ["NAPI_VERSION=8"],

@@ -76,7 +76,7 @@ static int need(napi_env env, const char *kernel, const char *what, size_t n, co
 }
 #define NEED(name, what, n) if (!need(env, kn, what, (n), #name, name##_len)) return NULL
 
-#define MAXARGS 8
+#define MAXARGS 10
 static void unlock_call(int *locked) { if (*locked) pthread_mutex_unlock(&call_mu); }
 // Fetches the arguments and this environment's parameter block, and holds call_mu until return.
 #define ARGS(n) \
@@ -390,6 +390,50 @@ static napi_value js_softmax_bwd(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+// Reads an attention call's geometry (P[0..6]: batch heads kvHeads Tq Tk dh scale) and its q, k, v operands
+// (P[7..21]: offset and 4 strides each, [batch, pos, head, d] order), checking each against its buffer.
+#define ATTENTION_ARGS \
+  SIZE(batch, 0); SIZE(heads, 1); SIZE(kvHeads, 2); SIZE(Tq, 3); SIZE(Tk, 4); SIZE(dh, 5); \
+  if (kvHeads == 0 ? heads != 0 : heads % kvHeads != 0) { throwf(env, 0, "%s: heads = %ld is not a multiple of kvHeads = %ld", kn, heads, kvHeads); return NULL; } \
+  OFFSET(qOff, 7); STRIDE(qs0, 8); STRIDE(qs1, 9); STRIDE(qs2, 10); STRIDE(qs3, 11); \
+  OFFSET(kOff, 12); STRIDE(ks0, 13); STRIDE(ks1, 14); STRIDE(ks2, 15); STRIDE(ks3, 16); \
+  OFFSET(vOff, 17); STRIDE(vs0, 18); STRIDE(vs1, 19); STRIDE(vs2, 20); STRIDE(vs3, 21); \
+  long dims[6] = { batch, heads, kvHeads, Tq, Tk, dh }; \
+  long qsh[4] = { batch, Tq, heads, dh }, kvsh[4] = { batch, Tk, kvHeads, dh }; \
+  long qst[4] = { qs0, qs1, qs2, qs3 }, kst[4] = { ks0, ks1, ks2, ks3 }, vst[4] = { vs0, vs1, vs2, vs3 }; \
+  BOUNDS(q, qOff, 4, qsh, qst); BOUNDS(k, kOff, 4, kvsh, kst); BOUNDS(v, vOff, 4, kvsh, vst); \
+  if (mask) { NEED(mask, "batch*Tk", mul2(batch, Tk)); } \
+  size_t nq = mul3(mul2(batch, Tq), heads, dh), nkv = mul3(mul2(batch, Tk), kvHeads, dh), nl = mul3(batch, heads, Tq)
+
+// attention(q, k, v, mask|null, out, lse); P: see ATTENTION_ARGS
+static napi_value js_attention(napi_env env, napi_callback_info info) {
+  static const char *const kn = "attention";
+  ARGS(6);
+  F32(0, q, 0); F32(1, k, 0); F32(2, v, 0); F32(3, mask, 1); F32(4, out, 0); F32(5, lse, 0);
+  ATTENTION_ARGS;
+  (void)nkv;
+  NEED(out, "batch*Tq*heads*dh", nq); NEED(lse, "batch*heads*Tq", nl);
+  if (nl == 0) return NULL;
+  if (cs_attention(dims, (float)P[6], q + qOff, qst, k + kOff, kst, v + vOff, vst, mask, out, lse) != 0) FAIL("out of memory for the scratch buffers");
+  return NULL;
+}
+
+// attentionBackward(q, k, v, mask|null, out, lse, gOut, gq, gk, gv); P: see ATTENTION_ARGS
+static napi_value js_attention_bwd(napi_env env, napi_callback_info info) {
+  static const char *const kn = "attentionBackward";
+  ARGS(10);
+  F32(0, q, 0); F32(1, k, 0); F32(2, v, 0); F32(3, mask, 1); F32(4, out, 0); F32(5, lse, 0);
+  F32(6, gOut, 0); F32(7, gq, 0); F32(8, gk, 0); F32(9, gv, 0);
+  ATTENTION_ARGS;
+  NEED(out, "batch*Tq*heads*dh", nq); NEED(lse, "batch*heads*Tq", nl);
+  NEED(gOut, "batch*Tq*heads*dh", nq); NEED(gq, "batch*Tq*heads*dh", nq);
+  NEED(gk, "batch*Tk*kvHeads*dh", nkv); NEED(gv, "batch*Tk*kvHeads*dh", nkv);
+  if (nq + nkv == 0) return NULL;
+  if (cs_attention_bwd(dims, (float)P[6], q + qOff, qst, k + kOff, kst, v + vOff, vst, mask, out, lse, gOut, gq, gk, gv) != 0)
+    FAIL("out of memory for the scratch buffers");
+  return NULL;
+}
+
 // logSoftmax(x, out); P: rows cols
 static napi_value js_log_softmax(napi_env env, napi_callback_info info) {
   static const char *const kn = "logSoftmax";
@@ -525,6 +569,7 @@ NAPI_MODULE_INIT() {
     { "matmulPacked", js_matmul_packed }, { "unary", js_unary }, { "unaryGrad", js_unary_grad },
     { "binary", js_binary }, { "copy", js_copy }, { "reduce", js_reduce }, { "argmax", js_argmax },
     { "softmax", js_softmax }, { "softmaxBackward", js_softmax_bwd }, { "logSoftmax", js_log_softmax },
+    { "attention", js_attention }, { "attentionBackward", js_attention_bwd },
     { "logSoftmaxBackward", js_log_softmax_bwd }, { "layerNorm", js_layernorm },
     { "layerNormBackward", js_layernorm_bwd }, { "rmsNorm", js_rmsnorm }, { "rmsNormBackward", js_rmsnorm_bwd },
     { "adamw", js_adamw }, { "gatherRows", js_gather_rows }, { "scatterAddRows", js_scatter_add_rows },

@@ -15,11 +15,27 @@
 #define CS_CLONES __attribute__((target_clones("avx2", "default")))
 #else
 #define CS_CLONES
+
+// ---- fused causal attention (attention.c); dims = { batch, heads, kvHeads, Tq, Tk, dh }, strides in
+// [batch, pos, head, d] order. Return 0, or -1 when scratch memory cannot be allocated. ----
+int cs_attention(const long *dims, float scale, const float *q, const long *qs, const float *k, const long *ks,
+  const float *v, const long *vs, const float *mask, float *out, float *lse);
+int cs_attention_bwd(const long *dims, float scale, const float *q, const long *qs, const float *k, const long *ks,
+  const float *v, const long *vs, const float *mask, const float *out, const float *lse, const float *gout,
+  float *gq, float *gk, float *gv);
 #endif
 #else
 #define CS_X86 0
 #define CS_TARGET_AVX2
 #define CS_CLONES
+
+// ---- fused causal attention (attention.c); dims = { batch, heads, kvHeads, Tq, Tk, dh }, strides in
+// [batch, pos, head, d] order. Return 0, or -1 when scratch memory cannot be allocated. ----
+int cs_attention(const long *dims, float scale, const float *q, const long *qs, const float *k, const long *ks,
+  const float *v, const long *vs, const float *mask, float *out, float *lse);
+int cs_attention_bwd(const long *dims, float scale, const float *q, const long *qs, const float *k, const long *ks,
+  const float *v, const long *vs, const float *mask, const float *out, const float *lse, const float *gout,
+  float *gq, float *gk, float *gv);
 #endif
 
 extern int cs_has_avx2; // AVX2 and FMA both present (set by cs_init_cpu)
@@ -72,6 +88,15 @@ void cs_layernorm_bwd(const float *x, const float *w, const float *mean, const f
 void cs_rmsnorm(const float *x, const float *w, long rows, long cols, float eps, float *out, float *rstd);
 void cs_rmsnorm_bwd(const float *x, const float *w, const float *rstd, const float *gy, long rows, long cols, float *gx, float *gw);
 void cs_adamw(float *p, const float *g, float *m, float *v, long n, double lr, double b1, double b2, double eps, double wd, double bc1, double bc2);
+double cs_exp_sum(const float *x, float *out, long n, float scale, float sub); // out[i] = exp(x[i] scale - sub); returns the sum
 void cs_gather_rows(const float *x, long C, const int32_t *idx, long nidx, float *out);
 void cs_scatter_add_rows(const float *gy, const int32_t *idx, long nidx, long C, float *gx);
+
+// ---- fused causal attention (attention.c); dims = { batch, heads, kvHeads, Tq, Tk, dh }, strides in
+// [batch, pos, head, d] order. Return 0, or -1 when scratch memory cannot be allocated. ----
+int cs_attention(const long *dims, float scale, const float *q, const long *qs, const float *k, const long *ks,
+  const float *v, const long *vs, const float *mask, float *out, float *lse);
+int cs_attention_bwd(const long *dims, float scale, const float *q, const long *qs, const float *k, const long *ks,
+  const float *v, const long *vs, const float *mask, const float *out, const float *lse, const float *gout,
+  float *gq, float *gk, float *gv);
 #endif

@@ -114,6 +114,8 @@ static double exp_sum(const float *x, float *out, long n, float scale, float sub
   return s;
 }
 
+double cs_exp_sum(const float *x, float *out, long n, float scale, float sub) { return exp_sum(x, out, n, scale, sub); }
+
 // ---- unary ----
 static inline float gelu_erf1(float x) {
   // 1 + erf(x/sqrt2) = erfc(-x/sqrt2) avoids cancellation for negative x.
@@ -324,7 +326,30 @@ static void run_strided(int op, int nd, const long *shape, const float *a, const
 void cs_binary(int op, int nd, const long *shape, const float *a, const long *sa, const float *b, const long *sb, float *out) {
   run_strided(op, nd, shape, a, sa, b, sb, out);
 }
+// A 2-D copy whose rows read across the source (a transpose): 32x32 blocks, so each source cache line
+// is read once per block instead of once per element (e.g. W_U = W_E^T at load).
+#define TB 32
+typedef struct { const float *x; long R, C, sr, sc; float *out; } tr_job;
+static void transpose_range(void *c, long lo, long hi) {
+  const tr_job *j = c;
+  for (long rb = lo; rb < hi; rb++) {
+    long r0 = rb * TB, r1 = r0 + TB < j->R ? r0 + TB : j->R;
+    for (long c0 = 0; c0 < j->C; c0 += TB) {
+      long c1 = c0 + TB < j->C ? c0 + TB : j->C;
+      for (long r = r0; r < r1; r++) {
+        const float *src = j->x + r * j->sr;
+        float *dst = j->out + r * j->C;
+        for (long cc = c0; cc < c1; cc++) dst[cc] = src[cc * j->sc];
+      }
+    }
+  }
+}
 void cs_copy(int nd, const long *shape, const float *x, const long *sx, float *out) {
+  if (nd == 2 && shape[0] >= TB && shape[1] >= TB && (sx[1] > 16 || sx[1] < -16)) {
+    tr_job j = { x, shape[0], shape[1], sx[0], sx[1], out };
+    pfor((shape[0] + TB - 1) / TB, 1, shape[0] * shape[1], transpose_range, &j);
+    return;
+  }
   run_strided(-1, nd, shape, x, sx, x, sx, out);
 }
 

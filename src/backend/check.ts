@@ -4,7 +4,7 @@
 // argument, where it would otherwise read past a buffer (native: a dead process), wrap an int32
 // (wasm) or loop for ever (ts). Each check is O(1), O(ndim) for strided operands: nothing per element
 // (index values of gatherRows/scatterAddRows are checked inside those kernels' own loops).
-import type { Kernels, MatOperand, PackedMatrix, Strided } from "./kernels.js";
+import type { AttentionDims, Kernels, MatOperand, PackedMatrix, Strided } from "./kernels.js";
 import { BINARY_OPS, REDUCE_OPS, UNARY_GRAD_OPS, UNARY_OPS } from "./kernels.js";
 
 /** The largest size a kernel accepts: int32, as argmax's output and gather indices are. */
@@ -102,6 +102,22 @@ function rowsCols(k: string, rows: number, cols: number): number {
   size(k, "rows", rows);
   size(k, "cols", cols);
   return rows * cols;
+}
+
+/** Checks an attention call's geometry and operands; returns the element counts of out/gq, gk/gv and lse. */
+function attentionArgs(k: string, d: AttentionDims, q: Strided, kk: Strided, v: Strided, mask: ArrayLike<unknown> | null): { nq: number; nkv: number; nl: number } {
+  if (typeof d !== "object" || d === null) throw new TypeError(`${k}: dims must be an object {batch, heads, kvHeads, Tq, Tk, dh, scale}`);
+  size(k, "batch", d.batch); size(k, "heads", d.heads); size(k, "kvHeads", d.kvHeads);
+  size(k, "Tq", d.Tq); size(k, "Tk", d.Tk); size(k, "dh", d.dh);
+  num(k, "scale", d.scale);
+  if (d.kvHeads === 0 ? d.heads !== 0 : d.heads % d.kvHeads !== 0) {
+    throw new RangeError(`${k}: heads = ${d.heads} is not a multiple of kvHeads = ${d.kvHeads}`);
+  }
+  strided(k, "q", q, [d.batch, d.Tq, d.heads, d.dh]);
+  strided(k, "k", kk, [d.batch, d.Tk, d.kvHeads, d.dh]);
+  strided(k, "v", v, [d.batch, d.Tk, d.kvHeads, d.dh]);
+  optional(k, "mask", mask, d.batch * d.Tk, "batch*Tk");
+  return { nq: d.batch * d.Tq * d.heads * d.dh, nkv: d.batch * d.Tk * d.kvHeads * d.dh, nl: d.batch * d.heads * d.Tq };
 }
 
 /**
@@ -241,6 +257,28 @@ export function checkedKernels(impl: Partial<Kernels>): Partial<Kernels> {
       arr(k, "x", x); arr(k, "out", out);
       need(k, "rows*cols", n, "x", x); need(k, "rows*cols", n, "out", out);
       if (n > 0) f(x, rows, cols, scale, causalRows, causalOffset, out);
+    };
+  }
+  if (i.attention) {
+    const f = i.attention;
+    c.attention = (d, q, kk, v, mask, out, lse) => {
+      const k = "attention";
+      const { nq, nl } = attentionArgs(k, d, q, kk, v, mask);
+      arr(k, "out", out); arr(k, "lse", lse);
+      need(k, "batch*Tq*heads*dh", nq, "out", out); need(k, "batch*heads*Tq", nl, "lse", lse);
+      if (nl > 0) f(d, q, kk, v, mask, out, lse);
+    };
+  }
+  if (i.attentionBackward) {
+    const f = i.attentionBackward;
+    c.attentionBackward = (d, q, kk, v, mask, out, lse, gOut, gq, gk, gv) => {
+      const k = "attentionBackward";
+      const { nq, nkv, nl } = attentionArgs(k, d, q, kk, v, mask);
+      arr(k, "out", out); arr(k, "lse", lse); arr(k, "gOut", gOut); arr(k, "gq", gq); arr(k, "gk", gk); arr(k, "gv", gv);
+      need(k, "batch*Tq*heads*dh", nq, "out", out); need(k, "batch*heads*Tq", nl, "lse", lse);
+      need(k, "batch*Tq*heads*dh", nq, "gOut", gOut); need(k, "batch*Tq*heads*dh", nq, "gq", gq);
+      need(k, "batch*Tk*kvHeads*dh", nkv, "gk", gk); need(k, "batch*Tk*kvHeads*dh", nkv, "gv", gv);
+      if (nq + nkv > 0) f(d, q, kk, v, mask, out, lse, gOut, gq, gk, gv);
     };
   }
   if (i.softmaxBackward) {

@@ -55,6 +55,17 @@ export interface MatOperand<A extends FloatArray = FloatArray> {
   colStride: number;
 }
 
+/**
+ * Geometry of a fused causal attention call: queries q [batch, Tq, heads, dh], keys and values k, v
+ * [batch, Tk, kvHeads, dh] (strided, strides in that axis order); query head h reads key/value head
+ * floor(h / (heads / kvHeads)) (grouped-query attention), so heads must be a multiple of kvHeads.
+ */
+export interface AttentionDims {
+  batch: number; heads: number; kvHeads: number; Tq: number; Tk: number; dh: number;
+  /** Multiplies q·k plus the mask, as causalSoftmax(scores + mask, scale) does. */
+  scale: number;
+}
+
 /** A right-hand matrix packed once (e.g. a weight at model load) for repeated products. */
 export interface PackedMatrix {
   readonly K: number; // rows of the packed matrix, e.g. 768
@@ -109,6 +120,20 @@ export interface Kernels {
   softmax<A extends FloatArray>(x: A, rows: number, cols: number, scale: number, causalRows: number, causalOffset: number, out: A): void;
   /** gx = y * (gy - sum(gy * y)) per row, times scale (the forward's scale). */
   softmaxBackward<A extends FloatArray>(y: A, gy: A, rows: number, cols: number, scale: number, gx: A): void;
+  /**
+   * Fused causal attention. With s_ij = scale * (q_i · k_j + mask[b * Tk + j]) for key j visible from
+   * query i (j <= i + Tk - Tq), out_i = sum_j softmax_j(s_i) v_j, written contiguous [batch, Tq,
+   * heads, dh], and lse[(b * heads + h) * Tq + i] = logsumexp_j s_ij (-Infinity, and out_i = 0, for a
+   * query with no visible key). mask (contiguous [batch, Tk]) is additive and may be null.
+   */
+  attention<A extends FloatArray>(d: AttentionDims, q: Strided<A>, k: Strided<A>, v: Strided<A>, mask: A | null, out: A, lse: A): void;
+  /**
+   * Gradients of attention from its forward output `out` and `lse`, given gOut (contiguous like out):
+   * gq contiguous [batch, Tq, heads, dh], gk and gv contiguous [batch, Tk, kvHeads, dh], overwritten.
+   * The mask is a constant (no gradient).
+   */
+  attentionBackward<A extends FloatArray>(d: AttentionDims, q: Strided<A>, k: Strided<A>, v: Strided<A>, mask: A | null,
+    out: A, lse: A, gOut: A, gq: A, gk: A, gv: A): void;
   /** out = x - logsumexp(x) per row. */
   logSoftmax<A extends FloatArray>(x: A, rows: number, cols: number, out: A): void;
   /** gx = gy - softmax(x) * sum(gy) per row, from the forward output y = logSoftmax(x). */

@@ -6,7 +6,7 @@
 import { createRequire } from "node:module";
 import { fileURLToPath } from "node:url";
 import { existsSync } from "node:fs";
-import type { Backend, Kernels, NumArray, PackedMatrix } from "./kernels.js";
+import type { AttentionDims, Backend, Kernels, NumArray, PackedMatrix, Strided } from "./kernels.js";
 import { BINARY_OPS, REDUCE_OPS, UNARY_OPS } from "./kernels.js";
 import { referenceKernels } from "./ts.js";
 import { checkedKernels } from "./check.js";
@@ -28,6 +28,8 @@ interface Addon {
   argmax(x: Arr, out: Arr): void;
   softmax(x: Arr, out: Arr): void;
   softmaxBackward(y: Arr, gy: Arr, gx: Arr): void;
+  attention(q: Arr, k: Arr, v: Arr, mask: Arr, out: Arr, lse: Arr): void;
+  attentionBackward(q: Arr, k: Arr, v: Arr, mask: Arr, out: Arr, lse: Arr, gOut: Arr, gq: Arr, gk: Arr, gv: Arr): void;
   logSoftmax(x: Arr, out: Arr): void;
   logSoftmaxBackward(y: Arr, gy: Arr, gx: Arr): void;
   layerNorm(x: Arr, w: Arr, b: Arr, out: Arr, mean: Arr, rstd: Arr): void;
@@ -52,6 +54,16 @@ class NativePackedMatrix implements PackedMatrix {
 
 const f32 = (x: unknown): x is Float32Array => x instanceof Float32Array;
 const f32OrNull = (x: unknown): boolean => x === null || x instanceof Float32Array;
+
+/** Attention geometry and q, k, v operands into the parameter block (layout: ATTENTION_ARGS in addon.c). */
+function attentionParams(P: Float64Array, d: AttentionDims, q: Strided, k: Strided, v: Strided): void {
+  P[0] = d.batch; P[1] = d.heads; P[2] = d.kvHeads; P[3] = d.Tq; P[4] = d.Tk; P[5] = d.dh; P[6] = d.scale;
+  [q, k, v].forEach((x, i) => {
+    const o = 7 + 5 * i;
+    P[o] = x.offset;
+    for (let a = 0; a < 4; a++) P[o + 1 + a] = x.strides[a]!;
+  });
+}
 
 // The argument checks (check.ts) run first; the C side checks again, so a direct addon call cannot crash either.
 function makeKernels(addon: Addon, P: Float64Array): Partial<Kernels> {
@@ -117,6 +129,20 @@ function makeKernels(addon: Addon, P: Float64Array): Partial<Kernels> {
       if (!f32(y) || !f32(gy) || !f32(gx)) return referenceKernels.softmaxBackward(y, gy, rows, cols, scale, gx);
       P[0] = rows; P[1] = cols; P[2] = scale;
       addon.softmaxBackward(y, gy, gx);
+    },
+    attention(d, q, k, v, mask, out, lse) {
+      if (!f32(q.data) || !f32(k.data) || !f32(v.data) || !f32OrNull(mask) || !f32(out) || !f32(lse)) {
+        return referenceKernels.attention(d, q, k, v, mask, out, lse);
+      }
+      attentionParams(P, d, q, k, v);
+      addon.attention(q.data, k.data, v.data, mask, out, lse);
+    },
+    attentionBackward(d, q, k, v, mask, out, lse, gOut, gq, gk, gv) {
+      if (![q.data, k.data, v.data, out, lse, gOut, gq, gk, gv].every(f32) || !f32OrNull(mask)) {
+        return referenceKernels.attentionBackward(d, q, k, v, mask, out, lse, gOut, gq, gk, gv);
+      }
+      attentionParams(P, d, q, k, v);
+      addon.attentionBackward(q.data, k.data, v.data, mask, out, lse, gOut, gq, gk, gv);
     },
     logSoftmax(x, rows, cols, out) {
       if (!f32(x) || !f32(out)) return referenceKernels.logSoftmax(x, rows, cols, out);

@@ -3,7 +3,7 @@
 // everywhere, and what every faster backend is tested against. Clarity over speed, but no
 // gratuitous slowness: the inner loops are flat.
 import type {
-  Backend, BinaryOp, FloatArray, Kernels, MatOperand, NumArray, ReduceOp, Strided, UnaryGradOp, UnaryOp,
+  AttentionDims, Backend, BinaryOp, FloatArray, Kernels, MatOperand, NumArray, ReduceOp, Strided, UnaryGradOp, UnaryOp,
 } from "./kernels.js";
 import { checkedKernels } from "./check.js";
 
@@ -249,6 +249,74 @@ function rmsNormBackward<A extends FloatArray>(x: A, w: A | null, rstd: A, gy: A
   }
 }
 
+/** Keys visible from query i in causal attention: j < limit (Tk - Tq is the KV-cache offset). */
+const visibleKeys = (i: number, Tq: number, Tk: number): number => Math.max(0, Math.min(Tk, i + Tk - Tq + 1));
+
+/** s_j = scale * (q_i · k_j + mask_j) for j < limit, into s; returns max_j s_j. */
+function attentionScores(d: AttentionDims, q: Strided, k: Strided, mask: FloatArray | null, b: number, h: number, i: number,
+  limit: number, s: Float64Array): number {
+  const Q = q.data, K = k.data, qs = q.strides, ks = k.strides, kh = Math.floor(h / (d.heads / d.kvHeads));
+  const qb = q.offset + b * qs[0]! + i * qs[1]! + h * qs[2]!;
+  let mx = -Infinity;
+  for (let j = 0; j < limit; j++) {
+    const kb = k.offset + b * ks[0]! + j * ks[1]! + kh * ks[2]!;
+    let dot = 0;
+    for (let c = 0; c < d.dh; c++) dot += Q[qb + c * qs[3]!]! * K[kb + c * ks[3]!]!;
+    const sj = d.scale * (dot + (mask ? mask[b * d.Tk + j]! : 0));
+    s[j] = sj;
+    if (sj > mx) mx = sj;
+  }
+  return mx;
+}
+
+function attention<A extends FloatArray>(d: AttentionDims, q: Strided<A>, k: Strided<A>, v: Strided<A>, mask: A | null, out: A, lse: A): void {
+  const { batch: B, heads: H, Tq, Tk, dh } = d, g = H / d.kvHeads, V = v.data, vs = v.strides;
+  const s = new Float64Array(Tk), acc = new Float64Array(dh);
+  for (let b = 0; b < B; b++) for (let h = 0; h < H; h++) for (let i = 0; i < Tq; i++) {
+    const limit = visibleKeys(i, Tq, Tk), kh = Math.floor(h / g);
+    const mx = attentionScores(d, q, k, mask, b, h, i, limit, s);
+    let sum = 0;
+    for (let j = 0; j < limit; j++) { s[j] = Math.exp(s[j]! - mx); sum += s[j]!; }
+    acc.fill(0);
+    for (let j = 0; j < limit; j++) {
+      const p = s[j]! / sum, vb = v.offset + b * vs[0]! + j * vs[1]! + kh * vs[2]!;
+      for (let c = 0; c < dh; c++) acc[c] += p * V[vb + c * vs[3]!]!;
+    }
+    const o = ((b * Tq + i) * H + h) * dh;
+    for (let c = 0; c < dh; c++) out[o + c] = acc[c]!;
+    lse[(b * H + h) * Tq + i] = limit > 0 ? mx + Math.log(sum) : -Infinity;
+  }
+}
+
+function attentionBackward<A extends FloatArray>(d: AttentionDims, q: Strided<A>, k: Strided<A>, v: Strided<A>, mask: A | null,
+  out: A, lse: A, gOut: A, gq: A, gk: A, gv: A): void {
+  // With p_ij = exp(s_ij - lse_i): gv_j += p_ij gOut_i; ds_ij = p_ij (gOut_i · v_j - gOut_i · out_i);
+  // gq_i += scale ds_ij k_j; gk_j += scale ds_ij q_i.
+  const { batch: B, heads: H, kvHeads: Hkv, Tq, Tk, dh, scale } = d, g = H / Hkv;
+  const Q = q.data, K = k.data, V = v.data, qs = q.strides, ks = k.strides, vs = v.strides;
+  gq.fill(0, 0, B * Tq * H * dh); gk.fill(0, 0, B * Tk * Hkv * dh); gv.fill(0, 0, B * Tk * Hkv * dh);
+  const s = new Float64Array(Tk), gqi = new Float64Array(dh);
+  for (let b = 0; b < B; b++) for (let h = 0; h < H; h++) for (let i = 0; i < Tq; i++) {
+    const limit = visibleKeys(i, Tq, Tk), kh = Math.floor(h / g);
+    attentionScores(d, q, k, mask, b, h, i, limit, s);
+    const o = ((b * Tq + i) * H + h) * dh, l = lse[(b * H + h) * Tq + i]!;
+    const qb = q.offset + b * qs[0]! + i * qs[1]! + h * qs[2]!;
+    let D = 0;
+    for (let c = 0; c < dh; c++) D += gOut[o + c]! * out[o + c]!;
+    gqi.fill(0);
+    for (let j = 0; j < limit; j++) {
+      const p = Math.exp(s[j]! - l);
+      const kb = k.offset + b * ks[0]! + j * ks[1]! + kh * ks[2]!, vb = v.offset + b * vs[0]! + j * vs[1]! + kh * vs[2]!;
+      const gkv = ((b * Tk + j) * Hkv + kh) * dh;
+      let dp = 0;
+      for (let c = 0; c < dh; c++) { dp += gOut[o + c]! * V[vb + c * vs[3]!]!; gv[gkv + c] += p * gOut[o + c]!; }
+      const ds = scale * p * (dp - D);
+      for (let c = 0; c < dh; c++) { gqi[c] += ds * K[kb + c * ks[3]!]!; gk[gkv + c] += ds * Q[qb + c * qs[3]!]!; }
+    }
+    for (let c = 0; c < dh; c++) gq[o + c] = gqi[c]!;
+  }
+}
+
 /** The reference kernels without the argument checks, for backends that fall back after their own checks. */
 export const referenceKernels: Kernels = {
   matmul,
@@ -291,6 +359,8 @@ export const referenceKernels: Kernels = {
     }
   },
   softmax,
+  attention,
+  attentionBackward,
   softmaxBackward(y, gy, rows, cols, scale, gx) {
     for (let r = 0; r < rows; r++) {
       const base = r * cols;

@@ -24,7 +24,7 @@ import { zeros } from "../tensor/create.js";
 import type { StateDictIssue } from "../nn/module.js";
 import type { ModelConfig } from "../model/config.js";
 import { HookedTransformer } from "../model/transformer.js";
-import { NonFiniteError, nonFiniteAt } from "../model/finite.js";
+import { allFinite, NonFiniteError, nonFiniteAt } from "../model/finite.js";
 import type { TensorSource } from "./safetensors.js";
 
 /** A checkpoint whose tensors do not fit the config: every missing, unexpected or misshapen HF tensor is listed. */
@@ -360,11 +360,13 @@ export function loadHFWeights(model: HookedTransformer, source: TensorSource, op
     for (const r of rs) {
       const loaded = r.hf.map(({ name }) => source.load(name, { dtype: params.get(r.ours[0]!)!.dtype }));
       if (opts.checkFinite ?? true) r.hf.forEach(({ name }, i) => {
-        const at = nonFiniteAt(loaded[i]!);
+        // One sum on the active backend clears a finite tensor; only a non-finite sum is scanned element by element.
+        const at = allFinite(loaded[i]!) ? null : nonFiniteAt(loaded[i]!);
         if (at !== null) throw new NonFiniteError(`${source.location}: tensor "${name}" holds ${at} (load with checkFinite: false to skip this check)`, name);
       });
       const ours = r.toOurs(loaded);
-      model.loadStateDict(new Map(r.ours.map((k, i) => [k, ours[i]!])), { strict: false });
+      // The tensors were just read from the file: parameters take their storage instead of a second copy.
+      model.loadStateDict(new Map(r.ours.map((k, i) => [k, ours[i]!])), { strict: false, adopt: true });
     }
   });
 }

@@ -5,6 +5,7 @@
 import { Module } from "../nn/module.js";
 import { linear, matmul } from "../tensor/ops/linalg.js";
 import { causalSoftmax, embedding, layerNorm, rmsNorm } from "../tensor/ops/nn.js";
+import { causalAttention, fastAttention } from "../tensor/ops/attention.js";
 import { concat, expand, indexSelect } from "../tensor/ops/movement.js";
 import { einsum } from "../tensor/ops/einsum.js";
 import { zeros } from "../tensor/create.js";
@@ -32,6 +33,18 @@ export interface ForwardContext {
 export interface KVCache {
   keys: (Tensor | null)[];
   values: (Tensor | null)[];
+}
+
+let fusedAttention = true;
+/**
+ * Whether attention runs the fused kernel when no hook (nor the cache) asks for hook_attn_scores or
+ * hook_pattern and the backend has one (native; wasm keeps the unfused path on its own matmuls);
+ * returns the previous setting. Off runs the unfused path always (for comparisons).
+ */
+export function setFusedAttention(enabled: boolean): boolean {
+  const prev = fusedAttention;
+  fusedAttention = enabled;
+  return prev;
 }
 
 const ACT: Record<ActFn, UnaryOp> = { gelu_new: "gelu_tanh", gelu: "gelu_erf", relu: "relu", silu: "silu" };
@@ -206,6 +219,13 @@ export class Attention extends Module {
       if (pk && pv) { k = concat([pk, k], 1); v = concat([pv, v], 1); }
       ctx.kvCache.keys[L] = k.detach(); ctx.kvCache.values[L] = v.detach();
     }
+    // The kernel does plain causal attention: sliding windows and soft-capped scores take the unfused path.
+    const plain = this.window === null && this.cfg.attn_scores_soft_cap === null;
+    if (plain && fusedAttention && fastAttention(q.dtype) && !rt.wants(nm.attn_scores) && !rt.wants(nm.pattern)) {
+      // One kernel for scores, mask, softmax and the weighted sum; GQA is handled inside, without expanding k and v.
+      const z = causalAttention(q, k, v, { scale: 1 / this.scale, keyMask: ctx.keyMask });
+      return this.output(rt.point(nm.z, z, L), B, T); // z [batch, pos, head_index, d_head]
+    }
     const Tk = k.shape[1]!;
     if (Hkv !== H) {
       // Grouped-query attention: each key/value head serves H / Hkv query heads.
@@ -234,6 +254,13 @@ export class Attention extends Module {
     }
     pattern = rt.point(nm.pattern, pattern, L); // [batch, head_index, query_pos, key_pos]
     const z = rt.point(nm.z, matmul(pattern, heads(v.permute(0, 2, 1, 3))).permute(0, 2, 1, 3), L); // [batch, pos, head_index, d_head]
+    return this.output(z, B, T);
+  }
+
+  /** z [batch, pos, head_index, d_head] → attention output [batch, pos, d_model], through hook_result when wanted. */
+  private output(z: Tensor, B: number, T: number): Tensor {
+    const { n_heads: H, d_head: dh } = this.cfg;
+    const rt = this.rt, L = this.layer, nm = this.names;
     if (rt.wants(nm.result)) {
       const result = rt.point(nm.result, einsum("bphd,hdm->bphm", z, this.W_O), L); // [batch, pos, head_index, d_model]
       const out = result.sum(2);

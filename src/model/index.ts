@@ -10,6 +10,7 @@ export {
 export { ActivationCache, CacheError, type ResidStack, type LogitTarget } from "./cache.js";
 export { processWeights, foldLayerNorm, centerWritingWeights, centerUnembed, foldValueBiases, WeightProcessingError, type WeightProcessingStep } from "./weight-processing.js";
 export type { KVCache } from "./components.js";
+export { setFusedAttention } from "./components.js";
 export { generate, sampleToken, samplingDistribution, type GenerateOptions, type GenerateResult, type SamplingOptions } from "./generate.js";
 export {
   toTokens, toString, toStrTokens, toSingleToken, getTokenPosition, testPrompt, formatPromptTest, TokenError,

@@ -126,7 +126,12 @@ export abstract class Module {
    * Every key and shape is checked before anything is written; with strict (the default) a missing
    * or unexpected key is an error, and a shape or dtype-kind mismatch always is.
    */
-  loadStateDict(dict: Map<string, Tensor> | Record<string, Tensor>, opts: { strict?: boolean } = {}): LoadResult {
+  /**
+   * Copy a state dict into the registered tensors. With `adopt`, a source tensor that is a whole
+   * contiguous array of the target's dtype becomes the target's storage instead of being copied (the
+   * caller gives it up: loading from a file, where the copy would only double the writes).
+   */
+  loadStateDict(dict: Map<string, Tensor> | Record<string, Tensor>, opts: { strict?: boolean; adopt?: boolean } = {}): LoadResult {
     const strict = opts.strict ?? true;
     const src = dict instanceof Map ? dict : new Map(Object.entries(dict));
     const targets = new Map([...this.allEntries("params"), ...this.allEntries("buffers")]);
@@ -147,9 +152,11 @@ export abstract class Module {
       for (const key of unexpectedKeys) issues.push({ code: "unexpected_key", key, message: `unexpected key "${key}" (in the state dict, not in the module)` });
     }
     if (issues.length) throw new StateDictError(issues);
+    const adopted = new Set<unknown>(); // one storage is adopted by one tensor only, never shared
     for (const [key, t] of targets) {
       const s = src.get(key);
       if (!s || s.data === t.data) continue;
+      if (opts.adopt && !adopted.has(s.data) && t.adoptStorage(s)) { adopted.add(s.data); continue; }
       // Registered tensors are contiguous from offset 0 (see param/buffer), so one set() copies.
       t.data.set(noGrad(() => s.contiguous().toArray()));
       t.version++;

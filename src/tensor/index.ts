@@ -11,6 +11,7 @@ export { alias, reshape, permute, transpose, expand, squeeze, unsqueeze, slice, 
 export { matmul, linear } from "./ops/linalg.js";
 export { einsum } from "./ops/einsum.js";
 export { softmax, causalSoftmax, logSoftmax, layerNorm, rmsNorm, embedding, crossEntropy } from "./ops/nn.js";
+export { causalAttention, type CausalAttentionOptions } from "./ops/attention.js";
 export { topk } from "./ops/topk.js";
 export { jumpRelu, heavisideStep, topkMask, topKIndices } from "./ops/sparse.js";
 export { scope, keep, pin, unscoped, setPoolLimit, poolStats } from "./memory.js";

@@ -62,6 +62,20 @@ export class Tensor {
   /** Invalidate this tensor (its storage went back to the pool). */
   release(): void { this._data = RELEASED; this.node = null; }
   get isReleased(): boolean { return this._data === RELEASED; }
+  /**
+   * Take over src's storage instead of copying it (loading weights into freshly built parameters), when
+   * both are whole contiguous arrays of one dtype and size and src is GC-owned (created outside any
+   * scope(), so no scope recycles it). The caller gives src up. Returns false (nothing changed) otherwise.
+   */
+  adoptStorage(src: Tensor): boolean {
+    const d = src._data;
+    if (d === RELEASED || this._data === RELEASED || inScope() || src.dtype !== this.dtype || !src.shapeEquals(this.shape)) return false;
+    if (!(src.isContiguous && src.offset === 0 && d.length === src.size && this.isContiguous && this.offset === 0 && this._data.length === this.size)) return false;
+    this._data = d;
+    this.packed = null;
+    this.version++;
+    return true;
+  }
 
   get ndim(): number { return this.shape.length; }
   get size(): number { return numel(this.shape); }

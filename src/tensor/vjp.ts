@@ -3,11 +3,11 @@
 // needs none). Rules run under noGrad, so they are built from ordinary ops.
 import type { UnaryOp } from "../backend/kernels.js";
 import { kernelsFor } from "../backend/registry.js";
-import type { FloatArray } from "../backend/kernels.js";
+import type { AttentionDims, FloatArray } from "../backend/kernels.js";
 import { allocate } from "./dtype.js";
 import { contiguousStrides, numel } from "./shape.js";
 import { Tensor } from "./tensor.js";
-import { assignStrided, dense, empty, emptyOutput } from "./ops/core.js";
+import { assignStrided, dense, empty, emptyOutput, stridedOf } from "./ops/core.js";
 import type { ArithOp } from "./ops/elementwise.js";
 import { reducedShape, sumTo } from "./ops/reduce.js";
 
@@ -30,6 +30,7 @@ export interface Saved {
   matmul: null;
   linear: null;
   softmax: { scale: number };
+  attention: { dims: AttentionDims; lse: FloatArray; mask: FloatArray | null };
   logSoftmax: null;
   layerNorm: { mean: FloatArray; rstd: FloatArray; hasW: boolean; hasB: boolean };
   rmsNorm: { rstd: FloatArray };
@@ -163,6 +164,14 @@ export const vjpRules: { [P in Prim]: Rule<P> } = {
     const gx = emptyOutput(out.shape, out.dtype);
     kernelsFor(out.dtype).softmaxBackward(out.data as FloatArray, dense(g).data as FloatArray, rows, cols, scale, gx.data as FloatArray);
     return [gx];
+  },
+  // Recomputes each row's probabilities from the saved logsumexp (no [query, key] matrix was kept).
+  attention: (g, [q, k, v], out, { dims, lse, mask }) => {
+    const dt = out.dtype, K = kernelsFor(dt);
+    const gq = emptyOutput(q!.shape, dt), gk = emptyOutput(k!.shape, dt), gv = emptyOutput(v!.shape, dt);
+    K.attentionBackward(dims, stridedOf(q!) as never, stridedOf(k!) as never, stridedOf(v!) as never, mask as never, out.data as FloatArray, lse,
+      dense(g).data as FloatArray, gq.data as FloatArray, gk.data as FloatArray, gv.data as FloatArray);
+    return [needs(q) ? gq : null, needs(k) ? gk : null, needs(v) ? gv : null];
   },
   logSoftmax: (g, _i, out) => {
     const cols = out.shape[out.ndim - 1]!, rows = out.size / Math.max(cols, 1);
