@@ -96,7 +96,7 @@ test("patch --method both --by head: the attribution estimate and Pearson r equa
   close(doc.attribution.pearson, attributionAgreement(real, est).pearson, 1e-3, "Pearson r");
   assert.deepEqual(doc.files, ["patch.svg", "patch-agreement.svg", "patch.json"].map((f) => path.join(dir, f)));
   assertSvg(doc.files[1]!, ["attribution vs activation patching (z)", "activation patching: Δ metric"]);
-  assert.match(errorOf(cli("patch", snapshot, ...PAIR, "--method", "gradient", "--json")), /--method must be activation, attribution or both, got gradient/);
+  assert.match(errorOf(cli("patch", snapshot, ...PAIR, "--method", "gradient", "--json")), /option '--method <value>' argument 'gradient' is invalid\. Allowed choices are activation, attribution, both/);
 });
 
 interface NeuronsDoc {

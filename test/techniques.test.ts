@@ -22,6 +22,7 @@ const { dir, folder } = tinySnapshot("circuitscope-techniques-");
 const SAMPLES: Record<TechniqueName, Record<string, unknown>> = {
   lens: { prompt: "hello world", target: "o", top: 2 },
   probe: { a: "the cat sat", b: "the dog sat", answer: "a", wrong: "o", top: 5 },
+  patch: { clean: "Mary and John. John gave it to", corrupted: "Mary and John. Mohn gave it to", answer: "M", wrong: "J", by: "head", method: "both" },
 };
 
 /** The CLI arguments for a sample: positionals in order, then one flag per other field. */
@@ -68,9 +69,11 @@ for (const t of TECHNIQUES) {
     const entry = list.find((x) => x.name === name)!;
     assert.ok(entry, `${name} is listed`);
     assert.deepEqual(Object.keys((entry.input as { properties: object }).properties).sort(), [...fields].sort());
-    const bad = await post<{ error: string }>(`${server.url}api/${name}`, { ...SAMPLES[name], top: "many" });
+    // A value no field type takes (a list of lists) in the technique's first field.
+    const first = fields[0]!;
+    const bad = await post<{ error: string }>(`${server.url}api/${name}`, { ...SAMPLES[name], [first]: [[]] });
     assert.equal(bad.status, 400);
-    assert.match(bad.doc.error, /"top"/);
+    assert.match(bad.doc.error, new RegExp(`^"${first}"`));
   });
 }
 

@@ -1,6 +1,6 @@
 // Writing a command's --out files: any number of pictures (SVG, HTML) plus the JSON document that
 // lists them all (itself included), each written atomically (temp + rename) so a reader never sees
-// half a file. patch.ts's writeOutputs is the one-SVG shorthand.
+// half a file. writeOutputs is the one-SVG shorthand.
 import fs from "node:fs";
 import path from "node:path";
 import { writeFileAtomic } from "../io/safetensors.js";
@@ -13,6 +13,11 @@ export function writeOutputFiles(outDir: string, pictures: readonly (readonly [s
   pictures.forEach(([, text], i) => writeFileAtomic(paths[i]!, (fd) => fs.writeFileSync(fd, text)));
   writeFileAtomic(paths[paths.length - 1]!, (fd) => fs.writeFileSync(fd, JSON.stringify(doc, null, 2) + "\n"));
   return paths;
+}
+
+/** Write `name.svg` and `name.json` into outDir atomically; the JSON lists both files. Returns the paths. */
+export function writeOutputs(outDir: string, name: string, svg: string, doc: { files: string[] }): string[] {
+  return writeOutputFiles(outDir, [[`${name}.svg`, svg]], name, doc);
 }
 
 /** A comma-separated list of integers (e.g. "0,5,7"), each checked; UsageError-free: returns null if malformed. */

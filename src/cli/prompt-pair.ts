@@ -6,7 +6,8 @@ import { noGrad } from "../tensor/autodiff.js";
 import { logitDiffMetric } from "../analysis/patching-metrics.js";
 import { spanConditioning } from "../analysis/conditioning.js";
 import { UsageError } from "./args.js";
-import { loadWithTokenizer, promptIds, shownToken, singleToken } from "./commands/patch.js";
+import { loadWithTokenizer, promptIds, singleToken } from "./legacy-inputs.js";
+import { shownToken } from "../techniques/inputs.js";
 
 export interface PairText { clean?: string | undefined; corrupted?: string | undefined; answer?: string | undefined; wrong?: string | undefined; noBos: boolean }
 

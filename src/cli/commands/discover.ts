@@ -11,7 +11,7 @@ import type { Command } from "../command.js";
 import { writeOutputFiles } from "../outputs.js";
 import { loadContrastPair } from "../prompt-pair.js";
 import { normalizedMetric } from "../../analysis/patching-metrics.js";
-import { conditioningFields, illText, illTitle } from "./patch.js";
+import { conditioningFields, illText, illTitle } from "../../techniques/pair.js";
 import { spanConditioning } from "../../analysis/conditioning.js";
 
 const USAGE = `circuitscope discover <snapshot-folder> --clean "<prompt>" --corrupted "<prompt>" --answer " Mary" --wrong " John" [--method eap|eap-ig|acdc] [--top-n N | --threshold T] [--steps m] [--criterion kl|metric] [--target f] [--out dir] [--no-bos] [--json]

@@ -12,8 +12,9 @@ import type { Direction } from "../../analysis/patching.js";
 import { UsageError } from "../args.js";
 import type { Command } from "../command.js";
 import { loadContrastPair } from "../prompt-pair.js";
-import { conditioningFields, illText, illTitle, rows2d, writeOutputs } from "./patch.js";
-import { cellSize } from "../outputs.js";
+import { conditioningFields, illText, illTitle } from "../../techniques/pair.js";
+import { rows2d } from "../../techniques/inputs.js";
+import { cellSize, writeOutputs } from "../outputs.js";
 
 const USAGE = `circuitscope path-patch <snapshot-folder> --clean "<prompt>" --corrupted "<prompt>" --answer " Mary" --wrong " John" [--receiver logits|L.H:q,...] [--direction noising|denoising] [--freeze-mlps] [--out dir] [--no-bos] [--json]
   --clean, --corrupted  the two prompts; they must tokenise to the same number of tokens

@@ -12,7 +12,7 @@ import { parseHypothesis } from "../../analysis/hypothesis-json.js";
 import { scrubChart, type ScrubTreeNode } from "../../plot/scrub-tree.js";
 import { UsageError } from "../args.js";
 import type { Command } from "../command.js";
-import { writeOutputs } from "./patch.js";
+import { writeOutputs } from "../outputs.js";
 
 const USAGE = `circuitscope scrub <snapshot-folder> --hypothesis hyp.json --data <tokens.json | text file> [--seq-len N] [--positions a-b] [--samples N] [--seed S] [--out dir] [--json]
   --hypothesis F   the hypothesis, JSON:

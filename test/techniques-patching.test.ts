@@ -1,0 +1,76 @@
+// The patching-family descriptors (patch, path-patch, discover, scrub) beyond what
+// test/techniques.test.ts checks for every technique: patch's per-layer progress equals the one-call
+// sweep bit for bit, a cancelled run stops between layers, and a server's cap on patched runs is a
+// 400 naming the field; on the tiny char-level GPT-2 snapshot of test/server-helpers.ts.
+import { after, test } from "node:test";
+import assert from "node:assert/strict";
+import fs from "node:fs";
+import { useBackend } from "../src/backend/init.js";
+import { loadSubject } from "../src/techniques/subject.js";
+import { loadPretrained } from "../src/io/snapshot.js";
+import { InputError, runTechnique, patch, type Progress } from "../src/techniques/index.js";
+import { patchByHead, patchByPos } from "../src/analysis/patching.js";
+import { logitDiffMetric, normalizedMetric } from "../src/analysis/patching-metrics.js";
+import { encodeText, toSingleToken } from "../src/model/tokens.js";
+import { noGrad } from "../src/tensor/autodiff.js";
+import { Workbench } from "../src/server/workbench.js";
+import { runForRequest } from "../src/server/technique-routes.js";
+import { ApiError } from "../src/server/workbench.js";
+import { tinySnapshot } from "./server-helpers.js";
+
+useBackend();
+const { dir, folder } = tinySnapshot("circuitscope-patching-techniques-");
+after(() => fs.rmSync(dir, { recursive: true, force: true }));
+const subject = loadSubject(folder);
+const PAIR = { clean: "Mary and John. John gave it to", corrupted: "Mary and John. Mohn gave it to", answer: "M", wrong: "J" };
+
+test("patch: progress once per layer; the values equal patchByPos / patchByHead bit for bit", async () => {
+  const tok = subject.tokenizer!, m = subject.model;
+  const clean = encodeText(tok, PAIR.clean), corrupted = encodeText(tok, PAIR.corrupted);
+  const base = logitDiffMetric([toSingleToken(tok, "M"), toSingleToken(tok, "J")]);
+  const cleanLd = noGrad(() => base.compute(m.forward([clean])).item()), corruptedLd = noGrad(() => base.compute(m.forward([corrupted])).item());
+  const metric = normalizedMetric(base, cleanLd, corruptedLd);
+  const seen: Progress[] = [];
+  const r = await runTechnique(patch, subject, PAIR, { onProgress: (p) => seen.push(p) });
+  assert.deepEqual(seen.map((p) => [p.done, p.total]), [[1, 2], [2, 2]]);
+  assert.equal(seen[0]!.stage, "patching resid_pre by pos");
+  const want = patchByPos(m, { clean: [clean], corrupted: [corrupted], metric });
+  assert.deepEqual(r.values, Array.from({ length: 2 }, (_, l) => Array.from({ length: clean.length }, (_, p) => want.values.get(l, p))));
+  assert.equal(r.metric.illConditioned, false);
+  assert.equal(r.attribution, null);
+  const byHead = await runTechnique(patch, subject, { ...PAIR, by: "head", site: "v", direction: "noising" });
+  const wantHead = patchByHead(m, { clean: [clean], corrupted: [corrupted], metric, site: "v", direction: "noising" });
+  assert.deepEqual(byHead.values, Array.from({ length: 2 }, (_, l) => Array.from({ length: 2 }, (_, h) => wantHead.values.get(l, h))));
+});
+
+test("patch: aborting after the first layer stops the run with the signal's reason", async () => {
+  const ac = new AbortController();
+  const layers: number[] = [];
+  await assert.rejects(runTechnique(patch, subject, PAIR, { signal: ac.signal, onProgress: (p) => { layers.push(p.done); ac.abort(new Error("stop here")); } }), /stop here/);
+  assert.deepEqual(layers, [1]);
+});
+
+test("patch: a server's cap on patched runs is a 400 naming the field; attribution alone is not capped; a bad site names the site", async () => {
+  const { model, tokenizer, config } = loadPretrained(folder);
+  const wb = new Workbench(model, tokenizer!, config, "tiny", { maxPatchCells: 40 });
+  // 2 layers × 30 positions (one per character) = 60 runs > 40; by head 2 × 2 = 4 runs is fine.
+  await assert.rejects(runForRequest(patch, wb.subject(), PAIR, { render: false }),
+    (e: Error) => e instanceof ApiError && e.status === 400 && e.message === `"by": patching 2 layers × 30 positions = 60 runs; this server does at most 40`);
+  assert.equal(((await runForRequest(patch, wb.subject(), { ...PAIR, by: "head" }, { render: false })).result as { by: string }).by, "head");
+  assert.equal(((await runForRequest(patch, wb.subject(), { ...PAIR, method: "attribution" }, { render: false })).result as { method: string }).method, "attribution");
+  await assert.rejects(runTechnique(patch, subject, { ...PAIR, by: "head", site: "resid_pre" }),
+    (e: Error) => e instanceof InputError && e.field === "site" && /for by head must be one of z, q, k, v, pattern, got "resid_pre"/.test(e.message));
+});
+
+test("patch: method both draws the agreement scatter from the result's points; by layer is one bar per layer", async () => {
+  const r = await runTechnique(patch, subject, { ...PAIR, by: "head", method: "both" });
+  const pics = patch.pictures!(r, patch.input.parse({ ...PAIR, by: "head", method: "both" }));
+  assert.deepEqual(pics.map((p) => p.name), ["patch.svg", "patch-agreement.svg"]);
+  assert.equal(r.attribution!.points.length, 4);
+  assert.match(pics[1]!.content, /attribution vs activation patching \(z\)/);
+  assert.equal((pics[1]!.content.match(/<circle/g) ?? []).length, 4);
+  assert.match(patch.text(r, patch.input.parse(PAIR)), /Pearson r = -?\d\.\d{4}$/);
+  const byLayer = await runTechnique(patch, subject, { ...PAIR, by: "layer", site: "attn_out" });
+  assert.equal((byLayer.values as number[]).length, 2);
+  assert.match(patch.pictures!(byLayer, patch.input.parse(PAIR))[0]!.content, /layer 1/);
+});
