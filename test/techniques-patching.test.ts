@@ -8,7 +8,8 @@ import fs from "node:fs";
 import { useBackend } from "../src/backend/init.js";
 import { loadSubject } from "../src/techniques/subject.js";
 import { loadPretrained } from "../src/io/snapshot.js";
-import { InputError, runTechnique, patch, type Progress } from "../src/techniques/index.js";
+import { InputError, runTechnique, patch, pathPatch, type Progress } from "../src/techniques/index.js";
+import { pathPatchSweep } from "../src/analysis/path-patching.js";
 import { patchByHead, patchByPos } from "../src/analysis/patching.js";
 import { logitDiffMetric, normalizedMetric } from "../src/analysis/patching-metrics.js";
 import { encodeText, toSingleToken } from "../src/model/tokens.js";
@@ -73,4 +74,22 @@ test("patch: method both draws the agreement scatter from the result's points; b
   const byLayer = await runTechnique(patch, subject, { ...PAIR, by: "layer", site: "attn_out" });
   assert.equal((byLayer.values as number[]).length, 2);
   assert.match(patch.pictures!(byLayer, patch.input.parse(PAIR))[0]!.content, /layer 1/);
+});
+
+test("path-patch: progress once per sender layer; values equal pathPatchSweep; a receiver in layer 1 has one sender layer; the cap names the receiver", async () => {
+  const tok = subject.tokenizer!, m = subject.model;
+  const clean = encodeText(tok, PAIR.clean), corrupted = encodeText(tok, PAIR.corrupted);
+  const metric = logitDiffMetric([toSingleToken(tok, "M"), toSingleToken(tok, "J")]);
+  for (const [receiver, layers] of [["logits", 2], ["1.0:q", 1]] as const) {
+    const seen: number[] = [];
+    const r = await runTechnique(pathPatch, subject, { ...PAIR, receiver }, { onProgress: (p) => seen.push(p.total) });
+    assert.deepEqual(seen, Array(layers).fill(layers));
+    const want = pathPatchSweep(m, { clean: [clean], corrupted: [corrupted], metric, receivers: receiver === "logits" ? "logits" : [{ layer: 1, head: 0, input: "q" }] });
+    assert.deepEqual(r.values, Array.from({ length: 2 }, (_, l) => Array.from({ length: 2 }, (_, h) => { const v = want.values.get(l, h); return Number.isNaN(v) ? null : v; })));
+  }
+  const { model, tokenizer, config } = loadPretrained(folder);
+  const wb = new Workbench(model, tokenizer!, config, "tiny", { maxPatchCells: 3 });
+  await assert.rejects(runForRequest(pathPatch, wb.subject(), PAIR, { render: false }),
+    (e: Error) => e instanceof ApiError && e.status === 400 && e.message === `"receiver": path patching 2 layers × 2 sender heads = 4 runs; this server does at most 3`);
+  await assert.rejects(runTechnique(pathPatch, subject, { ...PAIR, receiver: "5.0:q" }), (e: Error) => e instanceof InputError && e.field === "receiver" && /5\.0:q does not exist/.test(e.message));
 });
