@@ -18,7 +18,7 @@ import type { ModelAnalysis } from "../src/labs/grokking/analysis.js";
 import { kaplanCaveat } from "../src/labs/scaling/lab.js";
 import type { RunRow } from "../src/labs/scaling/sweep.js";
 import { scrubLines } from "../src/cli/commands/scrub.js";
-import { circuitLine } from "../src/cli/commands/discover.js";
+import { circuitLine } from "../src/techniques/discover.js";
 import { ceRecoveredText } from "../src/cli/commands/sae.js";
 import { spanConditioning } from "../src/analysis/conditioning.js";
 

@@ -8,7 +8,9 @@ import fs from "node:fs";
 import { useBackend } from "../src/backend/init.js";
 import { loadSubject } from "../src/techniques/subject.js";
 import { loadPretrained } from "../src/io/snapshot.js";
-import { InputError, runTechnique, patch, pathPatch, type Progress } from "../src/techniques/index.js";
+import { InputError, runTechnique, patch, pathPatch, discover, type Progress } from "../src/techniques/index.js";
+import { buildGraph } from "../src/analysis/circuit-discovery/graph.js";
+import { circuitGraphSvg } from "../src/plot/graph.js";
 import { pathPatchSweep } from "../src/analysis/path-patching.js";
 import { patchByHead, patchByPos } from "../src/analysis/patching.js";
 import { logitDiffMetric, normalizedMetric } from "../src/analysis/patching-metrics.js";
@@ -92,4 +94,20 @@ test("path-patch: progress once per sender layer; values equal pathPatchSweep; a
   await assert.rejects(runForRequest(pathPatch, wb.subject(), PAIR, { render: false }),
     (e: Error) => e instanceof ApiError && e.status === 400 && e.message === `"receiver": path patching 2 layers × 2 sender heads = 4 runs; this server does at most 3`);
   await assert.rejects(runTechnique(pathPatch, subject, { ...PAIR, receiver: "5.0:q" }), (e: Error) => e instanceof InputError && e.field === "receiver" && /5\.0:q does not exist/.test(e.message));
+});
+
+test("discover: progress after the pair and after the circuit, a stop in between; the circuit picture is the analysis graph's", async () => {
+  const inp = { ...PAIR, method: "eap" as const, topN: 5 };
+  const seen: Progress[] = [];
+  const r = await runTechnique(discover, subject, inp, { onProgress: (p) => seen.push(p) });
+  assert.deepEqual(seen.filter((p) => p.stage === "discover").map((p) => p.done), [1, 2]);
+  assert.ok(seen.some((p) => p.stage !== "discover" && /edges/.test(p.stage ?? "")), "the analysis's own messages arrive as stages");
+  const ac = new AbortController();
+  await assert.rejects(runTechnique(discover, subject, inp, { signal: ac.signal, onProgress: () => ac.abort(new Error("stopped")) }), /stopped/);
+  const g = buildGraph(subject.model.cfg);
+  const pics = discover.pictures!(r, discover.input.parse(inp));
+  const title = `eap circuit: ${r.faithfulness.edges} of ${g.edges.length} edges, faithfulness ${r.faithfulness.normalized.toFixed(3)}`;
+  assert.equal(pics[1]!.content, circuitGraphSvg(g, r.allEdges.map((e) => e.score), r.allEdges.map((e) => (e.inCircuit ? 1 : 0)), { title }));
+  await assert.rejects(runTechnique(discover, subject, { ...inp, threshold: 0.1 }), (e: Error) => e instanceof InputError && e.field === "threshold" && /not both/.test(e.message));
+  await assert.rejects(runTechnique(discover, subject, { ...inp, topN: 10_000 }), (e: Error) => e instanceof InputError && e.field === "topN" && new RegExp(`has ${g.edges.length} edges, fewer than 10000`).test(e.message));
 });

@@ -24,6 +24,7 @@ const SAMPLES: Record<TechniqueName, Record<string, unknown>> = {
   probe: { a: "the cat sat", b: "the dog sat", answer: "a", wrong: "o", top: 5 },
   patch: { clean: "Mary and John. John gave it to", corrupted: "Mary and John. Mohn gave it to", answer: "M", wrong: "J", by: "head", method: "both" },
   "path-patch": { clean: "Mary and John. John gave it to", corrupted: "Mary and John. Mohn gave it to", answer: "M", wrong: "J", receiver: "1.1:k", direction: "denoising", freezeMlps: true },
+  discover: { clean: "Mary and John. John gave it to", corrupted: "Mary and John. Mohn gave it to", answer: "M", wrong: "J", method: "eap-ig", steps: 3, topN: 6 },
 };
 
 /** The CLI arguments for a sample: positionals in order, then one flag per other field. */
