@@ -8,7 +8,10 @@ import fs from "node:fs";
 import { useBackend } from "../src/backend/init.js";
 import { loadSubject } from "../src/techniques/subject.js";
 import { loadPretrained } from "../src/io/snapshot.js";
-import { InputError, runTechnique, patch, pathPatch, discover, type Progress } from "../src/techniques/index.js";
+import { InputError, runTechnique, patch, pathPatch, discover, scrub, type Progress } from "../src/techniques/index.js";
+import { causalScrub, parseHypothesis } from "../src/analysis/index.js";
+import path from "node:path";
+import { cli } from "./cli-helpers.js";
 import { buildGraph } from "../src/analysis/circuit-discovery/graph.js";
 import { circuitGraphSvg } from "../src/plot/graph.js";
 import { pathPatchSweep } from "../src/analysis/path-patching.js";
@@ -110,4 +113,25 @@ test("discover: progress after the pair and after the circuit, a stop in between
   assert.equal(pics[1]!.content, circuitGraphSvg(g, r.allEdges.map((e) => e.score), r.allEdges.map((e) => (e.inCircuit ? 1 : 0)), { title }));
   await assert.rejects(runTechnique(discover, subject, { ...inp, threshold: 0.1 }), (e: Error) => e instanceof InputError && e.field === "threshold" && /not both/.test(e.message));
   await assert.rejects(runTechnique(discover, subject, { ...inp, topN: 10_000 }), (e: Error) => e instanceof InputError && e.field === "topN" && new RegExp(`has ${g.edges.length} edges, fewer than 10000`).test(e.message));
+});
+
+test("scrub: text data is cut into seq-len sequences (library = CLI reading a text file); bad data and positions name the field", async () => {
+  const text = "the cat sat on the mat. the dog sat on the log. a cat and a dog sat on a mat.";
+  const hypothesis = { name: "embed only", output: [{ node: "embed", feature: "token" }] };
+  const inp = { hypothesis, data: text, seqLen: 8, samples: 16, seed: 2 };
+  const r = await runTechnique(scrub, subject, inp);
+  const ids = encodeText(subject.tokenizer!, text, { prependBos: false });
+  const sequences = Array.from({ length: Math.floor(ids.length / 8) }, (_, i) => ids.slice(8 * i, 8 * i + 8));
+  const want = causalScrub(subject.model, parseHypothesis(hypothesis), { sequences }, { samples: 16, seed: 2 });
+  assert.equal(r.sequences, sequences.length); assert.equal(r.seqLen, 8);
+  assert.equal(r.recovered, want.recovered); assert.equal(r.scrubbedLoss, want.scrubbedLoss);
+  const file = path.join(dir, "corpus.txt");
+  fs.writeFileSync(file, text);
+  const c = cli("scrub", folder, "--hypothesis", JSON.stringify(hypothesis), "--data", file, "--seq-len", "8", "--samples", "16", "--seed", "2", "--json");
+  assert.equal(c.code, 0, c.stderr);
+  const { model: _m, files: _f, ...doc } = JSON.parse(c.stdout) as Record<string, unknown>;
+  assert.deepEqual(doc, JSON.parse(JSON.stringify(r)));
+  await assert.rejects(runTechnique(scrub, subject, { ...inp, data: [[1, 2, 3], [1, 2]] }), (e: Error) => e instanceof InputError && e.field === "data.1" && /has 2 tokens; the first sequence has 3/.test(e.message));
+  await assert.rejects(runTechnique(scrub, subject, { ...inp, positions: "7" }), (e: Error) => e instanceof InputError && e.field === "positions" && /position 7 has no next token in sequences of 8/.test(e.message));
+  await assert.rejects(runTechnique(scrub, subject, { ...inp, hypothesis: { output: [{ node: "mlp", layer: 9 }] } }), (e: Error) => e instanceof InputError && e.field === "hypothesis");
 });

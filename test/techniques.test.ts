@@ -25,6 +25,10 @@ const SAMPLES: Record<TechniqueName, Record<string, unknown>> = {
   patch: { clean: "Mary and John. John gave it to", corrupted: "Mary and John. Mohn gave it to", answer: "M", wrong: "J", by: "head", method: "both" },
   "path-patch": { clean: "Mary and John. John gave it to", corrupted: "Mary and John. Mohn gave it to", answer: "M", wrong: "J", receiver: "1.1:k", direction: "denoising", freezeMlps: true },
   discover: { clean: "Mary and John. John gave it to", corrupted: "Mary and John. Mohn gave it to", answer: "M", wrong: "J", method: "eap-ig", steps: 3, topN: 6 },
+  scrub: {
+    hypothesis: { name: "L1H0 reads tokens", output: [{ node: "head", layer: 1, head: 0, feature: "whole", q: [{ node: "embed", feature: "token" }] }] },
+    data: [[1, 2, 3, 4, 5, 6], [6, 5, 4, 3, 2, 1], [1, 3, 5, 7, 9, 11], [2, 4, 6, 8, 10, 12], [7, 7, 8, 8, 9, 9]], samples: 12, seed: 1, positions: "1-4",
+  },
 };
 
 /** The CLI arguments for a sample: positionals in order, then one flag per other field. */

@@ -23,7 +23,6 @@ import { ablateCmd } from "./commands/ablate.js";
 import { neuronsCmd } from "./commands/neurons.js";
 import { dla } from "./commands/dla.js";
 import { attention } from "./commands/attention.js";
-import { scrub } from "./commands/scrub.js";
 import { qkOv } from "./commands/qk-ov.js";
 import { saeCmd } from "./commands/sae.js";
 import { serve } from "./commands/serve.js";
@@ -34,7 +33,7 @@ import type { BackendName } from "../backend/registry.js";
 // Commands that are not techniques (no model to analyse, or a server), and techniques not yet moved to a descriptor.
 const legacy: Command[] = [
   demo, info, run, serve, convert,
-  dla, attention, ablateCmd, attribute, circuits, qkOv, neuronsCmd, saeCmd, scrub,
+  dla, attention, ablateCmd, attribute, circuits, qkOv, neuronsCmd, saeCmd,
   trainLm, trainChar, lab, fitScaling,
 ];
 // In the order help lists them: basics, techniques, training, labs.
