@@ -22,7 +22,7 @@ import { noGrad } from "../src/tensor/autodiff.js";
 import { Workbench } from "../src/server/workbench.js";
 import { runForRequest } from "../src/server/technique-routes.js";
 import { ApiError } from "../src/server/workbench.js";
-import { tinySnapshot } from "./server-helpers.js";
+import { post, startServe, tinySnapshot } from "./server-helpers.js";
 
 useBackend();
 const { dir, folder } = tinySnapshot("circuitscope-patching-techniques-");
@@ -134,4 +134,17 @@ test("scrub: text data is cut into seq-len sequences (library = CLI reading a te
   await assert.rejects(runTechnique(scrub, subject, { ...inp, data: [[1, 2, 3], [1, 2]] }), (e: Error) => e instanceof InputError && e.field === "data.1" && /has 2 tokens; the first sequence has 3/.test(e.message));
   await assert.rejects(runTechnique(scrub, subject, { ...inp, positions: "7" }), (e: Error) => e instanceof InputError && e.field === "positions" && /position 7 has no next token in sequences of 8/.test(e.message));
   await assert.rejects(runTechnique(scrub, subject, { ...inp, hypothesis: { output: [{ node: "mlp", layer: 9 }] } }), (e: Error) => e instanceof InputError && e.field === "hypothesis");
+});
+
+test("POST /api/patch as server-sent events: one progress event per layer, then the result the plain request answers", async () => {
+  const served = await startServe(folder, "--quiet");
+  try {
+    const res = await fetch(`${served.url}api/patch`, { method: "POST", headers: { "content-type": "application/json", accept: "text/event-stream" }, body: JSON.stringify(PAIR) });
+    const text = await res.text();
+    const progress = [...text.matchAll(/event: progress\ndata: (.*)\n/g)].map((m) => JSON.parse(m[1]!) as Progress);
+    assert.deepEqual(progress.map((p) => [p.done, p.total]), [[1, 2], [2, 2]]);
+    const result = /event: result\ndata: (.*)\n/.exec(text);
+    assert.ok(result, text);
+    assert.deepEqual((JSON.parse(result[1]!) as { result: unknown }).result, (await post(`${served.url}api/patch`, PAIR)).doc);
+  } finally { await served.stop(); }
 });
