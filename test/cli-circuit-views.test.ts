@@ -129,5 +129,5 @@ test("patch --by layer: one value per layer equal to patchByLayer; bar chart; ba
   closeAll(doc.values, Array.from(ref.values.toArray()), 1e-4, "per layer");
   assertSvg(doc.files[0]!, ["layer 0", "layer 1", "attn_out", "whole attn_out patched"]);
   assert.deepEqual(JSON.parse(fs.readFileSync(doc.files[1]!, "utf8")), doc);
-  assert.match(errorOf(cli("patch", snapshot, "--clean", CLEAN, "--corrupted", CORRUPTED, "--answer", " Mary", "--wrong", " John", "--by", "layer", "--site", "z", "--json")), /--site for --by layer must be one of/);
+  assert.match(errorOf(cli("patch", snapshot, "--clean", CLEAN, "--corrupted", CORRUPTED, "--answer", " Mary", "--wrong", " John", "--by", "layer", "--site", "z", "--json")), /--site: for by layer must be one of resid_pre, resid_mid, resid_post, attn_out, mlp_out, got "z"/);
 });

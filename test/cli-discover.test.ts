@@ -47,13 +47,13 @@ test("discover --method eap-ig --top-n 5 --json --out: the circuit, its faithful
   const last = doc.curve[doc.curve.length - 1]!;
   assert.equal(last.topN, doc.graph.edges); assert.ok(Math.abs(last.normalized - 1) < 1e-3, `${last.normalized}`);
   // Files: the curve, the graph, the JSON (equal to stdout).
-  assert.deepEqual(doc.files, [path.join(dir, "circuit-curve.svg"), path.join(dir, "circuit.svg"), path.join(dir, "circuit.json")]);
-  assert.deepEqual(JSON.parse(fs.readFileSync(path.join(dir, "circuit.json"), "utf8")), doc);
+  assert.deepEqual(doc.files, [path.join(dir, "circuit-curve.svg"), path.join(dir, "circuit.svg"), path.join(dir, "discover.json")]);
+  assert.deepEqual(JSON.parse(fs.readFileSync(path.join(dir, "discover.json"), "utf8")), doc);
   const svg = fs.readFileSync(path.join(dir, "circuit.svg"), "utf8");
   assert.ok(svg.startsWith("<svg") && svg.endsWith("</svg>"));
   assert.equal(pathCount(svg), doc.graph.edges, "one path per edge");
   assert.ok(fs.readFileSync(path.join(dir, "circuit-curve.svg"), "utf8").startsWith("<svg"));
-  assert.deepEqual(fs.readdirSync(dir).sort(), ["circuit-curve.svg", "circuit.json", "circuit.svg"]);
+  assert.deepEqual(fs.readdirSync(dir).sort(), ["circuit-curve.svg", "circuit.svg", "discover.json"]);
 });
 
 test("discover --method acdc: a circuit from ACDC; bad flags are usage errors", { skip }, () => {
@@ -63,10 +63,10 @@ test("discover --method acdc: a circuit from ACDC; bad flags are usage errors", 
   assert.match(doc.selection, /ACDC τ = 0\.001 \(kl\)/);
   assert.ok(doc.faithfulness.kl < 0.001 * doc.graph.edges, `KL ${doc.faithfulness.kl}`);
   for (const [flags, msg] of [
-    [["--method", "magic"], /--method must be one of eap, eap-ig, acdc/],
-    [["--method", "acdc", "--top-n", "3"], /--top-n is for eap and eap-ig/],
+    [["--method", "magic"], /option '--method <value>' argument 'magic' is invalid\. Allowed choices are eap, eap-ig, acdc/],
+    [["--method", "acdc", "--top-n", "3"], /--top-n: is for eap and eap-ig; ACDC takes threshold/],
     [["--top-n", "3", "--threshold", "0.1"], /not both/],
-    [["--top-n", "-2"], /--top-n must be a non-negative integer/],
+    [["--top-n", "-2"], /--top-n: must be a non-negative integer/],
   ] as const) {
     const bad = cli("discover", snapshot, ...PROMPTS, ...flags, "--json");
     assert.equal(bad.code, 2, bad.stderr);

@@ -19,8 +19,8 @@ import { activationHistogram, maxActivatingExamples, polysemanticity } from "../
 import { fullLogitAttribution, neuronLogitAttribution } from "../src/analysis/residual.js";
 import { detectHead, HEAD_KINDS } from "../src/analysis/head-detectors.js";
 import { corpusWindows } from "../src/cli/commands/neurons.js";
-import { parseReceivers } from "../src/cli/commands/path-patch.js";
-import { UsageError } from "../src/cli/args.js";
+import { parseReceivers } from "../src/techniques/path-patch.js";
+import { InputError } from "../src/techniques/technique.js";
 import type { HookName } from "../src/model/hooks.js";
 import { assertBalanced, assertSvg, cli, errorOf, repo, tinyGpt2 as snapshot } from "./cli-helpers.js";
 
@@ -72,10 +72,10 @@ test("path-patch --json --out: every sender → logits and → 1.0:q equals path
 
 test("path-patch: a receiver that does not exist and an unknown flag exit 2; receivers in layer 0 or malformed are usage errors", { skip }, () => {
   assert.match(errorOf(cli("path-patch", snapshot, ...PAIR, "--receiver", "5.0:q", "--json")), /5\.0:q does not exist; the model has 2 layers × 2 heads/);
-  assert.match(errorOf(cli("path-patch", snapshot, ...PAIR, "--recever", "logits", "--json")), /unknown flag --recever/);
+  assert.match(errorOf(cli("path-patch", snapshot, ...PAIR, "--recever", "logits", "--json")), /unknown option '--recever' \(Did you mean --receiver\?\)/);
   assert.deepEqual(parseReceivers("2.3:k, 1.0:v", 4, 4), [{ layer: 2, head: 3, input: "k" }, { layer: 1, head: 0, input: "v" }]);
-  assert.throws(() => parseReceivers("0.1:k", 2, 2), (e: Error) => e instanceof UsageError && /layer 0, so no head is before it/.test(e.message));
-  assert.throws(() => parseReceivers("1.0:z", 2, 2), (e: Error) => e instanceof UsageError && /not "logits" or a head input L\.H:q\|k\|v/.test(e.message));
+  assert.throws(() => parseReceivers("0.1:k", 2, 2), (e: Error) => e instanceof InputError && e.field === "receiver" && /layer 0, so no head is before it/.test(e.message));
+  assert.throws(() => parseReceivers("1.0:z", 2, 2), (e: Error) => e instanceof InputError && e.field === "receiver" && /not "logits" or a head input L\.H:q\|k\|v/.test(e.message));
   assert.throws(() => parseReceivers("1.2:q", 2, 2), /1\.2:q does not exist/);
 });
 
@@ -96,7 +96,7 @@ test("patch --method both --by head: the attribution estimate and Pearson r equa
   close(doc.attribution.pearson, attributionAgreement(real, est).pearson, 1e-3, "Pearson r");
   assert.deepEqual(doc.files, ["patch.svg", "patch-agreement.svg", "patch.json"].map((f) => path.join(dir, f)));
   assertSvg(doc.files[1]!, ["attribution vs activation patching (z)", "activation patching: Δ metric"]);
-  assert.match(errorOf(cli("patch", snapshot, ...PAIR, "--method", "gradient", "--json")), /--method must be activation, attribution or both, got gradient/);
+  assert.match(errorOf(cli("patch", snapshot, ...PAIR, "--method", "gradient", "--json")), /option '--method <value>' argument 'gradient' is invalid\. Allowed choices are activation, attribution, both/);
 });
 
 interface NeuronsDoc {

@@ -21,7 +21,10 @@ import { CircuitRunner, discoverCircuit } from "../src/analysis/circuit-discover
 import { completeness } from "../src/analysis/attribution.js";
 import { downstreamMetrics } from "../src/sae/metrics.js";
 import { SparseAutoencoder } from "../src/sae/model.js";
-import type { PatchResponse } from "../src/server/api-types.js";
+import type { TechniqueResult } from "../src/server/api-types.js";
+
+/** The patch technique's result by pos or head: [layer][pos or head]. */
+type PatchResponse = Omit<TechniqueResult<"patch">, "values"> & { values: number[][] };
 import { assertSvg, cli, noTinyGpt2, tinyGpt2 } from "./cli-helpers.js";
 import { post, startServe, tinySnapshot } from "./server-helpers.js";
 import { randomModel, randomTokens } from "./model-fixtures.js";
@@ -170,7 +173,7 @@ test("the workbench's /api/patch flags tiny-gpt2's IOI pair and returns the raw 
     const { model, tokenizer } = loadPretrained(tinyGpt2);
     const base = logitDiffMetric([tokenizer!.encode(" Mary")[0]!, tokenizer!.encode(" John")[0]!]);
     const ref = patchByPos(model, { clean: [encodeText(tokenizer!, CLEAN)], corrupted: [encodeText(tokenizer!, CORRUPTED)], metric: base, site: "resid_pre" });
-    assert.deepEqual(doc.values, Array.from({ length: 2 }, (_, l) => Array.from({ length: doc.columns.length }, (_, p) => ref.values.get(l, p))));
+    assert.deepEqual(doc.values, Array.from({ length: 2 }, (_, l) => Array.from({ length: doc.axes[1]!.labels.length }, (_, p) => ref.values.get(l, p))));
   } finally { await s.stop(); }
   const { dir, folder } = tinySnapshot("circuitscope-illcond-srv-");
   dirs.push(dir);

@@ -115,9 +115,13 @@ test("attribution patching correlates > 0.9 with real patching when perturbation
   for (const [site, by] of [["resid_pre", "pos"], ["z", "head"]] as const) {
     const real = by === "pos" ? cs.patchByPos(model, { clean, corrupted, metric, site }) : cs.patchByHead(model, { clean, corrupted, metric, site });
     const attr = cs.attributionPatch(model, { clean, corrupted, metric, site, by });
-    const { pearson, svg } = cs.attributionAgreement(real, attr);
+    const { pearson, points } = cs.attributionAgreement(real, attr);
     assert.ok(pearson > 0.9, `${site}: r = ${pearson}`);
-    assert.match(svg, /^<svg/);
+    // One point per cell: x the real metric change, y the estimate (the patch technique draws them).
+    assert.equal(points.length, real.values.size);
+    assert.equal(points[0]!.x, real.values.toArray()[0]! - real.targetMetric);
+    assert.equal(points[0]!.y, attr.values.toArray()[0]!);
+    assert.equal(points[1]!.label, `layer 0, ${by} 1`);
   }
   // Attribution leaves no gradient on the parameters.
   for (const p of model.parameters()) assert.equal(p.grad ?? null, null);

@@ -17,8 +17,8 @@ import type { GrokkingLabResult } from "../src/labs/grokking/lab.js";
 import type { ModelAnalysis } from "../src/labs/grokking/analysis.js";
 import { kaplanCaveat } from "../src/labs/scaling/lab.js";
 import type { RunRow } from "../src/labs/scaling/sweep.js";
-import { scrubLines } from "../src/cli/commands/scrub.js";
-import { circuitLine } from "../src/cli/commands/discover.js";
+import { scrubLines } from "../src/techniques/scrub.js";
+import { circuitLine } from "../src/techniques/discover.js";
 import { ceRecoveredText } from "../src/cli/commands/sae.js";
 import { spanConditioning } from "../src/analysis/conditioning.js";
 

@@ -17,7 +17,10 @@ import { detectionPattern, scorePattern } from "../src/analysis/head-detectors.j
 import { patchByHead, patchByPos } from "../src/analysis/patching.js";
 import { logitDiffMetric, normalizedMetric } from "../src/analysis/patching-metrics.js";
 import type { HookName } from "../src/model/hooks.js";
-import type { ActivationsResponse, AttentionResponse, InfoResponse, PatchResponse, RunResponse, TechniqueResult } from "../src/server/api-types.js";
+import type { ActivationsResponse, AttentionResponse, InfoResponse, RunResponse, TechniqueResult } from "../src/server/api-types.js";
+
+/** The patch technique's result by pos or head: [layer][pos or head]. */
+type PatchResponse = Omit<TechniqueResult<"patch">, "values"> & { values: number[][] };
 import { post, startServe, tinySnapshot, type Served } from "./server-helpers.js";
 import { cli, errorOf } from "./cli-helpers.js";
 
@@ -166,7 +169,7 @@ test("/api/patch: layer × position normalised logit difference equals patchByPo
   assert.deepEqual([doc.values.length, doc.values[0]!.length], want.values.shape);
   doc.values.forEach((row, l) => row.forEach((v, p) => close(v, want.values.get(l, p), `layer ${l} pos ${p}`, 1e-4)));
   // Layer 0, resid_pre: only the position where the prompts differ carries the difference, and restores it fully.
-  const diff = doc.columns.findIndex((p) => p === "J/M");
+  const diff = doc.axes[1]!.labels.findIndex((p) => p === "J/M");
   assert.equal(diff, 15);
   doc.values[0]!.forEach((v, p) => close(v, p === diff ? 1 : 0, `layer 0 pos ${p}`, 1e-4));
 
@@ -176,12 +179,12 @@ test("/api/patch: layer × position normalised logit difference equals patchByPo
   const byHead = await post<PatchResponse>(s.url + "api/patch", { clean: PROMPT, corrupted: CORRUPT, answer: "M", wrong: "J", by: "head", direction: "noising" });
   assert.equal(byHead.status, 200);
   assert.equal(byHead.doc.site, "z");
-  assert.deepEqual(byHead.doc.columns, ["0", "1"]);
+  assert.deepEqual(byHead.doc.axes[1]!.labels, ["0", "1"]);
   const wantHead = patchByHead(lib.model, { clean: [clean], corrupted: [corrupted], metric: normalizedMetric(base, cleanLd, corruptedLd), site: "z", direction: "noising" });
   byHead.doc.values.forEach((row, l) => row.forEach((v, h) => close(v, wantHead.values.get(l, h), `head layer ${l} head ${h}`)));
   const wrongSite = await post<{ error: string }>(s.url + "api/patch", { clean: PROMPT, corrupted: CORRUPT, answer: "M", wrong: "J", by: "head", site: "resid_pre" });
   assert.equal(wrongSite.status, 400);
-  assert.match(wrongSite.doc.error, /"site" for by head must be one of z, q, k, v, pattern, got "resid_pre"/);
+  assert.match(wrongSite.doc.error, /"site": for by head must be one of z, q, k, v, pattern, got "resid_pre"/);
 
   const unequal = await post<{ error: string }>(s.url + "api/patch", { clean: "abc", corrupted: "ab", answer: "M", wrong: "J" });
   assert.equal(unequal.status, 400);
@@ -191,7 +194,7 @@ test("/api/patch: layer × position normalised logit difference equals patchByPo
   assert.match(multi.doc.error, /"answer": "Ma" is 2 tokens/);
   const site = await post<{ error: string }>(s.url + "api/patch", { clean: PROMPT, corrupted: CORRUPT, answer: "M", wrong: "J", site: "hook_z" });
   assert.equal(site.status, 400);
-  assert.match(site.doc.error, /"site" for by pos must be one of resid_pre/);
+  assert.match(site.doc.error, /"site": must be one of resid_pre, resid_mid, resid_post, attn_out, mlp_out \(by pos or layer\) or z, q, k, v, pattern \(by head\), got "hook_z"/);
   const get = await fetch(s.url + "api/patch");
   assert.equal(get.status, 405);
   assert.equal(get.headers.get("allow"), "POST");

@@ -22,6 +22,13 @@ const { dir, folder } = tinySnapshot("circuitscope-techniques-");
 const SAMPLES: Record<TechniqueName, Record<string, unknown>> = {
   lens: { prompt: "hello world", target: "o", top: 2 },
   probe: { a: "the cat sat", b: "the dog sat", answer: "a", wrong: "o", top: 5 },
+  patch: { clean: "Mary and John. John gave it to", corrupted: "Mary and John. Mohn gave it to", answer: "M", wrong: "J", by: "head", method: "both" },
+  "path-patch": { clean: "Mary and John. John gave it to", corrupted: "Mary and John. Mohn gave it to", answer: "M", wrong: "J", receiver: "1.1:k", direction: "denoising", freezeMlps: true },
+  discover: { clean: "Mary and John. John gave it to", corrupted: "Mary and John. Mohn gave it to", answer: "M", wrong: "J", method: "eap-ig", steps: 3, topN: 6 },
+  scrub: {
+    hypothesis: { name: "L1H0 reads tokens", output: [{ node: "head", layer: 1, head: 0, feature: "whole", q: [{ node: "embed", feature: "token" }] }] },
+    data: [[1, 2, 3, 4, 5, 6], [6, 5, 4, 3, 2, 1], [1, 3, 5, 7, 9, 11], [2, 4, 6, 8, 10, 12], [7, 7, 8, 8, 9, 9]], samples: 12, seed: 1, positions: "1-4",
+  },
 };
 
 /** The CLI arguments for a sample: positionals in order, then one flag per other field. */
@@ -68,9 +75,11 @@ for (const t of TECHNIQUES) {
     const entry = list.find((x) => x.name === name)!;
     assert.ok(entry, `${name} is listed`);
     assert.deepEqual(Object.keys((entry.input as { properties: object }).properties).sort(), [...fields].sort());
-    const bad = await post<{ error: string }>(`${server.url}api/${name}`, { ...SAMPLES[name], top: "many" });
+    // A value no field type takes (a list of lists) in the technique's first field.
+    const first = fields[0]!;
+    const bad = await post<{ error: string }>(`${server.url}api/${name}`, { ...SAMPLES[name], [first]: [[]] });
     assert.equal(bad.status, 400);
-    assert.match(bad.doc.error, /"top"/);
+    assert.match(bad.doc.error, new RegExp(`^"${first}"`));
   });
 }
 

@@ -6,7 +6,10 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
-import type { PatchResponse } from "../src/server/api-types.js";
+import type { TechniqueResult } from "../src/server/api-types.js";
+
+/** The patch technique's result by pos or head: [layer][pos or head]. */
+type PatchResponse = Omit<TechniqueResult<"patch">, "values"> & { values: number[][] };
 import { noTinyGpt2, tinyGpt2 } from "./cli-helpers.js";
 import { post, startServe } from "./server-helpers.js";
 

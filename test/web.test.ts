@@ -8,7 +8,10 @@
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { existsSync, rmSync } from "node:fs";
-import type { ActivationsResponse, AttentionResponse, PatchResponse, TechniqueResult } from "../src/server/api-types.js";
+import type { ActivationsResponse, AttentionResponse, TechniqueResult } from "../src/server/api-types.js";
+
+/** The patch technique's result by pos or head: [layer][pos or head]. */
+type PatchResponse = Omit<TechniqueResult<"patch">, "values"> & { values: number[][] };
 import { post, startServe, tinySnapshot, type Served } from "./server-helpers.js";
 
 const CHROMIUM = process.env.CIRCUITSCOPE_CHROMIUM ?? "/usr/bin/chromium";

@@ -18,7 +18,6 @@ import { Tensor } from "../tensor/tensor.js";
 import { ShapeError } from "../tensor/shape.js";
 import type { HookedTransformer, Tokens } from "../model/transformer.js";
 import type { HookName } from "../model/hooks.js";
-import { scatter } from "../plot/svg.js";
 import type { Metric } from "./patching-metrics.js";
 import { metricOn, paddingOf, padRuns, type Padding } from "./padding.js";
 import type { Conditioning } from "./conditioning.js";
@@ -187,33 +186,56 @@ function result(values: Float64Array, axes: LabelledAxis[], runs: Runs, o: Patch
 
 const allLayers = (model: HookedTransformer) => Array.from({ length: model.cfg.n_layers }, (_, l) => l);
 
-/** Patch `site` ([batch, pos, d_model]) one position at a time: values [layer, pos] (get_act_patch_resid_pre and kin). */
-export function patchByPos(model: HookedTransformer, o: PatchOptions & { site?: ResidSite }): PatchResult {
-  const site = o.site ?? "resid_pre", Ls = allLayers(model);
+/** A patching sweep run one layer at a time (so a caller can report progress and stop between layers), then its result. */
+export interface PatchSweep {
+  layers: number;
+  /** Patch every cell of layer l (layers in order, each once). */
+  runLayer(l: number): void;
+  /** The values of every layer run so far; call after the last layer. */
+  result(): PatchResult;
+}
+
+/** The sweep behind patchByPos / patchByHead / patchByLayer: by "pos" (resid site per position), "head" (head site per head) or "layer" (resid site whole). */
+export function patchSweep(model: HookedTransformer, o: PatchOptions & { by: "pos" | "head" | "layer"; site?: ResidSite | HeadSite }): PatchSweep {
+  const Ls = allLayers(model);
+  const site = o.site ?? (o.by === "head" ? "z" : "resid_pre");
+  if (o.by === "layer" && model.cfg.attn_only && site === "mlp_out") throw new Error("patchByLayer: an attention-only model has no mlp_out");
   const runs = prepare(model, o, Ls.map((l) => siteHook(l, site)), o.fast ?? true);
   const T = runs.targetTokens.shape[1]!;
-  const cells = Ls.flatMap((layer) => Array.from({ length: T }, (_, p) => ({ layer, dim: 1, index: p })));
-  return result(runCells(model, o, (l) => siteHook(l, site), cells, runs), [layerAxis(Ls.length), numbered("pos", T, o.posLabels)], runs, o, site);
+  // k and v have n_key_value_heads heads under grouped-query attention.
+  const H = site === "k" || site === "v" ? model.cfg.n_key_value_heads : model.cfg.n_heads;
+  const headDim = site === "pattern" ? 0 : 1; // pattern [batch, head_index, …]; others [batch, pos, head_index, …], dims after batch
+  const n = o.by === "pos" ? T : o.by === "head" ? H : 1;
+  const cellsOf = (layer: number): Cell[] => o.by === "pos" ? Array.from({ length: T }, (_, p) => ({ layer, dim: 1, index: p }))
+    : o.by === "head" ? Array.from({ length: H }, (_, h) => ({ layer, dim: headDim + 1, index: h })) : [{ layer, dim: null, index: 0 }];
+  const values = new Float64Array(Ls.length * n);
+  const axes = o.by === "layer" ? [layerAxis(Ls.length)] : [layerAxis(Ls.length), o.by === "pos" ? numbered("pos", T, o.posLabels) : numbered("head", H)];
+  return {
+    layers: Ls.length,
+    // Chunks of runCells never span layers, so layer by layer gives the same numbers as one call.
+    runLayer: (l) => values.set(runCells(model, o, (x) => siteHook(x, site), cellsOf(l), runs), l * n),
+    result: () => result(values, axes, runs, o, site),
+  };
+}
+
+function drain(s: PatchSweep): PatchResult {
+  for (let l = 0; l < s.layers; l++) s.runLayer(l);
+  return s.result();
+}
+
+/** Patch `site` ([batch, pos, d_model]) one position at a time: values [layer, pos] (get_act_patch_resid_pre and kin). */
+export function patchByPos(model: HookedTransformer, o: PatchOptions & { site?: ResidSite }): PatchResult {
+  return drain(patchSweep(model, { ...o, by: "pos", site: o.site ?? "resid_pre" }));
 }
 
 /** Patch one head's `site` at every position: values [layer, head] (get_act_patch_attn_head_out_all_pos for z). */
 export function patchByHead(model: HookedTransformer, o: PatchOptions & { site?: HeadSite }): PatchResult {
-  const site = o.site ?? "z", Ls = allLayers(model);
-  // k and v have n_key_value_heads heads under grouped-query attention.
-  const H = site === "k" || site === "v" ? model.cfg.n_key_value_heads : model.cfg.n_heads;
-  const headDim = site === "pattern" ? 0 : 1; // pattern [batch, head_index, …]; others [batch, pos, head_index, …], dims after batch
-  const runs = prepare(model, o, Ls.map((l) => siteHook(l, site)), o.fast ?? true);
-  const cells = Ls.flatMap((layer) => Array.from({ length: H }, (_, h) => ({ layer, dim: headDim + 1, index: h })));
-  return result(runCells(model, o, (l) => siteHook(l, site), cells, runs), [layerAxis(Ls.length), numbered("head", H)], runs, o, site);
+  return drain(patchSweep(model, { ...o, by: "head", site: o.site ?? "z" }));
 }
 
 /** Patch the whole of `site` (every position) per layer: values [layer], e.g. site "mlp_out" for MLPs. */
 export function patchByLayer(model: HookedTransformer, o: PatchOptions & { site: ResidSite }): PatchResult {
-  const Ls = allLayers(model);
-  if (model.cfg.attn_only && o.site === "mlp_out") throw new Error("patchByLayer: an attention-only model has no mlp_out");
-  const runs = prepare(model, o, Ls.map((l) => siteHook(l, o.site)), o.fast ?? true);
-  const cells = Ls.map((layer) => ({ layer, dim: null, index: 0 }));
-  return result(runCells(model, o, (l) => siteHook(l, o.site), cells, runs), [layerAxis(Ls.length)], runs, o, o.site);
+  return drain(patchSweep(model, { ...o, by: "layer" }));
 }
 
 /**
@@ -280,15 +302,14 @@ export function pearson(x: ArrayLike<number>, y: ArrayLike<number>): number {
 
 /**
  * How well attribution patching tracks real patching: Pearson r over cells of the metric change
- * (real: value − targetMetric), and a scatter SVG (x real, y attribution), one point per cell.
+ * (real: value − targetMetric), and the points behind it (x real, y attribution), one per cell.
  */
-export function attributionAgreement(real: PatchResult, attribution: PatchResult): { pearson: number; svg: string } {
+export function attributionAgreement(real: PatchResult, attribution: PatchResult): { pearson: number; points: { x: number; y: number; label: string }[] } {
   if (!real.values.shapeEquals(attribution.values.shape)) throw new ShapeError("attributionAgreement: the two results have different shapes");
   const r = real.values.toArray(), a = attribution.values.toArray();
   const dr = Array.from(r, (v) => v - real.targetMetric);
   const labels = cellLabels(real.axes);
-  const svg = scatter(dr.map((x, i) => ({ x, y: a[i]!, label: labels[i] })), { title: `attribution vs activation patching (${real.site})`, xLabel: "activation patching: Δ metric", yLabel: "attribution patching: Δ metric" });
-  return { pearson: pearson(dr, Array.from(a)), svg };
+  return { pearson: pearson(dr, Array.from(a)), points: dr.map((x, i) => ({ x, y: a[i]!, label: labels[i]! })) };
 }
 
 /** "layer 3, pos 7"-style labels for every cell, row-major. */

@@ -187,21 +187,42 @@ export function pathPatch(model: HookedTransformer, o: PathPatchOptions & { send
   };
 }
 
-/** Path patching from every head before the receivers (each alone): values [layer, head], NaN for heads not before every receiver. */
-export function pathPatchSweep(model: HookedTransformer, o: PathPatchOptions): PathPatchSweep {
+/** A path-patching sweep run one sender layer at a time (so a caller can report progress and stop between layers), then its result. */
+export interface PathPatchSteps {
+  /** Sender layers: every layer before the first receiver (all layers for "logits"). */
+  layers: number;
+  /** Path-patch from each head of sender layer l alone (layers in order, each once). */
+  runLayer(l: number): void;
+  result(): PathPatchSweep;
+}
+
+/** The sweep behind pathPatchSweep, stepwise. */
+export function pathPatchSteps(model: HookedTransformer, o: PathPatchOptions): PathPatchSteps {
   const { n_layers: L, n_heads: H } = model.cfg;
   checkHeads(model, [{ layer: 0, head: 0 }], o.receivers === "logits" ? "logits" : o.receivers.map((r) => ({ ...r })));
   const before = o.receivers === "logits" ? L : Math.min(...o.receivers.map((r) => r.layer));
   const p = prepare(model, o);
   const vals = new Float64Array(L * H).fill(NaN), norm = new Float64Array(L * H).fill(NaN);
-  for (let l = 0; l < before; l++) for (let h = 0; h < H; h++) {
-    const v = runPaths(model, o, p, [{ layer: l, head: h }]);
-    vals[l * H + h] = v;
-    norm[l * H + h] = normalize(v, p.cleanMetric, p.corruptedMetric);
-  }
   const label = (name: string, n: number): LabelledAxis => ({ name, labels: Array.from({ length: n }, (_, i) => String(i)) });
   return {
-    values: new Tensor(vals, [L, H]), normalized: new Tensor(norm, [L, H]), axes: [label("layer", L), label("head", H)],
-    conditioning: spanOf(o.metric, p.cleanMetric, p.corruptedMetric), cleanMetric: p.cleanMetric, corruptedMetric: p.corruptedMetric, targetMetric: p.targetMetric, direction: p.direction,
+    layers: before,
+    runLayer(l) {
+      for (let h = 0; h < H; h++) {
+        const v = runPaths(model, o, p, [{ layer: l, head: h }]);
+        vals[l * H + h] = v;
+        norm[l * H + h] = normalize(v, p.cleanMetric, p.corruptedMetric);
+      }
+    },
+    result: () => ({
+      values: new Tensor(vals, [L, H]), normalized: new Tensor(norm, [L, H]), axes: [label("layer", L), label("head", H)],
+      conditioning: spanOf(o.metric, p.cleanMetric, p.corruptedMetric), cleanMetric: p.cleanMetric, corruptedMetric: p.corruptedMetric, targetMetric: p.targetMetric, direction: p.direction,
+    }),
   };
+}
+
+/** Path patching from every head before the receivers (each alone): values [layer, head], NaN for heads not before every receiver. */
+export function pathPatchSweep(model: HookedTransformer, o: PathPatchOptions): PathPatchSweep {
+  const s = pathPatchSteps(model, o);
+  for (let l = 0; l < s.layers; l++) s.runLayer(l);
+  return s.result();
 }

@@ -1,6 +1,6 @@
 // Writing a command's --out files: any number of pictures (SVG, HTML) plus the JSON document that
 // lists them all (itself included), each written atomically (temp + rename) so a reader never sees
-// half a file. patch.ts's writeOutputs is the one-SVG shorthand.
+// half a file. writeOutputs is the one-SVG shorthand.
 import fs from "node:fs";
 import path from "node:path";
 import { writeFileAtomic } from "../io/safetensors.js";
@@ -15,6 +15,11 @@ export function writeOutputFiles(outDir: string, pictures: readonly (readonly [s
   return paths;
 }
 
+/** Write `name.svg` and `name.json` into outDir atomically; the JSON lists both files. Returns the paths. */
+export function writeOutputs(outDir: string, name: string, svg: string, doc: { files: string[] }): string[] {
+  return writeOutputFiles(outDir, [[`${name}.svg`, svg]], name, doc);
+}
+
 /** A comma-separated list of integers (e.g. "0,5,7"), each checked; UsageError-free: returns null if malformed. */
 export function intList(s: string): number[] | null {
   const parts = s.split(",").map((x) => x.trim());
@@ -22,5 +27,5 @@ export function intList(s: string): number[] | null {
   return parts.map(Number);
 }
 
-/** Heatmap cell size for an R × C grid: large for a tiny model (readable), shrinking to fit ~480 px. */
-export const cellSize = (R: number, C: number) => Math.max(8, Math.min(48, Math.floor(480 / Math.max(R, C, 1))));
+/** Heatmap cell size (plot/svg.ts), as the legacy commands import it. */
+export { cellSize } from "../plot/svg.js";

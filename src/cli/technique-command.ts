@@ -11,10 +11,10 @@ import { progress, type Output } from "./io.js";
 import { writeOutputFiles } from "./outputs.js";
 
 /** The kind of a schema field, seen through optional/default wrappers. */
-interface FieldInfo { kind: "string" | "number" | "boolean" | "enum" | "numbers" | "strings" | "json"; def: unknown; optional: boolean; values?: readonly string[]; description?: string }
+interface FieldInfo { kind: "string" | "number" | "boolean" | "enum" | "numbers" | "strings" | "json"; def: unknown; optional: boolean; values?: readonly string[]; description?: string; text?: boolean }
 
 export function fieldInfo(schema: z.ZodType): FieldInfo {
-  let s = schema as z.ZodType & { def: { type: string; innerType?: z.ZodType; defaultValue?: unknown; element?: z.ZodType; entries?: Record<string, string> } };
+  let s = schema as z.ZodType & { def: { type: string; innerType?: z.ZodType; defaultValue?: unknown; element?: z.ZodType; entries?: Record<string, string>; options?: readonly z.ZodType[] } };
   let def: unknown, optional = false;
   let description = s.description;
   for (;;) {
@@ -32,6 +32,8 @@ export function fieldInfo(schema: z.ZodType): FieldInfo {
     const el = (s.def.element as typeof s).def.type;
     return { kind: el === "number" ? "numbers" : el === "string" ? "strings" : "json", ...base };
   }
+  // A union with a string (e.g. token lists or text): a file that is not .json/.jsonl is passed as its text.
+  if (t === "union" && s.def.options!.some((o) => (o as typeof s).def.type === "string")) return { kind: "json", text: true, ...base };
   return { kind: "json", ...base };
 }
 
@@ -49,9 +51,13 @@ function convert(flag: string, info: FieldInfo, raw: unknown): unknown {
     case "number": return num(raw);
     case "numbers": return raw.split(",").map(num);
     case "strings": return raw.split(",");
-    case "json": return jsonValue(flag, raw);
+    case "json": return info.text && !/\.jsonl?$/.test(raw) && !/^\s*[[{]/.test(raw) ? textFile(flag, raw) : jsonValue(flag, raw);
     default: return raw;
   }
+}
+
+function textFile(flag: string, file: string): string {
+  try { return fs.readFileSync(file, "utf8"); } catch (e) { throw new UsageError(`${flag}: cannot read ${file}: ${(e as Error).message}`); }
 }
 
 /** Where each element of a JSONL-file value came from, so schema errors can name file:line. */

@@ -132,6 +132,9 @@ export interface HeatmapOptions {
   cell?: number; // pixels per cell, e.g. 24
 }
 
+/** Heatmap cell size for an R × C grid: large for a tiny model (readable), shrinking to fit ~480 px. */
+export const cellSize = (R: number, C: number) => Math.max(8, Math.min(48, Math.floor(480 / Math.max(R, C, 1))));
+
 /** A heatmap of values[row][col] with labels and a colour bar; NaN cells are grey. */
 export function heatmap(values: readonly (readonly number[])[], opts: HeatmapOptions = {}): string {
   const R = values.length, C = values[0]?.length ?? 0;

@@ -55,28 +55,4 @@ export interface ActivationsResponse {
   values: number[][];
 }
 
-/**
- * POST /api/patch: activation patching with the normalised logit difference (0 = corrupted, 1 = clean),
- * or the raw logit difference when metric.illConditioned (|clean − corrupted| < threshold, conditioning.ts).
- * by "pos" (default): layer × position at a residual site (patchByPos); by "head": layer × head at a
- * per-head site, every position (patchByHead).
- */
-export type ResidSiteName = "resid_pre" | "resid_mid" | "resid_post" | "attn_out" | "mlp_out";
-export type HeadSiteName = "z" | "q" | "k" | "v" | "pattern";
-export interface PatchRequest { clean: string; corrupted: string; answer: string; wrong: string; by?: "pos" | "head"; site?: ResidSiteName | HeadSiteName; direction?: "denoising" | "noising" }
-export interface PatchResponse {
-  clean: Token[]; corrupted: Token[]; answer: Token; wrong: Token;
-  by: "pos" | "head"; site: string; direction: string;
-  metric: {
-    cleanLogitDiff: number; corruptedLogitDiff: number;
-    /** false when ill-conditioned: values are then the raw logit difference. */
-    normalized: boolean;
-    /** |clean − corrupted| < threshold = 1e-6 · max(1, |clean|, |corrupted|): normalising would divide noise by noise. */
-    illConditioned: boolean; denominator: number; threshold: number;
-  };
-  /** Row labels ("0", "1", …) and column labels: position tokens ("clean/corrupted" where they differ) or heads ("0", "1", …). */
-  layers: string[]; columns: string[];
-  values: number[][]; // [layer][pos or head]
-}
-
 export interface ErrorResponse { error: string }

@@ -65,7 +65,6 @@ export function createWorkbenchServer(wb: Workbench, opts: ServerOptions): Serve
     "/api/run": { route: (b) => wb.run(b), get: true },
     "/api/attention": { route: (b) => wb.attention(b), get: true },
     "/api/activations": { route: (b) => wb.activations(b), get: true },
-    "/api/patch": { route: (b) => wb.patch(b), get: false },
   };
   // One POST route per technique descriptor, validated by its own schema.
   const techniqueAt = new Map(TECHNIQUES.map((t) => [`/api/${t.name}`, t]));

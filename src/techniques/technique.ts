@@ -17,6 +17,8 @@ export interface Subject {
   name: string;
   /** Longest prompt accepted, in tokens (a server's cap; default n_ctx). */
   maxTokens?: number;
+  /** Most patched runs one sweep may do (a server's cap, so a request cannot hold it long; default no cap). */
+  maxRuns?: number;
 }
 
 export interface Progress {

@@ -4,7 +4,7 @@
 // Every view shows the server's error message in its own alert box; nothing is fetched from the
 // network beyond this server.
 import type {
-  ActivationsResponse, AttentionResponse, ErrorResponse, InfoResponse, PatchResponse, RunResponse, Token,
+  ActivationsResponse, AttentionResponse, ErrorResponse, InfoResponse, RunResponse, Token,
   TechniqueInput, TechniqueName, TechniqueResult,
 } from "../server/api-types.js";
 import { mountTechniques } from "./techniques.js";
@@ -258,20 +258,22 @@ async function loadPatch(): Promise<void> {
     $("patch").replaceChildren(); $("patch-info").textContent = "computing…"; $("patch-warning").textContent = "";
     const v = (id: string) => $<HTMLInputElement | HTMLSelectElement>(id).value;
     try {
-      const site = v("site"), by = ["z", "q", "k", "v", "pattern"].includes(site) ? "head" : "pos";
-      const r = await api<PatchResponse>("/api/patch", { clean: v("clean"), corrupted: v("corrupted"), answer: v("answer"), wrong: v("wrong"), by, site, direction: v("direction") });
-      const m = r.metric, raw = m.illConditioned;
+      const site = v("site") as TechniqueInput<"patch">["site"] & string, by = ["z", "q", "k", "v", "pattern"].includes(site) ? "head" : "pos";
+      const r = await technique("patch", { clean: v("clean"), corrupted: v("corrupted"), answer: v("answer"), wrong: v("wrong"), by, site, direction: v("direction") as "denoising" | "noising" });
+      const m = r.metric, raw = m.illConditioned, values = r.values as number[][];
+      const layers = r.axes[0]!.labels, columns = r.axes[1]!.labels;
       // At least ±1 either way: raw logit differences of an ill-conditioned pair are near-identical and stay pale, not bright.
-      const max = Math.max(1, ...r.values.flat().map(Math.abs));
+      const max = Math.max(1, ...values.flat().map(Math.abs));
       if (raw) $("patch-warning").textContent = `ill-conditioned: clean − corrupted = ${m.denominator.toExponential(2)}, below the threshold ${m.threshold.toExponential(1)} (1e-6 × max(1, |clean|, |corrupted|)), so the normalised metric would be noise; showing the raw logit difference instead.`;
-      $("patch-info").textContent = `${r.direction} ${r.site} by ${r.by}; logit diff ${JSON.stringify(r.answer.str)} − ${JSON.stringify(r.wrong.str)}: clean ${r.metric.cleanLogitDiff.toFixed(3)}, corrupted ${r.metric.corruptedLogitDiff.toFixed(3)}`;
+      $("patch-info").textContent = `${r.direction} ${r.site} by ${r.by}; logit diff ${JSON.stringify(r.answer.str)} − ${JSON.stringify(r.wrong.str)}: clean ${m.cleanLogitDiff.toFixed(3)}, corrupted ${m.corruptedLogitDiff.toFixed(3)}`;
       const byPos = r.by === "pos";
+      // Position labels show spaces as "·" already (the technique's labels, "clean/corrupted" where they differ).
       $("patch").replaceChildren(heatmapSvg({
-        values: r.values, rowLabels: r.layers.map((l) => `layer ${l}`), colLabels: r.columns.map((c, i) => (byPos ? `${i} ${visibleToken(c)}` : `head ${c}`)),
+        values, rowLabels: layers.map((l) => `layer ${l}`), colLabels: columns.map((c, i) => (byPos ? `${i} ${c}` : `head ${c}`)),
         xLabel: byPos ? "position (clean/corrupted token)" : "head", yLabel: "layer", colour: (x) => diverging(x / max), cell: 26,
         title: raw ? `patched ${r.site}: raw logit difference (ill-conditioned, not normalised)` : `patched ${r.site}: normalised logit difference (0 = corrupted, 1 = clean)`,
         legend: { lo: -max, hi: max, label: raw ? "raw logit difference" : "normalised metric" },
-        onHover: (l, c, x) => `layer ${r.layers[l]}, ${byPos ? `position ${c} ${JSON.stringify(r.columns[c])}` : `head ${r.columns[c]}`}: ${raw ? `raw logit diff ${x.toPrecision(6)}` : x.toFixed(4)}`,
+        onHover: (l, c, x) => `layer ${layers[l]}, ${byPos ? `position ${c} ${JSON.stringify(r.corrupted.tokens[c]!.str === r.clean.tokens[c]!.str ? r.clean.tokens[c]!.str : `${r.clean.tokens[c]!.str}/${r.corrupted.tokens[c]!.str}`)}` : `head ${columns[c]}`}: ${raw ? `raw logit diff ${x.toPrecision(6)}` : x.toFixed(4)}`,
       }, tooltip));
       markRendered($("patch"));
     } catch (e) { $("patch-info").textContent = ""; $("patch-warning").textContent = ""; throw e; }

@@ -10,7 +10,9 @@ import { heatmap } from "../../plot/svg.js";
 import { barChart } from "../../plot/bars.js";
 import { UsageError } from "../args.js";
 import type { Command } from "../command.js";
-import { loadWithTokenizer, promptIds, rows2d, shownToken, singleToken, writeOutputs } from "./patch.js";
+import { loadWithTokenizer, promptIds, singleToken } from "../legacy-inputs.js";
+import { rows2d, shownToken } from "../../techniques/inputs.js";
+import { writeOutputs } from "../outputs.js";
 
 const KINDS: readonly AblationKind[] = ["zero", "mean", "resample"];
 

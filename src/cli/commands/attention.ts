@@ -10,7 +10,9 @@ import { svgGrid } from "../../plot/grid.js";
 import { heatmap } from "../../plot/svg.js";
 import { UsageError } from "../args.js";
 import type { Command } from "../command.js";
-import { loadWithTokenizer, promptIds, rows2d, shownToken, writeOutputs } from "./patch.js";
+import { loadWithTokenizer, promptIds } from "../legacy-inputs.js";
+import { rows2d, shownToken } from "../../techniques/inputs.js";
+import { writeOutputs } from "../outputs.js";
 
 const USAGE = `circuitscope attention <snapshot-folder> "<prompt>" [--heads all|L.H,...] [--cols N] [--out dir] [--no-bos] [--json]
   --heads H   comma-separated heads L.H (e.g. 0.1,1.0), or all (default)

@@ -12,7 +12,7 @@ import { transformerLRP } from "../../analysis/lrp.js";
 import { describeIllConditioned, type Conditioning } from "../../analysis/conditioning.js";
 import { UsageError } from "../args.js";
 import type { Command } from "../command.js";
-import { loadWithTokenizer, promptIds, singleToken } from "./patch.js";
+import { loadWithTokenizer, promptIds, singleToken } from "../legacy-inputs.js";
 import { writeOutputFiles } from "../outputs.js";
 
 const METHODS = ["ig", "saliency", "ixg", "lrp"] as const;

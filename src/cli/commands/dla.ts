@@ -14,7 +14,7 @@ import { heatmap, lineChart } from "../../plot/svg.js";
 import { UsageError } from "../args.js";
 import type { Command } from "../command.js";
 import { cellSize, writeOutputFiles } from "../outputs.js";
-import { loadWithTokenizer, promptIds, singleToken } from "./patch.js";
+import { loadWithTokenizer, promptIds, singleToken } from "../legacy-inputs.js";
 
 const USAGE = `circuitscope dla <snapshot-folder> "<prompt>" --answer " Paris" [--wrong " London"] [--neuron-layer L] [--top-neurons 20] [--out dir] [--no-bos] [--json]
   --answer T   the token whose last-position logit is decomposed (one token)

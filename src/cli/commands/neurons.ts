@@ -14,7 +14,8 @@ import { esc, fmtTick } from "../../plot/svg.js";
 import { intAtLeast as int, UsageError } from "../args.js";
 import type { Command } from "../command.js";
 import { intList, writeOutputFiles } from "../outputs.js";
-import { loadWithTokenizer, shownToken } from "./patch.js";
+import { loadWithTokenizer } from "../legacy-inputs.js";
+import { shownToken } from "../../techniques/inputs.js";
 
 const RANKS = ["max", "std"] as const;
 

@@ -16,7 +16,8 @@ import { UsageError } from "../args.js";
 import type { Command } from "../command.js";
 import { cellSize, writeOutputFiles } from "../outputs.js";
 import { parseHeads } from "./attention.js";
-import { shownToken, singleToken } from "./patch.js";
+import { singleToken } from "../legacy-inputs.js";
+import { shownToken } from "../../techniques/inputs.js";
 
 const USAGE = `circuitscope qk-ov <snapshot-folder> [--heads all|L.H,...] [--tokens "a,b,c" | --first N] [--positions N] [--no-process] [--out dir] [--json]
   --heads H       comma-separated heads L.H (e.g. 1.0,1.1), or all (default)

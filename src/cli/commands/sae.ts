@@ -29,7 +29,8 @@ import type { Command } from "../command.js";
 import type { Output } from "../io.js";
 import { intList, writeOutputFiles } from "../outputs.js";
 import { corpusWindows } from "./neurons.js";
-import { loadWithTokenizer, shownToken } from "./patch.js";
+import { loadWithTokenizer } from "../legacy-inputs.js";
+import { shownToken } from "../../techniques/inputs.js";
 import { isLocalPath } from "../../io/hub-cache.js";
 
 /** "93.1% recovered", or why the fraction is not meaningful (CE_zero − CE_clean ~0). */

@@ -10,7 +10,7 @@ import { Workbench } from "../../server/workbench.js";
 import { createWorkbenchServer } from "../../server/server.js";
 import { UsageError } from "../args.js";
 import type { Command } from "../command.js";
-import { loadWithTokenizer } from "./patch.js";
+import { loadWithTokenizer } from "../legacy-inputs.js";
 
 const USAGE = `circuitscope serve <snapshot-folder> [--port 8080] [--host 127.0.0.1] [--max-tokens 128] [--quiet] [--json]
   --port P         port to listen on (default 8080; 0 picks a free one)
