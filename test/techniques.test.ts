@@ -9,7 +9,7 @@ import path from "node:path";
 import { useBackend } from "../src/backend/init.js";
 import { loadSubject } from "../src/techniques/subject.js";
 import { runTechnique, TECHNIQUES, type TechniqueName } from "../src/techniques/index.js";
-import { kebab } from "../src/cli/technique-command.js";
+import { fieldInfo, kebab } from "../src/cli/technique-command.js";
 import type { TechniqueListing } from "../src/server/api-types.js";
 import { cli } from "./cli-helpers.js";
 import { post, startServe, tinySnapshot, type Served } from "./server-helpers.js";
@@ -17,11 +17,16 @@ import { post, startServe, tinySnapshot, type Served } from "./server-helpers.js
 // The backend the CLI and the server pick, so the three surfaces run the same kernels.
 useBackend();
 const { dir, folder } = tinySnapshot("circuitscope-techniques-");
+const corpus = path.join(dir, "corpus.txt");
+fs.writeFileSync(corpus, "the cat sat on the mat. the dog sat on the log! A cat, a dog, a mat? Then the cat ran. ".repeat(4));
 
 /** One input per technique, as JSON (the API's body; the CLI's flags are made from it). */
 const SAMPLES: Record<TechniqueName, Record<string, unknown>> = {
   lens: { prompt: "hello world", target: "o", top: 2 },
   probe: { a: "the cat sat", b: "the dog sat", answer: "a", wrong: "o", top: 5 },
+  circuits: { seqLen: 6, batch: 2, seed: 1 },
+  "qk-ov": { heads: "1.0,0.1", first: 3, positions: 4 },
+  neurons: { corpus, layer: 1, top: 2, k: 2, ctx: 8, maxWindows: 4, batch: 2, bins: 5 },
 };
 
 /** The CLI arguments for a sample: positionals in order, then one flag per other field. */
@@ -68,9 +73,11 @@ for (const t of TECHNIQUES) {
     const entry = list.find((x) => x.name === name)!;
     assert.ok(entry, `${name} is listed`);
     assert.deepEqual(Object.keys((entry.input as { properties: object }).properties).sort(), [...fields].sort());
-    const bad = await post<{ error: string }>(`${server.url}api/${name}`, { ...SAMPLES[name], top: "many" });
+    // A number field given a string (top where the technique has one).
+    const numeric = "top" in t.input.shape ? "top" : fields.find((f) => fieldInfo(t.input.shape[f] as never).kind === "number")!;
+    const bad = await post<{ error: string }>(`${server.url}api/${name}`, { ...SAMPLES[name], [numeric]: "many" });
     assert.equal(bad.status, 400);
-    assert.match(bad.doc.error, /"top"/);
+    assert.match(bad.doc.error, new RegExp(`"${numeric}"`));
   });
 }
 

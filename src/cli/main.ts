@@ -13,7 +13,6 @@ import { TECHNIQUES } from "../techniques/index.js";
 import { info } from "./commands/info.js";
 import { demo } from "./commands/demo.js";
 import { run } from "./commands/run.js";
-import { circuits } from "./commands/circuits.js";
 import { fitScaling } from "./commands/fit-scaling.js";
 import { lab } from "./commands/lab.js";
 import { trainChar } from "./commands/train.js";
@@ -22,12 +21,10 @@ import { attribute } from "./commands/attribute.js";
 import { patch } from "./commands/patch.js";
 import { ablateCmd } from "./commands/ablate.js";
 import { pathPatchCmd } from "./commands/path-patch.js";
-import { neuronsCmd } from "./commands/neurons.js";
 import { dla } from "./commands/dla.js";
 import { attention } from "./commands/attention.js";
 import { scrub } from "./commands/scrub.js";
 import { discover } from "./commands/discover.js";
-import { qkOv } from "./commands/qk-ov.js";
 import { saeCmd } from "./commands/sae.js";
 import { serve } from "./commands/serve.js";
 import { convert } from "./commands/convert.js";
@@ -37,7 +34,7 @@ import type { BackendName } from "../backend/registry.js";
 // Commands that are not techniques (no model to analyse, or a server), and techniques not yet moved to a descriptor.
 const legacy: Command[] = [
   demo, info, run, serve, convert,
-  dla, attention, patch, pathPatchCmd, ablateCmd, attribute, circuits, qkOv, neuronsCmd, saeCmd, discover, scrub,
+  dla, attention, patch, pathPatchCmd, ablateCmd, attribute, saeCmd, discover, scrub,
   trainLm, trainChar, lab, fitScaling,
 ];
 // In the order help lists them: basics, techniques, training, labs.

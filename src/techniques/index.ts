@@ -3,13 +3,16 @@
 import type { Technique } from "./technique.js";
 import { lens } from "./lens.js";
 import { probe } from "./probe.js";
+import { circuits } from "./circuits.js";
+import { qkOv } from "./qk-ov.js";
+import { neurons } from "./neurons.js";
 
 /** By name: the typed map the API's route types come from. */
-export const techniques = { lens, probe } as const;
+export const techniques = { lens, probe, circuits, "qk-ov": qkOv, neurons } as const;
 export type TechniqueName = keyof typeof techniques;
 
 // Technique<S, R> is contravariant in S through run(): the list holds them at their common erasure.
 export const TECHNIQUES: readonly Technique[] = Object.values(techniques) as unknown as readonly Technique[];
 
-export { lens, probe };
+export { lens, probe, circuits, qkOv, neurons };
 export * from "./technique.js";

@@ -28,7 +28,7 @@ import { intAtLeast as int, positive, UsageError, type Flags } from "../args.js"
 import type { Command } from "../command.js";
 import type { Output } from "../io.js";
 import { intList, writeOutputFiles } from "../outputs.js";
-import { corpusWindows } from "./neurons.js";
+import { corpusWindows } from "../../techniques/corpus.js";
 import { loadWithTokenizer, shownToken } from "./patch.js";
 
 /** "93.1% recovered", or why the fraction is not meaningful (CE_zero − CE_clean ~0). */
