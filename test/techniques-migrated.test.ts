@@ -10,7 +10,7 @@ import { loadSubject } from "../src/techniques/subject.js";
 import { circuits, neurons, qkOv, runTechnique, InputError, type Progress } from "../src/techniques/index.js";
 import { processWeights } from "../src/model/weight-processing.js";
 import { cli } from "./cli-helpers.js";
-import { tinySnapshot } from "./server-helpers.js";
+import { post, startServe, tinySnapshot } from "./server-helpers.js";
 
 const { dir, folder } = tinySnapshot("circuitscope-migrated-");
 const corpus = path.join(dir, "corpus.txt");
@@ -38,7 +38,7 @@ test("neurons reports progress up to its total, and an abort stops it", async ()
   // 6 windows in batches of 2: 3 batches × (2 histogram passes + examples + colouring).
   assert.equal(seen.at(-1)!.total, 12);
   assert.equal(seen.at(-1)!.done, 12);
-  assert.ok(seen.every((p, i) => i === 0 || p.done >= seen[i - 1]!.done), "done never goes back");
+  assert.deepEqual(seen.map((p) => p.done), Array.from({ length: 12 }, (_, i) => i + 1), "one report per batch, in order");
   const ac = new AbortController();
   let calls = 0;
   await assert.rejects(runTechnique(neurons, loadSubject(folder), { ...small, corpus }, { signal: ac.signal, onProgress: () => { if (++calls === 2) ac.abort(new Error("stop here")); } }), /stop here/);
@@ -62,4 +62,21 @@ test("circuits and qk-ov process a copy: the subject's weights and config are un
   assert.deepEqual(q.copyingScores, (await runTechnique(qkOv, fresh, { heads: "1.1", first: 4, process: false })).copyingScores);
   // Unprocessed differs (the weights really were processed).
   assert.notDeepEqual((await runTechnique(circuits, s, { seqLen: 6, batch: 2, process: false })).composition, r.composition);
+});
+
+test("the API streams neurons' progress and refuses a corpus path that is a folder with a 400 naming the field", async () => {
+  const server = await startServe(folder);
+  try {
+    const res = await fetch(`${server.url}api/neurons`, { method: "POST", headers: { "content-type": "application/json", accept: "text/event-stream" }, body: JSON.stringify({ ...small, corpus }) });
+    const text = await res.text();
+    const progress = [...text.matchAll(/event: progress\ndata: (.*)\n/g)].map((m) => JSON.parse(m[1]!) as Progress);
+    assert.deepEqual(progress.map((p) => p.done), Array.from({ length: 12 }, (_, i) => i + 1), text.slice(0, 400));
+    assert.ok(progress.every((p) => p.total === 12 && p.stage === "blocks.0.mlp.hook_post over 6 windows"));
+    assert.match(text, /event: result\n/);
+    const bad = await post<{ error: string }>(`${server.url}api/neurons`, { ...small, corpus: dir });
+    assert.equal(bad.status, 400);
+    assert.match(bad.doc.error, /"corpus".*is not a regular file/);
+  } finally {
+    await server.stop();
+  }
 });

@@ -93,7 +93,6 @@ export const neurons = defineTechnique({
     if (listed) hists = activationHistogram(s.model, counted, { ...scan, neurons: listed, bins: inp.bins });
     else hists = activationHistogram(s.model, counted, { ...scan, bins: inp.bins }).sort((a, b) => b[inp.rank] - a[inp.rank] || a.neuron - b.neuron).slice(0, Math.min(top, dMlp));
     const chosen = hists.map((h) => h.neuron);
-    await progress.step(0);
     const found = maxActivatingExamples(s.model, counted(), { ...scan, neurons: chosen, k: inp.k, contextBefore: inp.before, contextAfter: inp.after });
     // Every token of the shown windows coloured by the neuron: one more pass over just those windows.
     const seqs = [...new Set(found.flatMap((f) => f.examples.map((e) => e.sequence)))].sort((a, b) => a - b);
@@ -104,7 +103,7 @@ export const neurons = defineTechnique({
       neuronActivations(s.model, part.map((q) => windows[q]!), { layer, neurons: chosen }).forEach((a, j) => acts.set(part[j]!, a));
       await progress.step();
     }
-    await progress.step(batches.length - colourBatches);
+    if (colourBatches < batches.length) await progress.step(batches.length - colourBatches);
     const str = (id: number) => tokenizer.decode([id]);
     const result: NeuronDoc[] = found.map((f, j) => ({
       neuron: f.neuron,
