@@ -7,7 +7,8 @@ export * from "./model/index.js";
 export { setBackend, getBackend, backendStatus, selectBestBackend, registerBackend, type BackendName } from "./backend/registry.js";
 export type { Backend, Kernels } from "./backend/kernels.js";
 export { createWasmBackend, type WasmBackend } from "./backend/wasm.js";
-import { registerBackend } from "./backend/registry.js";
+import { registerBackend, selectBestBackend, setDefaultPicker } from "./backend/registry.js";
 import { createWasmBackend } from "./backend/wasm.js";
 
 registerBackend({ name: "wasm", create: () => createWasmBackend() });
+setDefaultPicker(() => { selectBestBackend(["wasm", "ts"]); });

@@ -10,6 +10,5 @@ export { setBackend, getBackend, backendStatus, selectBestBackend, registerBacke
 export type { Backend, Kernels } from "./backend/kernels.js";
 export { useBackend } from "./backend/init.js";
 
-// Pick the fastest backend available on this machine at import (native, else wasm, else ts).
-import { useBackend as selectAtImport } from "./backend/init.js";
-selectAtImport();
+// Registers native and wasm; the first op picks the fastest available (native, else wasm, else ts), not the import.
+import "./backend/init.js";

@@ -210,3 +210,17 @@ describe("cli ratios", () => {
     assert.match(ceRecoveredText(ce(2, 2.0000001)), /CE recovered not meaningful \(ill-conditioned: CE_zero − CE_clean = 1\.00e-7/);
   });
 });
+
+test("lab reports carry no result written as a literal (no '≈ 1%' or '~0.4' in their text)", async () => {
+  const fs = await import("node:fs"), path = await import("node:path");
+  const labs = path.resolve(path.dirname(new URL(import.meta.url).pathname), "../../src/labs");
+  const files = fs.readdirSync(labs, { recursive: true }).map(String).filter((f) => /report\.ts$/.test(f));
+  assert.ok(files.length >= 6, `found the reports: ${files.join(", ")}`);
+  for (const f of files) {
+    fs.readFileSync(path.join(labs, f), "utf8").split("\n").forEach((line, i) => {
+      const code = line.replace(/\/\/.*$/, ""); // comments may cite the paper's numbers
+      // "~0" names ill-conditioning, not a result.
+      assert.doesNotMatch(code, /[≈~]\s*(?!0(?![.\d]))\d/, `${f}:${i + 1}: an approximate number written as a literal: ${line.trim()}`);
+    });
+  }
+});

@@ -16,6 +16,21 @@ const factories = new Map<BackendName, BackendFactory>([["ts", { name: "ts", cre
 const made = new Map<BackendName, Backend | { unavailable: string }>();
 let active: Backend = tsBackend;
 let merged: Kernels = tsKernels;
+// Nothing is selected at import: the first op (or getBackend) runs the default picker, once.
+let chosen = false;
+let picker: (() => void) | null = null;
+
+/** What the first op runs when no backend was set explicitly (backend/init.ts: the best available). */
+export function setDefaultPicker(f: () => void): void { picker = f; }
+
+function ensureChosen(): void {
+  if (chosen) return;
+  chosen = true;
+  picker?.();
+}
+
+/** The active backend's name, or null while none has been chosen (before the first op). */
+export const chosenBackend = (): BackendName | null => (chosen ? active.name : null);
 
 export function registerBackend(f: BackendFactory): void {
   factories.set(f.name, f);
@@ -39,12 +54,13 @@ function make(name: BackendName): Backend | { unavailable: string } {
 export function setBackend(which: BackendName | Backend): Backend {
   const b = typeof which === "string" ? make(which) : which;
   if ("unavailable" in b) throw new Error(`backend "${which as string}" is unavailable: ${b.unavailable}`);
+  chosen = true;
   active = b;
   merged = { ...tsKernels, ...b.kernels } as Kernels;
   return b;
 }
 
-export const getBackend = (): Backend => active;
+export const getBackend = (): Backend => { ensureChosen(); return active; };
 
 /** Every registered backend and whether it can run here (with the reason when not). */
 export function backendStatus(): { name: BackendName; available: boolean; description: string }[] {
@@ -66,4 +82,7 @@ export function selectBestBackend(order: BackendName[] = ["native", "wasm", "ts"
 }
 
 /** The kernels to run for a dtype: the active backend's for float32, the reference otherwise. */
-export const kernelsFor = (dtype: string): Kernels => (dtype === "float32" ? merged : tsKernels);
+export const kernelsFor = (dtype: string): Kernels => {
+  if (!chosen) ensureChosen();
+  return dtype === "float32" ? merged : tsKernels;
+};

@@ -28,17 +28,23 @@ import { discover } from "./commands/discover.js";
 import { saeCmd } from "./commands/sae.js";
 import { serve } from "./commands/serve.js";
 import { convert } from "./commands/convert.js";
+import { download, resolveModelArg } from "./commands/download.js";
+import { models } from "./commands/models.js";
 import { useBackend } from "../backend/init.js";
 import type { BackendName } from "../backend/registry.js";
 
 // Commands that are not techniques (no model to analyse, or a server), and techniques not yet moved to a descriptor.
 const legacy: Command[] = [
-  demo, info, run, serve, convert,
+  demo, info, run, serve, convert, download, models,
   dla, attention, patch, pathPatchCmd, ablateCmd, attribute, saeCmd, discover, scrub,
   trainLm, trainChar, lab, fitScaling,
 ];
 // In the order help lists them: basics, techniques, training, labs.
-const ORDER = ["demo", "info", "run", "serve", "convert", "lens", "dla", "attention", "patch", "path-patch", "ablate", "attribute", "circuits", "qk-ov", "neurons", "sae", "probe", "discover", "scrub", "train-lm", "train-char", "lab", "fit-scaling"];
+const ORDER = ["demo", "info", "run", "serve", "convert", "download", "models", "lens", "dla", "attention", "patch", "path-patch", "ablate", "attribute", "circuits", "qk-ov", "neurons", "sae", "probe", "discover", "scrub", "train-lm", "train-char", "lab", "fit-scaling"];
+// Which positional of a legacy command names the model: a hub id there is found in the cache or downloaded first.
+const MODEL_ARG: Record<string, number> = {
+  run: 0, serve: 0, dla: 0, attention: 0, patch: 0, "path-patch": 0, ablate: 0, attribute: 0, discover: 0, scrub: 0, sae: 1,
+};
 
 /** --backend NAME anywhere in argv: taken out before commander sees the command's own flags. */
 function takeBackend(argv: string[]): { argv: string[]; backend: string | undefined } {
@@ -61,7 +67,7 @@ function program(json: boolean, setCode: (c: number) => void): Cmd {
     .configureOutput({ writeErr: () => {}, writeOut: (s) => process.stdout.write(s) })
     .addHelpText("after", "\ncircuitscope <command> --help shows a command's options.");
   const byName = new Map<string, Cmd>();
-  for (const t of TECHNIQUES) byName.set(t.name, techniqueCommand(t, loadSubject, makeOutput, setCode));
+  for (const t of TECHNIQUES) byName.set(t.name, techniqueCommand(t, async (m) => { await resolveModelArg(m, makeOutput(json)); return loadSubject(m); }, makeOutput, setCode));
   for (const c of legacy) {
     const sub = new Cmd(c.name).summary(c.summary).description(c.summary)
       .allowUnknownOption().allowExcessArguments().argument("[args...]")
@@ -69,6 +75,8 @@ function program(json: boolean, setCode: (c: number) => void): Cmd {
         const args = parseArgs(self.args);
         const flags = new Flags(args);
         if (flags.bool("help")) { process.stdout.write(c.usage + "\n"); return; }
+        const model = args.positionals[MODEL_ARG[c.name] ?? -1];
+        if (model !== undefined) await resolveModelArg(model, makeOutput(json));
         await c.run(args.positionals, flags, makeOutput(json));
       });
     byName.set(c.name, sub);

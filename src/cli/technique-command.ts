@@ -88,7 +88,7 @@ function flagName(t: Technique, path: string, raw: Record<string, unknown>): str
 }
 
 /** The commander command of a technique; `load` opens the model argument, `out` is chosen by --json. */
-export function techniqueCommand(t: Technique, load: (model: string) => Subject, makeOut: (json: boolean) => Output, onDone: (code: number) => void): Cmd {
+export function techniqueCommand(t: Technique, load: (model: string) => Subject | Promise<Subject>, makeOut: (json: boolean) => Output, onDone: (code: number) => void): Cmd {
   const cmd = new Cmd(t.name).summary(t.summary).description(t.summary);
   cmd.argument("<model>", "snapshot folder (config.json, model.safetensors, tokenizer.json)");
   const shape = t.input.shape as Record<string, z.ZodType>;
@@ -118,7 +118,7 @@ export function techniqueCommand(t: Technique, load: (model: string) => Subject,
       const v = opts[k];
       if (v !== undefined) raw[k] = convert(`--${kebab(k)}`, fieldInfo(schema), v);
     }
-    const subject = load(args[0] as string);
+    const subject = await load(args[0] as string);
     const ac = new AbortController();
     const stop = () => ac.abort(new Error("interrupted"));
     process.once("SIGINT", stop);

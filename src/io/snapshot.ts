@@ -1,9 +1,11 @@
 // Hugging Face snapshot folders (what `huggingface-cli download` or save_pretrained leaves): config.json,
 // model.safetensors or model.safetensors.index.json with its shards, and optionally tokenizer files.
-// loadPretrained builds a frozen HookedTransformer from one; saveHF writes a model back as one.
+// loadPretrained builds a frozen HookedTransformer from one (or from a hub id's snapshot in the
+// Hugging Face cache, hub-cache.ts); loadPretrainedAsync also downloads it (hub-download.ts); saveHF
+// writes a model back as one.
 //
-// Not handled: pytorch_model.bin (pickled torch; convert it to safetensors first), downloading, and
-// model families other than those in hf-config.ts.
+// Not handled: pytorch_model.bin (pickled torch; convert it to safetensors first), and model
+// families other than those in hf-config.ts.
 import fs from "node:fs";
 import path from "node:path";
 import type { HookedTransformer } from "../model/transformer.js";
@@ -13,6 +15,8 @@ import { frozenFromHF, hfStateDict, unembedIsTied } from "./hf-weights.js";
 import { saveSafetensors, SafetensorsFile, ShardedSafetensors, writeFileAtomic, type TensorSource } from "./safetensors.js";
 import { Tokenizer } from "./tokenizer.js";
 import { findLlama2c, loadLlama2c } from "./llama2c.js";
+import { hubCacheDir, localModelFolder } from "./hub-cache.js";
+import { resolveModel, type HubOptions } from "./hub-download.js";
 
 export class SnapshotError extends Error {
   override name = "SnapshotError";
@@ -26,6 +30,10 @@ export interface LoadPretrainedOptions {
    * checkFinite, which checks the logits of every forward. Default true; false skips both.
    */
   checkFinite?: boolean;
+  /** For a hub id: the branch, tag or commit (default "main", or the id's "@rev"). */
+  revision?: string;
+  /** For a hub id: the cache folder (default HF_HUB_CACHE, else $HF_HOME/hub). */
+  cacheDir?: string;
 }
 
 export interface Pretrained {
@@ -70,8 +78,11 @@ export function readHFConfig(folder: string): HFConfigJson {
  * A HookedTransformer with a snapshot folder's weights, frozen for analysis (requiresGrad = false on
  * every parameter; call p.requireGrad() to fine-tune), and its tokenizer if the folder has one.
  * A llama2.c checkpoint (a .bin file, or a folder with one beside its tok*.bin) opens too (llama2c.ts).
+ * A hub id ("gpt2", "EleutherAI/pythia-70m@step1000") is read from the Hugging Face cache only;
+ * loadPretrainedAsync downloads it when it is not there.
  */
-export function loadPretrained(folder: string, opts: LoadPretrainedOptions = {}): Pretrained {
+export function loadPretrained(folderOrId: string, opts: LoadPretrainedOptions = {}): Pretrained {
+  const folder = localModelFolder(folderOrId, opts.revision, opts.cacheDir ?? hubCacheDir());
   const dtype = opts.dtype ?? "float32";
   if (dtype !== "float32" && dtype !== "float64") throw new SnapshotError(`loadPretrained: dtype must be "float32" or "float64", got ${JSON.stringify(dtype)}`);
   const llama2c = findLlama2c(folder);
@@ -87,6 +98,12 @@ export function loadPretrained(folder: string, opts: LoadPretrainedOptions = {})
   config = { ...config, dtype };
   if (config.bos_token_id === null && tokenizer?.bosTokenId != null) config = { ...config, bos_token_id: tokenizer.bosTokenId };
   return { model: frozenFromHF(config, source, { checkFinite: opts.checkFinite ?? true }), tokenizer, config, hfConfig };
+}
+
+/** loadPretrained of a folder or a hub id, downloading the snapshot into the cache first when needed. */
+export async function loadPretrainedAsync(folderOrId: string, opts: LoadPretrainedOptions & HubOptions = {}): Promise<Pretrained> {
+  const { revision: _revision, ...rest } = opts; // the revision is resolved into the folder
+  return loadPretrained(await resolveModel(folderOrId, opts), rest);
 }
 
 export interface SaveHFOptions {

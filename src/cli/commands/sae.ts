@@ -30,6 +30,7 @@ import type { Output } from "../io.js";
 import { intList, writeOutputFiles } from "../outputs.js";
 import { corpusWindows } from "../../techniques/corpus.js";
 import { loadWithTokenizer, shownToken } from "./patch.js";
+import { isLocalPath } from "../../io/hub-cache.js";
 
 /** "93.1% recovered", or why the fraction is not meaningful (CE_zero − CE_clean ~0). */
 
@@ -96,7 +97,7 @@ function corpusSetup(folder: string | undefined, flags: Flags) {
       if (folder === undefined) throw new UsageError("sae needs a snapshot folder");
       if (corpusFile === undefined) throw new UsageError("sae needs --corpus file.txt");
       if (!fs.existsSync(corpusFile)) throw new UsageError(`--corpus: no file at ${corpusFile}`);
-      if (!fs.existsSync(folder)) throw new UsageError(`no snapshot folder at ${folder}`);
+      if (isLocalPath(folder) && !fs.existsSync(folder)) throw new UsageError(`no snapshot folder at ${folder}`);
       const { model, tokenizer, config } = loadWithTokenizer(folder);
       const bos = noBos ? undefined : tokenizer.bosTokenId ?? undefined;
       const lead = bos === undefined ? 0 : 1, skip = skipFlag === -1 ? lead : skipFlag;
