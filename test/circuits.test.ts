@@ -430,6 +430,6 @@ describe("circuitscope circuits (CLI)", () => {
   it("rejects a sequence that does not fit n_ctx", () => {
     const r = cli("circuits", folder, "--seq-len", "17");
     assert.equal(r.code, 2);
-    assert.match(r.stderr, /--seq-len must be in \[2, 16\]/);
+    assert.match(r.stderr, /--seq-len: must be in \[2, 16\]/);
   });
 });

@@ -18,7 +18,7 @@ import { pathPatchSweep } from "../src/analysis/path-patching.js";
 import { activationHistogram, maxActivatingExamples, polysemanticity } from "../src/analysis/neurons.js";
 import { fullLogitAttribution, neuronLogitAttribution } from "../src/analysis/residual.js";
 import { detectHead, HEAD_KINDS } from "../src/analysis/head-detectors.js";
-import { corpusWindows } from "../src/cli/commands/neurons.js";
+import { corpusWindows } from "../src/techniques/corpus.js";
 import { parseReceivers } from "../src/techniques/path-patch.js";
 import { InputError } from "../src/techniques/technique.js";
 import type { HookName } from "../src/model/hooks.js";
@@ -162,7 +162,7 @@ test("neurons --json --out: examples, histograms and polysemanticity equal the l
   const byStd = [...all].sort((a, b) => b.std - a.std).slice(0, 2).map((h) => h.neuron);
   assert.deepEqual((JSON.parse(t.stdout) as NeuronsDoc).neurons.map((n) => n.neuron), byStd);
 
-  assert.match(errorOf(cli("neurons", snapshot, "--corpus", corpus, "--layer", "7", "--json")), /--layer 7 is out of range: the model has layers 0\.\.1/);
+  assert.match(errorOf(cli("neurons", snapshot, "--corpus", corpus, "--layer", "7", "--json")), /--layer: 7 is out of range: the model has layers 0\.\.1/);
   assert.match(errorOf(cli("neurons", snapshot, "--corpus", corpus, "--layer", "0", "--neurons", "0,99", "--json")), /neuron 99 is out of range: layer 0 has neurons 0\.\.7/);
 });
 

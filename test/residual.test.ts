@@ -4,7 +4,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import * as cs from "../src/index.js";
-import { logitLens, logitLensSvg, headLogitAttribution, mlpLogitAttribution, neuronLogitAttribution, fullLogitAttribution } from "../src/analysis/residual.js";
+import { logitLens, headLogitAttribution, mlpLogitAttribution, neuronLogitAttribution, fullLogitAttribution } from "../src/analysis/residual.js";
 import { assertClose } from "./model-fixtures.js";
 
 const cfg = cs.makeConfig({ d_model: 16, n_layers: 2, n_heads: 4, d_vocab: 40, n_ctx: 16 });
@@ -41,7 +41,6 @@ test("logit lens: top-k, target rank and prob, positions", () => {
     assert.equal(lens.targetRank!.get(l, b, p), higher);
     if (lens.targetRank!.get(l, b, p) === 0) assert.equal(top[0]!.token, t);
   }
-  assert.match(logitLensSvg(lens), /^<svg/);
 });
 
 test("full DLA (embeddings, heads, b_O, MLPs) sums to the logit difference minus the constant", () => {

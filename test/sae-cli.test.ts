@@ -12,7 +12,7 @@ import { loadPretrained } from "../src/io/snapshot.js";
 import { loadSae } from "../src/sae/io.js";
 import { collectActivations } from "../src/sae/activations.js";
 import { reconstructionMetrics } from "../src/sae/metrics.js";
-import { corpusWindows } from "../src/cli/commands/neurons.js";
+import { corpusWindows } from "../src/techniques/corpus.js";
 import type { HookName } from "../src/model/hooks.js";
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), "circuitscope-sae-cli-"));

@@ -9,7 +9,7 @@ import path from "node:path";
 import { useBackend } from "../src/backend/init.js";
 import { loadSubject } from "../src/techniques/subject.js";
 import { runTechnique, TECHNIQUES, type TechniqueName } from "../src/techniques/index.js";
-import { kebab } from "../src/cli/technique-command.js";
+import { fieldInfo, kebab } from "../src/cli/technique-command.js";
 import type { TechniqueListing } from "../src/server/api-types.js";
 import { cli } from "./cli-helpers.js";
 import { post, startServe, tinySnapshot, type Served } from "./server-helpers.js";
@@ -17,6 +17,8 @@ import { post, startServe, tinySnapshot, type Served } from "./server-helpers.js
 // The backend the CLI and the server pick, so the three surfaces run the same kernels.
 useBackend();
 const { dir, folder } = tinySnapshot("circuitscope-techniques-");
+const corpus = path.join(dir, "corpus.txt");
+fs.writeFileSync(corpus, "the cat sat on the mat. the dog sat on the log! A cat, a dog, a mat? Then the cat ran. ".repeat(4));
 
 /** One input per technique, as JSON (the API's body; the CLI's flags are made from it). */
 const SAMPLES: Record<TechniqueName, Record<string, unknown>> = {
@@ -29,6 +31,9 @@ const SAMPLES: Record<TechniqueName, Record<string, unknown>> = {
     hypothesis: { name: "L1H0 reads tokens", output: [{ node: "head", layer: 1, head: 0, feature: "whole", q: [{ node: "embed", feature: "token" }] }] },
     data: [[1, 2, 3, 4, 5, 6], [6, 5, 4, 3, 2, 1], [1, 3, 5, 7, 9, 11], [2, 4, 6, 8, 10, 12], [7, 7, 8, 8, 9, 9]], samples: 12, seed: 1, positions: "1-4",
   },
+  circuits: { seqLen: 6, batch: 2, seed: 1 },
+  "qk-ov": { heads: "1.0,0.1", first: 3, positions: 4 },
+  neurons: { corpus, layer: 1, top: 2, k: 2, ctx: 8, maxWindows: 4, batch: 2, bins: 5 },
 };
 
 /** The CLI arguments for a sample: positionals in order, then one flag per other field. */

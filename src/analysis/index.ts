@@ -24,7 +24,7 @@ export {
 } from "./attribution.js";
 export { lrp, transformerLRP, lrpEpsilon, lrpIdentity, lrpUniform, type Conservation, type TransformerLRP, type TransformerLRPOptions } from "./lrp.js";
 export {
-  logitLens, logitLensSvg, headLogitAttribution, mlpLogitAttribution, neuronLogitAttribution, fullLogitAttribution,
+  logitLens, headLogitAttribution, mlpLogitAttribution, neuronLogitAttribution, fullLogitAttribution,
   type LogitLensOptions, type LogitLensResult, type DlaTarget,
 } from "./residual.js";
 export { ablate, ablationHook, ablationSweep, type AblationKind, type AblationTarget, type AblationOptions, type AblationSweep } from "./ablation.js";

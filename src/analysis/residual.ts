@@ -11,7 +11,6 @@ import type { ActivationCache, ResidStack } from "../model/cache.js";
 import { blockHook } from "../model/hooks.js";
 import type { HookedTransformer } from "../model/transformer.js";
 import { topKIndices } from "../tensor/ops/sparse.js";
-import { heatmap } from "../plot/svg.js";
 import type { LabelledAxis } from "./patching.js";
 
 export interface LogitLensOptions {
@@ -92,14 +91,6 @@ export function logitLens(model: HookedTransformer, cache: ActivationCache, opts
     if (opts.target !== undefined) { res.targetRank = new Tensor(rank, [Lr, B, P]); res.targetProb = new Tensor(tprob, [Lr, B, P]); }
     return res;
   });
-}
-
-/** Heatmap of a lens's target prob for one batch row: layers (rows) × positions (columns). */
-export function logitLensSvg(lens: LogitLensResult, opts: { batch?: number; title?: string; posLabels?: readonly string[] } = {}): string {
-  if (!lens.targetProb) throw new Error("logitLensSvg: the lens was run without a target");
-  const b = opts.batch ?? 0, [L, , P] = lens.targetProb.shape as [number, number, number];
-  const values = Array.from({ length: L }, (_, l) => Array.from({ length: P }, (_, p) => lens.targetProb!.get(l, b, p)));
-  return heatmap(values, { title: opts.title ?? "logit lens: target prob", rowLabels: lens.axes[0]!.labels, colLabels: opts.posLabels ?? lens.axes[2]!.labels, xLabel: "position", yLabel: "layer", scale: "sequential", min: 0, max: 1 });
 }
 
 /** A token, or a logit difference token − incorrect. */

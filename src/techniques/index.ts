@@ -7,13 +7,16 @@ import { patch } from "./patch.js";
 import { pathPatch } from "./path-patch.js";
 import { discover } from "./discover.js";
 import { scrub } from "./scrub.js";
+import { circuits } from "./circuits.js";
+import { qkOv } from "./qk-ov.js";
+import { neurons } from "./neurons.js";
 
 /** By name: the typed map the API's route types come from. */
-export const techniques = { lens, probe, patch, "path-patch": pathPatch, discover, scrub } as const;
+export const techniques = { lens, probe, patch, "path-patch": pathPatch, discover, scrub, circuits, "qk-ov": qkOv, neurons } as const;
 export type TechniqueName = keyof typeof techniques;
 
 // Technique<S, R> is contravariant in S through run(): the list holds them at their common erasure.
 export const TECHNIQUES: readonly Technique[] = Object.values(techniques) as unknown as readonly Technique[];
 
-export { lens, probe, patch, pathPatch, discover, scrub };
+export { lens, probe, patch, pathPatch, discover, scrub, circuits, qkOv, neurons };
 export * from "./technique.js";

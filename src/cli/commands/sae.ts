@@ -28,7 +28,7 @@ import { intAtLeast as int, positive, UsageError, type Flags } from "../args.js"
 import type { Command } from "../command.js";
 import type { Output } from "../io.js";
 import { intList, writeOutputFiles } from "../outputs.js";
-import { corpusWindows } from "./neurons.js";
+import { corpusWindows } from "../../techniques/corpus.js";
 import { loadWithTokenizer } from "../legacy-inputs.js";
 import { shownToken } from "../../techniques/inputs.js";
 import { isLocalPath } from "../../io/hub-cache.js";
