@@ -224,3 +224,59 @@ test("generate: positionIds equal to the derived ones change nothing; offset pos
   assert.notDeepEqual(cached.logprobs, base.logprobs, "learned positions: the offset changes the distribution");
   assert.throws(() => cs.generate(model, tokens, { maxNewTokens: 1, positionIds: new cs.Tensor(pos, [1, 10]), attentionMask: mask }), /positionIds must be \[batch, pos\] = \[2, 5\]/);
 });
+
+// ---- "all"-position metrics on padded batches ---------------------------------------------------
+
+/** Padded rows as plain arrays (what lossMetric and positionLossMetric take). */
+const rowsOf = (t: cs.Tensor): number[][] => {
+  const [B, T] = t.shape as [number, number], d = t.toArray();
+  return Array.from({ length: B }, (_, b) => Array.from(d.slice(b * T, (b + 1) * T)));
+};
+
+for (const arch of ["gpt2", "llama", "neox"] as const) {
+  test(`${arch}: lossMetric and positionLossMetric skip padded targets; patchByPos with a loss metric on a padded batch pools each prompt's unpadded loss`, () => {
+    const model = randomModel(arch, { seed: 7, dtype: "float64" });
+    const { clean, corrupted } = pair(model.cfg.d_vocab);
+    const L = model.cfg.n_layers;
+    // Each prompt alone: its loss sweep, weighted by its number of targets (the padded metric is the mean over every real target).
+    const perPos = [0, 1].map((b) => cs.patchByPos(model, { clean: [clean[b]!], corrupted: [corrupted[b]!], metric: cs.lossMetric([corrupted[b]!]) }));
+    const w = lengths.map((n) => (n - 1) / (lengths[0]! + lengths[1]! - 2));
+    for (const side of ["left", "right"] as Side[]) {
+      const c = padRows(clean, side, 0), k = padRows(corrupted, side, 0), T = c.tokens.shape[1]!;
+      const metric = cs.lossMetric(rowsOf(k.tokens));
+      // The metric alone equals model.loss under the mask; without the mask it counts the pad targets too.
+      const logits = cs.noGrad(() => model.forward(k.tokens, { attentionMask: k.mask }));
+      const masked = cs.noGrad(() => metric.compute(logits, k.mask).item()), loss = cs.noGrad(() => model.loss(k.tokens, { attentionMask: k.mask }).item());
+      assert.ok(Math.abs(masked - loss) < 1e-12, `${side}: lossMetric ${masked} vs model.loss ${loss}`);
+      assert.ok(Math.abs(cs.noGrad(() => metric.compute(logits).item()) - loss) > 1e-4, `${side}: without the mask the pad targets count`);
+      for (const fast of [true, false]) {
+        const r = cs.patchByPos(model, { clean: c.tokens, corrupted: k.tokens, metric, attentionMask: c.mask, fast });
+        const want: number[] = [];
+        for (let l = 0; l < L; l++) for (let p = 0; p < T; p++) {
+          let s = 0;
+          perPos.forEach((pr, b) => { const q = p - c.offsets[b]!, n = pr.values.shape[1]!; s += w[b]! * (q >= 0 && q < n ? pr.values.toArray()[l * n + q]! : pr.targetMetric); });
+          want.push(s);
+        }
+        const worst = assertClose(r.values.toArray(), want, 1e-9, `${side} patchByPos loss (fast ${fast})`);
+        assertClose([r.targetMetric, r.sourceMetric], [w[0]! * perPos[0]!.targetMetric + w[1]! * perPos[1]!.targetMetric, w[0]! * perPos[0]!.sourceMetric + w[1]! * perPos[1]!.sourceMetric], 1e-9, `${side} loss baselines`);
+        console.log(`${arch} ${side} padding, patchByPos with lossMetric (fast ${fast}): worst |diff| from the pooled unpadded prompts ${worst.toExponential(2)}`);
+      }
+      // positionLossMetric at padded columns 1..3: a column counts in a row where it and the next are real.
+      const cols = [1, 2, 3];
+      const plm = cs.positionLossMetric(rowsOf(k.tokens), cols);
+      let sum = 0, n = 0;
+      corrupted.forEach((row, b) => {
+        const lg = cs.noGrad(() => model.forward([row]));
+        const per = cs.crossEntropy(cs.slice(lg, 1, 0, row.length - 1), new cs.Tensor(Int32Array.from(row.slice(1)), [1, row.length - 1]), { reduction: "none" }).toArray();
+        for (const p of cols) { const q = p - k.offsets[b]!; if (q >= 0 && q < row.length - 1) { sum += per[q]!; n++; } }
+      });
+      const got = cs.noGrad(() => plm.compute(logits, k.mask).item());
+      assert.ok(Math.abs(got - sum / n) < 1e-9, `${side}: positionLossMetric ${got} vs ${sum / n} over ${n} real targets`);
+      // normalizedMetric passes the mask on.
+      const nm = cs.normalizedMetric(metric, 1, 2);
+      assert.ok(Math.abs(cs.noGrad(() => nm.compute(logits, k.mask).item()) - (masked - 2) / -1) < 1e-12, `${side}: normalizedMetric forwards the mask`);
+    }
+    assert.throws(() => cs.lossMetric([[1, 2, 3]]).compute(cs.noGrad(() => model.forward([[1, 2, 3]])), new cs.Tensor(Int32Array.from([1, 0, 1]), [1, 3])), /lossMetric: the attentionMask leaves no target position/);
+    assert.throws(() => cs.lossMetric([[1, 2, 3]]).compute(cs.noGrad(() => model.forward([[1, 2, 3]])), new cs.Tensor(Int32Array.from([1, 1]), [1, 2])), /lossMetric: attentionMask must be \[batch, pos\] = \[1, 3\]/);
+  });
+}

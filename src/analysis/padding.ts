@@ -35,10 +35,20 @@ export function padRuns(pad: Padding | undefined, K: number): { attentionMask?: 
   return { attentionMask: rep(pad.attentionMask), positionIds: rep(pad.positionIds) };
 }
 
-/** metric on logits [K * batch, pos, d_vocab]; a "last" metric reads each row's last real token under right padding. */
+/**
+ * metric on logits [K * batch, pos, d_vocab]: a "last" metric reads each row's last real token under
+ * right padding; an "all" metric gets the mask (repeated K times) and so skips padded targets.
+ */
 export function metricOn(metric: Metric, logits: Tensor, pad: Padding | undefined): Tensor {
+  if (metric.positions === "all") {
+    const m = pad?.attentionMask;
+    if (!m) return metric.compute(logits);
+    const K = logits.shape[0]! / m.shape[0]!;
+    if (!Number.isInteger(K)) throw new ShapeError(`metricOn: logits batch ${logits.shape[0]} is not a multiple of the attentionMask's ${m.shape[0]} rows`);
+    return metric.compute(logits, padRuns(pad, K).attentionMask);
+  }
   const last = pad?.lastReal;
-  if (!last || metric.positions !== "last") return metric.compute(logits);
+  if (!last) return metric.compute(logits);
   const B = last.length, R = logits.shape[0]!;
   const rows = Array.from({ length: R }, (_, r) => slice(slice(logits, 0, r, r + 1), 1, last[r % B]!, last[r % B]! + 1));
   return metric.compute(concat(rows, 0)); // [K * batch, 1, d_vocab]
