@@ -280,3 +280,76 @@ for (const arch of ["gpt2", "llama", "neox"] as const) {
     assert.throws(() => cs.lossMetric([[1, 2, 3]]).compute(cs.noGrad(() => model.forward([[1, 2, 3]])), new cs.Tensor(Int32Array.from([1, 1]), [1, 2])), /lossMetric: attentionMask must be \[batch, pos\] = \[1, 3\]/);
   });
 }
+
+// ---- ablation on padded batches -----------------------------------------------------------------
+
+const refLengths = [7, 6, 8];
+
+for (const arch of ["gpt2", "llama", "neox"] as const) {
+  test(`${arch}: ablate and ablationSweep (zero, mean, resample) on left- and right-padded prompts and references equal each prompt alone with its unpadded reference rows`, () => {
+    const model = randomModel(arch, { seed: 8, dtype: "float64" });
+    const V = model.cfg.d_vocab, L = model.cfg.n_layers;
+    const { clean } = pair(V);
+    const ref = randomRows(V, refLengths, 41);
+    const seed = 3, rng = new cs.Rng(seed), drawn = [rng.int(0, ref.length), rng.int(0, ref.length)];
+    // Prompt b alone: the reference rows cut to its length (causal, so their activations there are unchanged), unpadded;
+    // resample gets the one row the batch draws for b.
+    const aloneRef = (kind: cs.AblationKind, b: number) => (kind === "resample" ? [ref[drawn[b]!]!.slice(0, lengths[b])] : ref.map((r) => r.slice(0, lengths[b])));
+    for (const side of ["left", "right"] as Side[]) {
+      const x = padRows(clean, side, 0), r = padRows(ref, side === "left" ? "right" : "left", 0), T = x.tokens.shape[1]!;
+      const pads = { attentionMask: x.mask, referenceAttentionMask: r.mask };
+      for (const kind of ["zero", "mean", "resample"] as const) {
+        const base = { kind, seed, reference: r.tokens, ...pads };
+        // ablate(): the logits at each row's real positions are the prompt's own.
+        const target = { layer: 1, mlp: true } as const;
+        const got = ablate3(cs.ablate(model, x.tokens, { ...base, target }));
+        let worstLogits = 0;
+        [0, 1].forEach((b) => {
+          const want = ablate3(cs.ablate(model, [clean[b]!], { kind, seed: 0, reference: aloneRef(kind, b), target }));
+          for (let q = 0; q < lengths[b]!; q++) for (let v = 0; v < V; v++) worstLogits = Math.max(worstLogits, Math.abs(got[b]![q + x.offsets[b]!]![v]! - want[0]![q]![v]!));
+        });
+        assert.ok(worstLogits < 1e-9, `${side} ${kind} ablate: worst |diff| ${worstLogits}`);
+        for (const fast of [true, false]) {
+          const per = [0, 1].map((b) => cs.ablationSweep(model, [clean[b]!], { kind, seed: 0, reference: aloneRef(kind, b), metric: cs.logitDiffMetric(answers[b]!), fast }));
+          const sw = cs.ablationSweep(model, x.tokens, { ...base, metric: cs.logitDiffMetric(answers), fast });
+          const w = assertClose(sw.values.toArray(), sw.values.toArray().map((_, i) => (per[0]!.values.toArray()[i]! + per[1]!.values.toArray()[i]!) / 2), 1e-9, `${side} ${kind} heads sweep (fast ${fast})`);
+          assert.ok(Math.abs(sw.cleanMetric - (per[0]!.cleanMetric + per[1]!.cleanMetric) / 2) < 1e-9, `${side} ${kind}: clean metric`);
+          console.log(`${arch} ${side} padding, ${kind} ablation over heads (fast ${fast}): worst |diff| from the unpadded prompts ${w.toExponential(2)}; ablate() logits ${worstLogits.toExponential(2)}`);
+        }
+        if (kind === "mean") {
+          // Positions index the padded columns: row b's value at column p is its unpadded value at p − offset (0 at padding).
+          const per = [0, 1].map((b) => cs.ablationSweep(model, [clean[b]!], { kind, reference: aloneRef(kind, b), metric: cs.logitDiffMetric(answers[b]!), over: "positions" }));
+          const sw = cs.ablationSweep(model, x.tokens, { ...base, metric: cs.logitDiffMetric(answers), over: "positions" });
+          const want: number[] = [];
+          for (let l = 0; l < L; l++) for (let p = 0; p < T; p++) {
+            let s = 0;
+            per.forEach((pr, b) => { const q = p - x.offsets[b]!, n = pr.values.shape[1]!; if (q >= 0 && q < n) s += pr.values.toArray()[l * n + q]!; });
+            want.push(s / 2);
+          }
+          assertClose(sw.values.toArray(), want, 1e-9, `${side} mean positions sweep`);
+        }
+      }
+      // A left-padded reference (right-padded input): without its mask the pad columns would count at the first positions.
+      if (side === "left") continue;
+      const unmasked = cs.ablationSweep(model, x.tokens, { kind: "mean", reference: r.tokens, attentionMask: x.mask, metric: cs.logitDiffMetric(answers) });
+      const masked = cs.ablationSweep(model, x.tokens, { kind: "mean", reference: r.tokens, ...pads, metric: cs.logitDiffMetric(answers) });
+      assert.ok(assertCloseOrDiff(unmasked.values.toArray(), masked.values.toArray()) > 1e-6, `${side}: the reference mask matters`);
+    }
+    const short = padRows(randomRows(V, [3, 2], 5), "right", 0);
+    assert.throws(() => cs.ablate(model, [clean[0]!], { kind: "mean", target: { layer: 0, head: 0 }, reference: short.tokens, referenceAttentionMask: short.mask }), /no reference row has a real token at position 3, which input row 0 needs/);
+    assert.throws(() => cs.ablate(model, [clean[0]!], { kind: "resample", target: { layer: 0, head: 0 }, reference: short.tokens, referenceAttentionMask: short.mask }), /resampled reference row \d has no real token at position \d/);
+    assert.throws(() => cs.ablate(model, [clean[0]!], { kind: "mean", target: { layer: 0, head: 0 }, reference: short.tokens, referenceAttentionMask: new cs.Tensor(Int32Array.from([1, 1]), [1, 2]) }), /ablate: referenceAttentionMask must be \[batch, pos\] = \[2, 3\]/);
+  });
+}
+
+/** Logits [batch, pos, d_vocab] as nested arrays. */
+function ablate3(t: cs.Tensor): number[][][] {
+  const [B, T, V] = t.shape as [number, number, number], d = t.toArray();
+  return Array.from({ length: B }, (_, b) => Array.from({ length: T }, (_, p) => Array.from(d.slice((b * T + p) * V, (b * T + p + 1) * V))));
+}
+
+function assertCloseOrDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let worst = 0;
+  for (let i = 0; i < a.length; i++) worst = Math.max(worst, Math.abs(a[i]! - b[i]!));
+  return worst;
+}
