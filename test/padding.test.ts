@@ -141,7 +141,8 @@ function expectedByPos(per: cs.PatchResult[], offsets: number[], L: number, T: n
 function assertClose(got: ArrayLike<number>, want: ArrayLike<number>, tol: number, msg: string): number {
   assert.equal(got.length, want.length, `${msg}: length`);
   let worst = 0;
-  for (let i = 0; i < got.length; i++) worst = Math.max(worst, Math.abs(got[i]! - want[i]!));
+  // NaN matches NaN only (path patching marks heads that are not before the receivers with NaN).
+  for (let i = 0; i < got.length; i++) worst = Math.max(worst, Number.isNaN(got[i]!) && Number.isNaN(want[i]!) ? 0 : Number.isNaN(got[i]! - want[i]!) ? Infinity : Math.abs(got[i]! - want[i]!));
   assert.ok(worst <= tol, `${msg}: worst |diff| ${worst}`);
   return worst;
 }
@@ -352,4 +353,32 @@ function assertCloseOrDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
   let worst = 0;
   for (let i = 0; i < a.length; i++) worst = Math.max(worst, Math.abs(a[i]! - b[i]!));
   return worst;
+}
+
+// ---- path patching on padded batches ------------------------------------------------------------
+
+for (const arch of ["gpt2", "llama", "neox"] as const) {
+  test(`${arch}: pathPatch and pathPatchSweep on left- and right-padded prompts equal each prompt alone`, () => {
+    const model = randomModel(arch, { seed: 9, dtype: "float64" });
+    const { clean, corrupted } = pair(model.cfg.d_vocab);
+    const receiverSets: (cs.PathPatchOptions["receivers"])[] = ["logits", [{ layer: 1, head: 0, input: "q" }, { layer: 1, head: 1, input: "v" }, { layer: 1, head: 3, input: "k" }]];
+    const w = lengths.map((n) => (n - 1) / (lengths[0]! + lengths[1]! - 2));
+    for (const side of ["left", "right"] as Side[]) {
+      const c = padRows(clean, side, 0), k = padRows(corrupted, side, 0);
+      for (const receivers of receiverSets) for (const freezeMlps of [false, true]) for (const direction of ["noising", "denoising"] as const) {
+        const alone = (b: number) => cs.pathPatchSweep(model, { clean: [clean[b]!], corrupted: [corrupted[b]!], metric: cs.logitDiffMetric(answers[b]!), receivers, freezeMlps, direction });
+        const per = [alone(0), alone(1)];
+        const got = cs.pathPatchSweep(model, { clean: c.tokens, corrupted: k.tokens, metric: cs.logitDiffMetric(answers), receivers, freezeMlps, direction, attentionMask: c.mask });
+        const mean = (f: (r: cs.PathPatchSweep) => number) => (f(per[0]!) + f(per[1]!)) / 2;
+        const worst = assertClose(got.values.toArray(), got.values.toArray().map((_, i) => mean((r) => r.values.toArray()[i]!)), 1e-9, `${side} ${JSON.stringify(receivers)} freezeMlps ${freezeMlps} ${direction}`);
+        assertClose([got.cleanMetric, got.corruptedMetric, got.targetMetric], [mean((r) => r.cleanMetric), mean((r) => r.corruptedMetric), mean((r) => r.targetMetric)], 1e-9, `${side} baselines`);
+        if (freezeMlps && direction === "noising") console.log(`${arch} ${side} padding, pathPatchSweep to ${receivers === "logits" ? "logits" : "3 receiver inputs"} (freezeMlps): worst |diff| from the unpadded prompts ${worst.toExponential(2)}`);
+      }
+      // Several senders at once, with a loss metric (pooled over every real target).
+      const sender = [{ layer: 0, head: 1 }, { layer: 0, head: 2 }];
+      const per = [0, 1].map((b) => cs.pathPatch(model, { clean: [clean[b]!], corrupted: [corrupted[b]!], metric: cs.lossMetric([clean[b]!]), receivers: "logits", sender }));
+      const got = cs.pathPatch(model, { clean: c.tokens, corrupted: k.tokens, metric: cs.lossMetric(rowsOf(c.tokens)), receivers: "logits", sender, attentionMask: c.mask });
+      assertClose([got.value, got.cleanMetric, got.corruptedMetric], [w[0]! * per[0]!.value + w[1]! * per[1]!.value, w[0]! * per[0]!.cleanMetric + w[1]! * per[1]!.cleanMetric, w[0]! * per[0]!.corruptedMetric + w[1]! * per[1]!.corruptedMetric], 1e-9, `${side} pathPatch with lossMetric`);
+    }
+  });
 }
