@@ -382,3 +382,52 @@ for (const arch of ["gpt2", "llama", "neox"] as const) {
     }
   });
 }
+
+// ---- circuit discovery on padded batches --------------------------------------------------------
+
+/** A seeded random edge mask keeping about half the edges. */
+function randomMask(n: number, seed: number): Uint8Array {
+  const rng = new cs.Rng(seed);
+  return Uint8Array.from({ length: n }, () => (rng.uniform() < 0.5 ? 1 : 0));
+}
+
+for (const arch of ["gpt2", "llama", "neox"] as const) {
+  test(`${arch}: CircuitRunner, EAP and EAP-IG on left- and right-padded prompts equal the mean of each prompt alone; discoverCircuit (EAP, EAP-IG, ACDC) on one padded prompt equals it unpadded`, () => {
+    const model = randomModel(arch, { seed: 10, dtype: "float64" });
+    const { clean, corrupted } = pair(model.cfg.d_vocab);
+    const alone = [0, 1].map((b) => new cs.CircuitRunner(model, { clean: [clean[b]!], corrupted: [corrupted[b]!], metric: cs.logitDiffMetric(answers[b]!) }));
+    const E = alone[0]!.graph.edges.length;
+    const eapAlone = alone.map((r) => cs.eapScores(r)), igAlone = alone.map((r) => cs.eapIgScores(r, 4));
+    const masks = [randomMask(E, 1), randomMask(E, 2)];
+    for (const side of ["left", "right"] as Side[]) {
+      const c = padRows(clean, side, 0), k = padRows(corrupted, side, 0);
+      const runner = new cs.CircuitRunner(model, { clean: c.tokens, corrupted: k.tokens, metric: cs.logitDiffMetric(answers), attentionMask: c.mask });
+      const mean = (f: (r: cs.CircuitRunner) => number) => (f(alone[0]!) + f(alone[1]!)) / 2;
+      assertClose([runner.cleanMetric, runner.corruptedMetric], [mean((r) => r.cleanMetric), mean((r) => r.corruptedMetric)], 1e-9, `${side} runner baselines`);
+      // Any circuit: its metric, and its KL to the clean model at each row's last real token, are the prompts' means.
+      for (const m of masks) {
+        assertClose([runner.metricOf(m), runner.klToClean(runner.logits(m))], [mean((r) => r.metricOf(m)), mean((r) => r.klToClean(r.logits(m)))], 1e-9, `${side} circuit metric and KL`);
+      }
+      const eap = cs.eapScores(runner), ig = cs.eapIgScores(runner, 4);
+      const we = assertClose(eap, eap.map((_, i) => (eapAlone[0]![i]! + eapAlone[1]![i]!) / 2), 1e-9, `${side} EAP scores`);
+      const wi = assertClose(ig, ig.map((_, i) => (igAlone[0]![i]! + igAlone[1]![i]!) / 2), 1e-9, `${side} EAP-IG scores`);
+      console.log(`${arch} ${side} padding, ${E} edges: EAP worst |diff| ${we.toExponential(2)}, EAP-IG ${wi.toExponential(2)} from the mean of the unpadded prompts`);
+      // One prompt padded by 2 tokens: every method chooses the same circuit as the prompt alone.
+      const row = clean[1]!, crow = corrupted[1]!;
+      const one = padRows([row, [...row, 1, 1]], side, 0), onek = padRows([crow, [...crow, 1, 1]], side, 0);
+      const padded1 = { clean: cs.slice(one.tokens, 0, 0, 1), corrupted: cs.slice(onek.tokens, 0, 0, 1), attentionMask: cs.slice(one.mask, 0, 0, 1) };
+      for (const [method, metric, extra] of [
+        ["eap", cs.logitDiffMetric(answers[1]!), {}], ["eap-ig", cs.logitDiffMetric(answers[1]!), { steps: 4 }], ["acdc", cs.logitDiffMetric(answers[1]!), { threshold: 0.005 }],
+        ["eap", cs.lossMetric(rowsOf(padded1.clean)), { topN: 12 }],
+      ] as const) {
+        const unpaddedMetric = method === "eap" && metric.positions === "all" ? cs.lossMetric([row]) : metric;
+        const want = cs.discoverCircuit(model, { clean: [row], corrupted: [crow], metric: unpaddedMetric, method, curvePoints: 4, ...extra });
+        const got = cs.discoverCircuit(model, { ...padded1, metric, method, curvePoints: 4, ...extra });
+        assert.deepEqual(Array.from(got.mask), Array.from(want.mask), `${side} ${method} (${metric.name}): the same circuit`);
+        const ws = assertClose(got.scores, want.scores, 1e-9, `${side} ${method} scores`);
+        assertClose([got.faithfulness.metric, got.faithfulness.kl, got.cleanMetric, got.corruptedMetric], [want.faithfulness.metric, want.faithfulness.kl, want.cleanMetric, want.corruptedMetric], 1e-9, `${side} ${method} faithfulness`);
+        console.log(`${arch} ${side} padding, discoverCircuit ${method} (${metric.name}): ${got.edges.length} edges as unpadded, scores worst |diff| ${ws.toExponential(2)}`);
+      }
+    }
+  });
+}
