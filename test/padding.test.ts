@@ -1,5 +1,6 @@
 // Padded batches: loss over real targets only on GPT-2, NeoX and Llama snapshots; explicit position
-// ids; and activation patching, attribution patching and layer integrated gradients on left- and
+// ids; and activation patching, attribution patching, layer integrated gradients, the "all"-position
+// metrics, ablation, path patching, circuit discovery, the logit lens and DLA on left- and
 // right-padded batches against each prompt run alone, unpadded.
 import { test } from "node:test";
 import assert from "node:assert/strict";
@@ -428,6 +429,41 @@ for (const arch of ["gpt2", "llama", "neox"] as const) {
         assertClose([got.faithfulness.metric, got.faithfulness.kl, got.cleanMetric, got.corruptedMetric], [want.faithfulness.metric, want.faithfulness.kl, want.cleanMetric, want.corruptedMetric], 1e-9, `${side} ${method} faithfulness`);
         console.log(`${arch} ${side} padding, discoverCircuit ${method} (${metric.name}): ${got.edges.length} edges as unpadded, scores worst |diff| ${ws.toExponential(2)}`);
       }
+    }
+  });
+}
+
+// ---- logit lens and direct logit attribution from a padded cache --------------------------------
+
+/** Row b's entries of x [..., batch, pos, ...rest] at its real positions, as a flat list. */
+function realEntries(x: cs.Tensor, batchDim: number, b: number, offset: number, n: number): number[] {
+  const s = x.shape, d = x.toArray(), T = s[batchDim + 1]!;
+  const outer = s.slice(0, batchDim).reduce((a, v) => a * v, 1), inner = s.slice(batchDim + 2).reduce((a, v) => a * v, 1), B = s[batchDim]!;
+  const out: number[] = [];
+  for (let o = 0; o < outer; o++) for (let q = 0; q < n; q++) for (let i = 0; i < inner; i++) out.push(d[((o * B + b) * T + offset + q) * inner + i]!);
+  return out;
+}
+
+for (const arch of ["gpt2", "llama", "neox"] as const) {
+  test(`${arch}: logitLens and head / MLP / neuron DLA from runWithCache with a mask give each prompt's unpadded values at its real positions`, () => {
+    const model = randomModel(arch, { seed: 11, dtype: "float64" });
+    const { clean } = pair(model.cfg.d_vocab);
+    const target = { token: 3, incorrect: 4 };
+    const views = (cache: cs.ActivationCache) => ({
+      lens: cs.logitLens(model, cache, { topK: 1 }).logits, lensCached: cs.logitLens(model, cache, { topK: 1, lnScale: "cached" }).logits,
+      heads: cs.headLogitAttribution(cache, target).components, mlps: cs.mlpLogitAttribution(cache, target).components,
+      neurons: cs.neuronLogitAttribution(model, cache, 1, target).components,
+    });
+    // The batch axis: logits [layer, batch, pos, d_vocab]; DLA components [n, batch, pos].
+    const alone = [0, 1].map((b) => views(cs.noGrad(() => model.runWithCache([clean[b]!])).cache));
+    for (const side of ["left", "right"] as Side[]) {
+      const x = padRows(clean, side, 0);
+      const got = views(cs.noGrad(() => model.runWithCache(x.tokens, { attentionMask: x.mask })).cache);
+      let worst = 0;
+      for (const key of Object.keys(got) as (keyof typeof got)[]) for (const b of [0, 1]) {
+        worst = Math.max(worst, assertClose(realEntries(got[key], 1, b, x.offsets[b]!, lengths[b]!), realEntries(alone[b]![key], 1, 0, 0, lengths[b]!), 1e-9, `${side} ${key} row ${b}`));
+      }
+      console.log(`${arch} ${side} padding: logit lens (recomputed and cached scale), head, MLP and neuron DLA at real positions: worst |diff| ${worst.toExponential(2)}`);
     }
   });
 }
