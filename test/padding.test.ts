@@ -381,6 +381,9 @@ for (const arch of ["gpt2", "llama", "neox"] as const) {
       const got = cs.pathPatch(model, { clean: c.tokens, corrupted: k.tokens, metric: cs.lossMetric(rowsOf(c.tokens)), receivers: "logits", sender, attentionMask: c.mask });
       assertClose([got.value, got.cleanMetric, got.corruptedMetric], [w[0]! * per[0]!.value + w[1]! * per[1]!.value, w[0]! * per[0]!.cleanMetric + w[1]! * per[1]!.cleanMetric, w[0]! * per[0]!.corruptedMetric + w[1]! * per[1]!.corruptedMetric], 1e-9, `${side} pathPatch with lossMetric`);
     }
+    const c = padRows(clean, "left", 0);
+    assert.throws(() => cs.pathPatch(model, { clean: c.tokens, corrupted: c.tokens, metric: cs.logitDiffMetric(answers), receivers: "logits", sender: { layer: 0, head: 0 }, attentionMask: cs.slice(c.mask, 0, 0, 1) }), /pathPatch: attentionMask must be \[batch, pos\] = \[2, 6\]/);
+    assert.throws(() => cs.ablationSweep(model, c.tokens, { kind: "zero", metric: cs.logitDiffMetric(answers), attentionMask: new cs.Tensor(new Int32Array(12), [2, 6]) }), /ablationSweep: attentionMask row 0 has no real token/);
   });
 }
 

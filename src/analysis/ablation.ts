@@ -239,7 +239,7 @@ export function ablationSweep(model: HookedTransformer, tokens: Tokens, opts: Sw
   const [B, T] = toks.shape as [number, number];
   const { targets, axes } = plan(model, T, opts);
   const values = new Float64Array(targets.length);
-  const padding = paddingOf(opts, B, T), fwd = padRuns(padding, 1);
+  const padding = paddingOf(opts, B, T, "ablationSweep"), fwd = padRuns(padding, 1);
   let clean: number;
   if (opts.fast ?? true) {
     const names = [...new Set(targets.map((t) => t.name))];

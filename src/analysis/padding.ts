@@ -12,17 +12,17 @@ import type { Metric } from "./patching-metrics.js";
  */
 export interface Padding { attentionMask?: Tensor; positionIds?: Tensor; lastReal: number[] | null }
 
-/** Padding of prompts [batch, pos] from the options, or undefined when there is none. */
-export function paddingOf(o: { attentionMask?: Tensor; positionIds?: Tensor }, B: number, T: number): Padding | undefined {
+/** Padding of prompts [batch, pos] from the options, or undefined when there is none; errors name `who`. */
+export function paddingOf(o: { attentionMask?: Tensor; positionIds?: Tensor }, B: number, T: number, who = "patching"): Padding | undefined {
   if (!o.attentionMask && !o.positionIds) return undefined;
   let lastReal: number[] | null = null;
   if (o.attentionMask) {
     const m = o.attentionMask;
-    if (m.ndim !== 2 || m.shape[0] !== B || m.shape[1] !== T) throw new ShapeError(`patching: attentionMask must be [batch, pos] = [${B}, ${T}], got [${m.shape}]`);
+    if (m.ndim !== 2 || m.shape[0] !== B || m.shape[1] !== T) throw new ShapeError(`${who}: attentionMask must be [batch, pos] = [${B}, ${T}], got [${m.shape}]`);
     const md = m.toArray();
     const last = Array.from({ length: B }, (_, b) => { let j = T - 1; while (j >= 0 && md[b * T + j] === 0) j--; return j; });
     const empty = last.indexOf(-1);
-    if (empty >= 0) throw new ShapeError(`patching: attentionMask row ${empty} has no real token`);
+    if (empty >= 0) throw new ShapeError(`${who}: attentionMask row ${empty} has no real token`);
     if (last.some((j) => j !== T - 1)) lastReal = last;
   }
   return { attentionMask: o.attentionMask, positionIds: o.positionIds, lastReal };

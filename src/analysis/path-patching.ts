@@ -118,7 +118,7 @@ function prepare(model: HookedTransformer, o: PathPatchOptions): Prepared {
     ...Array.from({ length: L }, (_, l) => zHook(l)),
     ...(o.freezeMlps ? Array.from({ length: L }, (_, l) => mlpOutHook(l)) : []),
   ];
-  const padding = paddingOf(o, clean.shape[0]!, clean.shape[1]!), fwd = padRuns(padding, 1);
+  const padding = paddingOf(o, clean.shape[0]!, clean.shape[1]!, "pathPatch"), fwd = padRuns(padding, 1);
   return noGrad(() => {
     const c = model.runWithCache(clean, { ...fwd, names });
     const k = model.runWithCache(corrupted, { ...fwd, names });

@@ -96,7 +96,7 @@ export class CircuitRunner {
     this.corrupted = this.model.toTokenTensor(task.corrupted);
     if (!this.clean.shapeEquals(this.corrupted.shape)) throw new ShapeError(`circuit: clean ${fmt(this.clean.shape)} and corrupted ${fmt(this.corrupted.shape)} prompts must have the same [batch, pos]`);
     this.groups = receiverGroups(this.model, this.graph);
-    this.padding = paddingOf(task, this.clean.shape[0]!, this.clean.shape[1]!);
+    this.padding = paddingOf(task, this.clean.shape[0]!, this.clean.shape[1]!, "circuit");
     this.fwd = padRuns(this.padding, 1);
     const c = noGrad(() => this.senderRun(this.clean)), k = noGrad(() => this.senderRun(this.corrupted));
     this.cleanLogits = c.logits; this.corruptedLogits = k.logits;
