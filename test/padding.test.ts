@@ -432,6 +432,8 @@ for (const arch of ["gpt2", "llama", "neox"] as const) {
         assertClose([got.faithfulness.metric, got.faithfulness.kl, got.cleanMetric, got.corruptedMetric], [want.faithfulness.metric, want.faithfulness.kl, want.cleanMetric, want.corruptedMetric], 1e-9, `${side} ${method} faithfulness`);
         console.log(`${arch} ${side} padding, discoverCircuit ${method} (${metric.name}): ${got.edges.length} edges as unpadded, scores worst |diff| ${ws.toExponential(2)}`);
       }
+      const bad = new cs.CircuitRunner(model, { clean: c.tokens, corrupted: k.tokens, metric: cs.logitDiffMetric(answers), attentionMask: c.mask, klPositions: [9] });
+      assert.throws(() => bad.klToClean(bad.cleanLogits), /circuit: klPositions entry 9 is outside \[0, 6\)/);
     }
   });
 }

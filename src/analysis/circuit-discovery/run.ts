@@ -182,6 +182,7 @@ export class CircuitRunner {
       const lp = logSoftmax(this.cleanLogits, -1), lq = logSoftmax(logits, -1);
       const kl = lp.exp().mul(lp.sub(lq)).sum(-1).toArray(); // [batch, pos]
       const ps = this.klPositions, last = this.padding?.lastReal;
+      for (const p of ps ?? []) if (!Number.isInteger(p) || p < 0 || p >= T) throw new RangeError(`circuit: klPositions entry ${p} is outside [0, ${T})`);
       let sum = 0, n = 0;
       for (let b = 0; b < B; b++) {
         const cols = ps ?? (this.metric.positions === "last" ? [last ? last[b]! : T - 1] : Array.from({ length: T }, (_, t) => t));
