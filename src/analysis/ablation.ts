@@ -142,7 +142,7 @@ const fits = (rep: Tensor, act: Tensor): void => {
     throw new ShapeError(`ablate: reference activation ${fmt(rep.shape)} does not fit ${fmt(act.shape)} (same pos length needed)`);
 };
 
-/** The forward hook an ablation attaches (for composing with other hooks, e.g. to record activations). */
+/** The forward hook an ablation attaches (for composing with other hooks, e.g. to record activations); run it with opts' attentionMask and positionIds. */
 export function ablationHook(model: HookedTransformer, tokens: Tokens, opts: AblationOptions): [HookName, ForwardHook] {
   const s = site(model, opts.target);
   const batch = model.toTokenTensor(tokens).shape[0]!;
