@@ -3,6 +3,9 @@
 // input (resample, seeded choice), and read the patched logits; plus sweeps over every head, MLP,
 // residual position or neuron of a layer, batched through the activation-patching machinery.
 // The replacement is mixed as act·(1−m) + rep·m with m ∈ {0, 1}, so untouched entries stay bitwise.
+// Padded prompts or references (attentionMask / referenceAttentionMask): reference activations are
+// matched by real-token index (the i-th real token of an input row takes the mean over the reference's
+// i-th real tokens, or the resampled row's i-th real token), so padding on either side changes nothing.
 import { noGrad } from "../tensor/autodiff.js";
 import { Rng } from "../tensor/rng.js";
 import { Tensor } from "../tensor/tensor.js";
@@ -11,6 +14,7 @@ import type { ForwardHook, HookName } from "../model/hooks.js";
 import type { HookedTransformer, Tokens } from "../model/transformer.js";
 import type { Metric } from "./patching-metrics.js";
 import { layerAxis, numbered, runCells, type Cell, type LabelledAxis } from "./patching.js";
+import { metricOn, paddingOf, padRuns } from "./padding.js";
 
 export type AblationKind = "zero" | "mean" | "resample";
 export type AblationTarget =
@@ -23,11 +27,21 @@ export type AblationTarget =
 export interface AblationOptions {
   kind: AblationKind;
   target: AblationTarget;
-  /** Prompts [n, pos] (same pos as the input) for mean and resample. */
+  /** Prompts [n, pos] for mean and resample: the same pos as the input, unless either is padded (then matched by real-token index). */
   reference?: Tokens;
   /** Seed of the resample choice (default 0). */
   seed?: number;
+  /** Padded prompts: [batch, pos], 1 for real tokens (padding on either side). */
+  attentionMask?: Tensor;
+  /** Explicit positions [batch, pos] for the prompts (see ForwardOptions.positionIds). */
+  positionIds?: Tensor;
+  /** Padded reference prompts: [n, pos]; the reference may then be longer than the input. */
+  referenceAttentionMask?: Tensor;
+  /** Explicit positions [n, pos] for the reference run. */
+  referencePositionIds?: Tensor;
 }
+
+type PadOpts = Pick<AblationOptions, "attentionMask" | "positionIds" | "referenceAttentionMask" | "referencePositionIds">;
 
 /** Which hook, and which slice of its activation (axis after batch, index), an ablation target means. */
 function site(model: HookedTransformer, t: AblationTarget): { name: HookName; dim: number | null; index: number } {
@@ -59,24 +73,68 @@ function mask(shape: readonly number[], dim: number | null, index: number, dtype
 }
 
 /** The reference prompts' activations at the given hooks [n, pos, …] (mean and resample need them). */
-function referenceActs(model: HookedTransformer, names: readonly HookName[], opts: { kind: AblationKind; reference?: Tokens }): Map<HookName, Tensor> {
+function referenceActs(model: HookedTransformer, names: readonly HookName[], opts: { kind: AblationKind; reference?: Tokens } & PadOpts): Map<HookName, Tensor> {
   if (opts.reference === undefined) throw new Error(`ablate: "${opts.kind}" needs reference tokens`);
-  const { cache } = noGrad(() => model.runWithCache(opts.reference!, { names: [...names] }));
+  const fwd = { attentionMask: opts.referenceAttentionMask, positionIds: opts.referencePositionIds };
+  if (fwd.attentionMask) { const [n, T] = model.toTokenTensor(opts.reference).shape as [number, number]; realIndex(fwd.attentionMask, n, T, "referenceAttentionMask"); }
+  const { cache } = noGrad(() => model.runWithCache(opts.reference!, { ...fwd, names: [...names] }));
   return new Map(names.map((n) => [n, cache.get(n)]));
 }
 
-/** Mean ablation's per-position mean [1, pos, …], or resample's seeded rows [batch, pos, …], of reference activations [n, pos, …]. */
-function fromReference(refAct: Tensor, batch: number, opts: { kind: "mean" | "resample"; seed?: number }): Tensor {
-  if (opts.kind === "mean") return noGrad(() => refAct.mean(0, true));
+/** Each column's real-token index per row, −1 at padding, from a mask [rows, pos] (every column real without one). */
+function realIndex(mask: Tensor | undefined, rows: number, T: number, field: string): Int32Array {
+  if (mask && (mask.ndim !== 2 || mask.shape[0] !== rows || mask.shape[1] !== T)) throw new ShapeError(`ablate: ${field} must be [batch, pos] = [${rows}, ${T}], got ${fmt(mask.shape)}`);
+  const md = mask?.toArray(), out = new Int32Array(rows * T);
+  for (let b = 0; b < rows; b++) { let c = 0; for (let t = 0; t < T; t++) out[b * T + t] = !md || md[b * T + t] !== 0 ? c++ : -1; }
+  return out;
+}
+
+/** Where padded input and reference meet: each one's real-token index per column (realIndex). */
+interface Alignment { input: Int32Array; T: number; ref: Int32Array }
+
+/** The alignment when either side is padded, or null (then positions match column for column). */
+function alignment(model: HookedTransformer, tokens: Tokens, opts: { reference?: Tokens } & PadOpts): Alignment | null {
+  if (!opts.attentionMask && !opts.referenceAttentionMask) return null;
+  const [B, T] = model.toTokenTensor(tokens).shape as [number, number];
+  const ref = model.toTokenTensor(opts.reference!);
+  return { input: realIndex(opts.attentionMask, B, T, "attentionMask"), T, ref: realIndex(opts.referenceAttentionMask, ref.shape[0]!, ref.shape[1]!, "referenceAttentionMask") };
+}
+
+/**
+ * Mean ablation's per-position mean [1, pos, …], or resample's seeded rows [batch, pos, …], of
+ * reference activations [n, pos, …]. With an alignment, [batch, pos, …] matched by real-token index
+ * (the mean over real reference tokens only; zeros at the input's padding, which no real token reads).
+ */
+function fromReference(refAct: Tensor, batch: number, opts: { kind: "mean" | "resample"; seed?: number }, align: Alignment | null = null): Tensor {
   const rng = new Rng(opts.seed ?? 0), n = refAct.shape[0]!;
-  const rows = Array.from({ length: batch }, () => rng.int(0, n));
-  return refAct.indexSelect(0, rows);
+  const rows = opts.kind === "resample" ? Array.from({ length: batch }, () => rng.int(0, n)) : [];
+  if (!align) return opts.kind === "mean" ? noGrad(() => refAct.mean(0, true)) : refAct.indexSelect(0, rows);
+  const Tr = refAct.shape[1]!, rest = refAct.shape.slice(2), D = rest.reduce((a, b) => a * b, 1), T = align.T;
+  const data = refAct.toArray(), out = new Float64Array(batch * T * D);
+  // For each reference row, the column of its j-th real token.
+  const colOf = Array.from({ length: n }, (_, r) => { const m: number[] = []; for (let t = 0; t < Tr; t++) { const j = align.ref[r * Tr + t]!; if (j >= 0) m[j] = t; } return m; });
+  const sums = new Float64Array(Tr * D), counts = new Int32Array(Tr);
+  if (opts.kind === "mean") for (let r = 0; r < n; r++) colOf[r]!.forEach((t, j) => { counts[j]!++; for (let d = 0; d < D; d++) sums[j * D + d]! += data[(r * Tr + t) * D + d]!; });
+  for (let b = 0; b < batch; b++) for (let t = 0; t < T; t++) {
+    const j = align.input[b * T + t]!;
+    if (j < 0) continue;
+    const o = (b * T + t) * D;
+    if (opts.kind === "mean") {
+      if (!(j < Tr && counts[j]! > 0)) throw new RangeError(`ablate: no reference row has a real token at position ${j}, which input row ${b} needs for mean ablation`);
+      for (let d = 0; d < D; d++) out[o + d] = sums[j * D + d]! / counts[j]!;
+    } else {
+      const r = rows[b]!, c = colOf[r]![j];
+      if (c === undefined) throw new RangeError(`ablate: resampled reference row ${r} has no real token at position ${j}, which input row ${b} needs`);
+      for (let d = 0; d < D; d++) out[o + d] = data[(r * Tr + c) * D + d]!;
+    }
+  }
+  return new Tensor(out, [batch, T, ...rest]).cast(refAct.dtype);
 }
 
 /** The replacement activation for the input's batch: zeros, reference mean [1, …], or resampled rows [batch, …]. */
-function replacement(model: HookedTransformer, name: HookName, batch: number, opts: AblationOptions): Tensor | null {
+function replacement(model: HookedTransformer, name: HookName, tokens: Tokens, batch: number, opts: AblationOptions): Tensor | null {
   if (opts.kind === "zero") return null;
-  return fromReference(referenceActs(model, [name], opts).get(name)!, batch, { kind: opts.kind, seed: opts.seed });
+  return fromReference(referenceActs(model, [name], opts).get(name)!, batch, { kind: opts.kind, seed: opts.seed }, alignment(model, tokens, opts));
 }
 
 const fits = (rep: Tensor, act: Tensor): void => {
@@ -84,11 +142,11 @@ const fits = (rep: Tensor, act: Tensor): void => {
     throw new ShapeError(`ablate: reference activation ${fmt(rep.shape)} does not fit ${fmt(act.shape)} (same pos length needed)`);
 };
 
-/** The forward hook an ablation attaches (for composing with other hooks, e.g. to record activations). */
+/** The forward hook an ablation attaches (for composing with other hooks, e.g. to record activations); run it with opts' attentionMask and positionIds. */
 export function ablationHook(model: HookedTransformer, tokens: Tokens, opts: AblationOptions): [HookName, ForwardHook] {
   const s = site(model, opts.target);
   const batch = model.toTokenTensor(tokens).shape[0]!;
-  const rep = replacement(model, s.name, batch, opts);
+  const rep = replacement(model, s.name, tokens, batch, opts);
   const fn: ForwardHook = (act) => {
     if (rep) fits(rep, act);
     const m = mask(act.shape, s.dim, s.index, act.dtype);
@@ -98,10 +156,10 @@ export function ablationHook(model: HookedTransformer, tokens: Tokens, opts: Abl
   return [s.name, fn];
 }
 
-/** Logits [batch, pos, d_vocab] with the target ablated. */
+/** Logits [batch, pos, d_vocab] with the target ablated (padded prompts run with their mask and positions). */
 export function ablate(model: HookedTransformer, tokens: Tokens, opts: AblationOptions): Tensor {
   const hook = ablationHook(model, tokens, opts);
-  return noGrad(() => model.runWithHooks(tokens, { fwd: [hook] }));
+  return noGrad(() => model.runWithHooks(tokens, { fwd: [hook] }, { attentionMask: opts.attentionMask, positionIds: opts.positionIds }));
 }
 
 /** What a sweep ablates in turn: every head (layer × head), every MLP (layer), the residual stream
@@ -109,14 +167,14 @@ export function ablate(model: HookedTransformer, tokens: Tokens, opts: AblationO
 export type SweepOver = "heads" | "mlps" | "positions" | "neurons";
 export const SWEEP_OVER: readonly SweepOver[] = ["heads", "mlps", "positions", "neurons"];
 
-export interface SweepOptions {
+export interface SweepOptions extends PadOpts {
   kind: AblationKind;
   metric: Metric;
   /** Default "heads". */
   over?: SweepOver;
   /** The layer whose neurons a "neurons" sweep ablates. */
   layer?: number;
-  /** Prompts [n, pos] for mean and resample (same pos as the input). */
+  /** Prompts [n, pos] for mean and resample: the same pos as the input, unless either is padded (then matched by real-token index). */
   reference?: Tokens;
   /** Seed of the resample choice (default 0): the same rows for every target, as ablate() with that seed. */
   seed?: number;
@@ -181,30 +239,33 @@ export function ablationSweep(model: HookedTransformer, tokens: Tokens, opts: Sw
   const [B, T] = toks.shape as [number, number];
   const { targets, axes } = plan(model, T, opts);
   const values = new Float64Array(targets.length);
+  const padding = paddingOf(opts, B, T, "ablationSweep"), fwd = padRuns(padding, 1);
   let clean: number;
   if (opts.fast ?? true) {
     const names = [...new Set(targets.map((t) => t.name))];
     const layers = [...new Set(targets.map((t) => t.cell.layer))];
     const resids = layers.map((l) => `blocks.${l}.hook_resid_pre` as HookName);
-    const run = noGrad(() => model.runWithCache(toks, { names: [...new Set([...names, ...resids])] }));
-    clean = noGrad(() => opts.metric.compute(run.logits).item());
+    const run = noGrad(() => model.runWithCache(toks, { ...fwd, names: [...new Set([...names, ...resids])] }));
+    clean = noGrad(() => metricOn(opts.metric, run.logits, padding).item());
     const refs = opts.kind === "zero" ? null : referenceActs(model, names, opts);
+    const align = refs ? alignment(model, toks, opts) : null;
     const sourceCache = new Map<string, Tensor>(names.map((n) => {
       const act = run.cache.get(n);
       if (!refs) return [n, act.zerosLike()];
-      const rep = fromReference(refs.get(n)!, B, { kind: opts.kind as "mean" | "resample", seed: opts.seed });
+      const rep = fromReference(refs.get(n)!, B, { kind: opts.kind as "mean" | "resample", seed: opts.seed }, align);
       fits(rep, act);
       return [n, noGrad(() => rep.cast(act.dtype).expand(act.shape).contiguous())];
     }));
     const targetCache = new Map<string, Tensor>(resids.map((n) => [n, run.cache.get(n)]));
     const hookAt = new Map(targets.map((t) => [t.cell.layer, t.name]));
-    const out = runCells(model, { metric: opts.metric, batchSize: opts.batchSize }, (l) => hookAt.get(l)!, targets.map((t) => t.cell), { targetTokens: toks, targetCache, sourceCache });
+    const out = runCells(model, { metric: opts.metric, batchSize: opts.batchSize }, (l) => hookAt.get(l)!, targets.map((t) => t.cell), { targetTokens: toks, targetCache, sourceCache, padding });
     out.forEach((v, i) => { values[i] = v - clean; });
   } else {
-    clean = noGrad(() => opts.metric.compute(model.forward(toks)).item());
+    clean = noGrad(() => metricOn(opts.metric, model.forward(toks, fwd), padding).item());
+    const { attentionMask, positionIds, referenceAttentionMask, referencePositionIds } = opts;
     targets.forEach((t, i) => {
-      const logits = ablate(model, toks, { kind: opts.kind, target: t.target, reference: opts.reference, seed: opts.seed });
-      values[i] = noGrad(() => opts.metric.compute(logits).item()) - clean;
+      const logits = ablate(model, toks, { kind: opts.kind, target: t.target, reference: opts.reference, seed: opts.seed, attentionMask, positionIds, referenceAttentionMask, referencePositionIds });
+      values[i] = noGrad(() => metricOn(opts.metric, logits, padding).item()) - clean;
     });
   }
   const order = targets.map((_, i) => i).sort((a, b) => Math.abs(values[b]!) - Math.abs(values[a]!) || a - b);

@@ -12,17 +12,17 @@ import type { Metric } from "./patching-metrics.js";
  */
 export interface Padding { attentionMask?: Tensor; positionIds?: Tensor; lastReal: number[] | null }
 
-/** Padding of prompts [batch, pos] from the options, or undefined when there is none. */
-export function paddingOf(o: { attentionMask?: Tensor; positionIds?: Tensor }, B: number, T: number): Padding | undefined {
+/** Padding of prompts [batch, pos] from the options, or undefined when there is none; errors name `who`. */
+export function paddingOf(o: { attentionMask?: Tensor; positionIds?: Tensor }, B: number, T: number, who = "patching"): Padding | undefined {
   if (!o.attentionMask && !o.positionIds) return undefined;
   let lastReal: number[] | null = null;
   if (o.attentionMask) {
     const m = o.attentionMask;
-    if (m.ndim !== 2 || m.shape[0] !== B || m.shape[1] !== T) throw new ShapeError(`patching: attentionMask must be [batch, pos] = [${B}, ${T}], got [${m.shape}]`);
+    if (m.ndim !== 2 || m.shape[0] !== B || m.shape[1] !== T) throw new ShapeError(`${who}: attentionMask must be [batch, pos] = [${B}, ${T}], got [${m.shape}]`);
     const md = m.toArray();
     const last = Array.from({ length: B }, (_, b) => { let j = T - 1; while (j >= 0 && md[b * T + j] === 0) j--; return j; });
     const empty = last.indexOf(-1);
-    if (empty >= 0) throw new ShapeError(`patching: attentionMask row ${empty} has no real token`);
+    if (empty >= 0) throw new ShapeError(`${who}: attentionMask row ${empty} has no real token`);
     if (last.some((j) => j !== T - 1)) lastReal = last;
   }
   return { attentionMask: o.attentionMask, positionIds: o.positionIds, lastReal };
@@ -35,10 +35,20 @@ export function padRuns(pad: Padding | undefined, K: number): { attentionMask?: 
   return { attentionMask: rep(pad.attentionMask), positionIds: rep(pad.positionIds) };
 }
 
-/** metric on logits [K * batch, pos, d_vocab]; a "last" metric reads each row's last real token under right padding. */
+/**
+ * metric on logits [K * batch, pos, d_vocab]: a "last" metric reads each row's last real token under
+ * right padding; an "all" metric gets the mask (repeated K times) and so skips padded targets.
+ */
 export function metricOn(metric: Metric, logits: Tensor, pad: Padding | undefined): Tensor {
+  if (metric.positions === "all") {
+    const m = pad?.attentionMask;
+    if (!m) return metric.compute(logits);
+    const K = logits.shape[0]! / m.shape[0]!;
+    if (!Number.isInteger(K)) throw new ShapeError(`metricOn: logits batch ${logits.shape[0]} is not a multiple of the attentionMask's ${m.shape[0]} rows`);
+    return metric.compute(logits, padRuns(pad, K).attentionMask);
+  }
   const last = pad?.lastReal;
-  if (!last || metric.positions !== "last") return metric.compute(logits);
+  if (!last) return metric.compute(logits);
   const B = last.length, R = logits.shape[0]!;
   const rows = Array.from({ length: R }, (_, r) => slice(slice(logits, 0, r, r + 1), 1, last[r % B]!, last[r % B]! + 1));
   return metric.compute(concat(rows, 0)); // [K * batch, 1, d_vocab]

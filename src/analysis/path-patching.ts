@@ -30,6 +30,7 @@ import type { ForwardHook, HookName } from "../model/hooks.js";
 import type { Metric } from "./patching-metrics.js";
 import type { Direction, LabelledAxis } from "./patching.js";
 import { spanConditioning, type Conditioning } from "./conditioning.js";
+import { metricOn, paddingOf, padRuns, type Padding } from "./padding.js";
 
 export interface HeadRef { layer: number; head: number }
 export interface ReceiverRef extends HeadRef { input: "q" | "k" | "v" }
@@ -45,6 +46,10 @@ export interface PathPatchOptions {
   direction?: Direction;
   /** Freeze MLP outputs to their target values too (default false: MLPs recompute, as Wang et al.). */
   freezeMlps?: boolean;
+  /** Padded prompts: [batch, pos], 1 for real tokens, shared by clean and corrupted (padding on either side). */
+  attentionMask?: Tensor;
+  /** Explicit positions [batch, pos] for every run (see ForwardOptions.positionIds). */
+  positionIds?: Tensor;
 }
 
 export interface PathPatchResult {
@@ -98,6 +103,8 @@ interface Prepared {
   corruptedMetric: number;
   targetMetric: number;
   direction: Direction;
+  /** Padding of the prompts, applied to every run (metricOn reads a "last" metric at each row's last real token). */
+  padding?: Padding;
 }
 
 function prepare(model: HookedTransformer, o: PathPatchOptions): Prepared {
@@ -111,14 +118,15 @@ function prepare(model: HookedTransformer, o: PathPatchOptions): Prepared {
     ...Array.from({ length: L }, (_, l) => zHook(l)),
     ...(o.freezeMlps ? Array.from({ length: L }, (_, l) => mlpOutHook(l)) : []),
   ];
+  const padding = paddingOf(o, clean.shape[0]!, clean.shape[1]!, "pathPatch"), fwd = padRuns(padding, 1);
   return noGrad(() => {
-    const c = model.runWithCache(clean, { names });
-    const k = model.runWithCache(corrupted, { names });
+    const c = model.runWithCache(clean, { ...fwd, names });
+    const k = model.runWithCache(corrupted, { ...fwd, names });
     const grab = (cache: typeof c.cache) => new Map(names.map((n) => [n as string, cache.get(n)]));
-    const cleanMetric = o.metric.compute(c.logits).item(), corruptedMetric = o.metric.compute(k.logits).item();
+    const cleanMetric = metricOn(o.metric, c.logits, padding).item(), corruptedMetric = metricOn(o.metric, k.logits, padding).item();
     const noising = direction === "noising";
     return {
-      target: noising ? clean : corrupted,
+      target: noising ? clean : corrupted, padding,
       targetCache: grab(noising ? c.cache : k.cache), sourceCache: grab(noising ? k.cache : c.cache),
       cleanMetric, corruptedMetric, targetMetric: noising ? cleanMetric : corruptedMetric, direction,
     };
@@ -143,7 +151,8 @@ function checkHeads(model: HookedTransformer, senders: readonly HeadRef[], recei
 /** Steps 2 and 3 for one set of senders: the patched metric. */
 function runPaths(model: HookedTransformer, o: PathPatchOptions, p: Prepared, senders: readonly HeadRef[]): number {
   const L = model.cfg.n_layers, g = model.cfg.n_heads / model.cfg.n_key_value_heads;
-  const receivers = o.receivers;
+  const receivers = o.receivers, fwd = padRuns(p.padding, 1);
+  const run = (hooks: [HookName, ForwardHook][]) => model.runWithHooks(p.target, { fwd: hooks }, fwd);
   return noGrad(() => scope(() => {
     // Step 2: senders from the source, every other head (and optionally MLP) frozen to the target.
     const freeze: [HookName, ForwardHook][] = [];
@@ -153,7 +162,7 @@ function runPaths(model: HookedTransformer, o: PathPatchOptions, p: Prepared, se
       freeze.push([zHook(l), () => mixHeads(tz, sz, heads)]);
       if (o.freezeMlps) { const m = p.targetCache.get(mlpOutHook(l))!; freeze.push([mlpOutHook(l), () => m]); }
     }
-    if (receivers === "logits") return o.metric.compute(model.runWithHooks(p.target, { fwd: freeze })).item();
+    if (receivers === "logits") return metricOn(o.metric, run(freeze), p.padding).item();
     // Receiver inputs grouped by hook point: which head slices each replaces.
     const groups = new Map<HookName, number[]>();
     for (const r of receivers) {
@@ -164,10 +173,10 @@ function runPaths(model: HookedTransformer, o: PathPatchOptions, p: Prepared, se
     }
     const recorded = new Map<string, Tensor>();
     const record: [HookName, ForwardHook][] = [...groups.keys()].map((n) => [n, (a) => { recorded.set(n, a.detach()); }]);
-    model.runWithHooks(p.target, { fwd: [...freeze, ...record] });
+    run([...freeze, ...record]);
     // Step 3: the target run with only the receivers' inputs patched.
     const patch: [HookName, ForwardHook][] = [...groups].map(([n, heads]) => [n, (a) => mixHeads(a, recorded.get(n)!, heads)]);
-    return o.metric.compute(model.runWithHooks(p.target, { fwd: patch })).item();
+    return metricOn(o.metric, run(patch), p.padding).item();
   }));
 }
 

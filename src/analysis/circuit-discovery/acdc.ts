@@ -40,7 +40,7 @@ export function acdc(runner: CircuitRunner, opts: AcdcOptions): AcdcResult {
   const g = runner.graph, R = g.receivers.length;
   const value = (m: EdgeMask) => scope(() => noGrad(() => {
     const logits = runner.logits(m);
-    return criterion === "kl" ? runner.klToClean(logits) : runner.normalize(runner.metric.compute(logits).item());
+    return criterion === "kl" ? runner.klToClean(logits) : runner.normalize(runner.metricOn(logits).item());
   }));
   const mask = fullCircuit(g), scores = new Float64Array(g.edges.length), testedEdges = new Uint8Array(g.edges.length);
   let cur = value(mask), tested = 0;

@@ -23,7 +23,7 @@ export interface Faithfulness {
 export function faithfulness(runner: CircuitRunner, mask: EdgeMask): Faithfulness {
   return scope(() => noGrad(() => {
     const logits = runner.logits(mask);
-    const metric = runner.metric.compute(logits).item();
+    const metric = runner.metricOn(logits).item();
     return { edges: countEdges(mask), metric, normalized: runner.normalize(metric), illConditioned: runner.conditioning.illConditioned, kl: runner.klToClean(logits) };
   }));
 }

@@ -9,6 +9,8 @@
 // of resid_pre per head before ln1; hook_mlp_in before ln2) and the final resid_post (before
 // ln_final), so one head's input changes without touching the residual stream others read; senders
 // are read from hook_result (per head), hook_mlp_out and blocks.0.hook_resid_pre (the input).
+// Padded prompts (attentionMask, positionIds) run masked everywhere; the metric is read through
+// metricOn and the KL over real positions only, so padding on either side changes no score.
 import { backward, noGrad, withGrad } from "../../tensor/autodiff.js";
 import { concat, indexSelect, slice } from "../../tensor/ops/movement.js";
 import { einsum } from "../../tensor/ops/einsum.js";
@@ -20,6 +22,7 @@ import type { BackwardHook, ForwardHook, HookName } from "../../model/hooks.js";
 import type { Metric } from "../patching-metrics.js";
 import { buildGraph, type EdgeGraph, type EdgeMask } from "./graph.js";
 import { spanConditioning, type Conditioning } from "../conditioning.js";
+import { metricOn, paddingOf, padRuns, type Padding } from "../padding.js";
 
 export interface CircuitTask {
   /** Prompts [batch, pos]; clean and corrupted must have the same shape. */
@@ -27,8 +30,12 @@ export interface CircuitTask {
   corrupted: Tokens;
   /** A differentiable scalar of the logits (e.g. logitDiffMetric, or minus lossMetric's loss). */
   metric: Metric;
-  /** Positions whose next-token distributions the KL to the clean model averages (default: the last if the metric reads only the last, else all). */
+  /** Positions whose next-token distributions the KL to the clean model averages (default: the last if the metric reads only the last, else all); real ones only when padded. */
   klPositions?: readonly number[];
+  /** Padded prompts: [batch, pos], 1 for real tokens, shared by clean and corrupted (padding on either side). */
+  attentionMask?: Tensor;
+  /** Explicit positions [batch, pos] for every run (see ForwardOptions.positionIds). */
+  positionIds?: Tensor;
 }
 
 /** One hook point whose receivers are rebuilt together: n receivers (heads, or 1) of graph indices `receivers`. */
@@ -76,6 +83,9 @@ export class CircuitRunner {
   readonly corruptedSenders: Tensor;
   /** The clean run's, likewise. */
   readonly cleanSenders: Tensor;
+  /** Padding of the prompts, applied to every run. */
+  readonly padding: Padding | undefined;
+  private readonly fwd: { attentionMask?: Tensor; positionIds?: Tensor };
 
   constructor(model: HookedTransformer, task: CircuitTask) {
     this.model = withSplitInputs(model);
@@ -86,11 +96,13 @@ export class CircuitRunner {
     this.corrupted = this.model.toTokenTensor(task.corrupted);
     if (!this.clean.shapeEquals(this.corrupted.shape)) throw new ShapeError(`circuit: clean ${fmt(this.clean.shape)} and corrupted ${fmt(this.corrupted.shape)} prompts must have the same [batch, pos]`);
     this.groups = receiverGroups(this.model, this.graph);
+    this.padding = paddingOf(task, this.clean.shape[0]!, this.clean.shape[1]!, "circuit");
+    this.fwd = padRuns(this.padding, 1);
     const c = noGrad(() => this.senderRun(this.clean)), k = noGrad(() => this.senderRun(this.corrupted));
     this.cleanLogits = c.logits; this.corruptedLogits = k.logits;
     this.cleanSenders = c.senders; this.corruptedSenders = k.senders;
-    this.cleanMetric = noGrad(() => task.metric.compute(c.logits).item());
-    this.corruptedMetric = noGrad(() => task.metric.compute(k.logits).item());
+    this.cleanMetric = noGrad(() => this.metricOn(c.logits).item());
+    this.corruptedMetric = noGrad(() => this.metricOn(k.logits).item());
     this.conditioning = task.metric.conditioning?.illConditioned ? task.metric.conditioning : spanConditioning(this.cleanMetric, this.corruptedMetric);
   }
 
@@ -107,7 +119,7 @@ export class CircuitRunner {
 
   private senderRun(tokens: Tensor): { logits: Tensor; senders: Tensor } {
     const acts: Tensor[] = [];
-    const logits = this.model.runWithHooks(tokens, { fwd: this.senderHooks(acts) });
+    const logits = this.model.runWithHooks(tokens, { fwd: this.senderHooks(acts) }, this.fwd);
     return { logits, senders: concat(acts, 2) };
   }
 
@@ -132,12 +144,17 @@ export class CircuitRunner {
         return x.sub(grp.split ? corr : corr.reshape(x.shape));
       }]);
     }
-    return this.model.runWithHooks(this.clean, { fwd: [...fwd, ...extra] });
+    return this.model.runWithHooks(this.clean, { fwd: [...fwd, ...extra] }, this.fwd);
+  }
+
+  /** The metric (a scalar tensor) on logits of the prompts, read at real tokens when they are padded. */
+  metricOn(logits: Tensor): Tensor {
+    return metricOn(this.metric, logits, this.padding);
   }
 
   /** The metric of the circuit. */
   metricOf(mask: EdgeMask): number {
-    return noGrad(() => this.metric.compute(this.logits(mask)).item());
+    return noGrad(() => this.metricOn(this.logits(mask)).item());
   }
 
   /** (metric(circuit) − corrupted) / (clean − corrupted): 1 = the clean model, 0 = the corrupted one. */
@@ -148,12 +165,31 @@ export class CircuitRunner {
 
   /** Mean over prompts (and positions the metric reads) of KL(clean model ‖ circuit) of the next-token distributions. */
   klToClean(logits: Tensor): number {
+    if (this.padding?.attentionMask) return this.klToCleanPadded(logits, this.padding.attentionMask);
     return noGrad(() => {
       const ps = this.klPositions;
       const pick = (t: Tensor) => (ps ? indexSelect(t, 1, ps) : this.metric.positions === "last" ? t.select(1, t.shape[1]! - 1) : t);
       const lp = logSoftmax(pick(this.cleanLogits), -1), lq = logSoftmax(pick(logits), -1);
       const rows = lp.size / lp.shape[lp.ndim - 1]!;
       return lp.exp().mul(lp.sub(lq)).sum().item() / rows;
+    });
+  }
+
+  /** klToClean on padded prompts: the mean over real (row, position) pairs of the chosen positions; a "last" metric's at each row's last real token. */
+  private klToCleanPadded(logits: Tensor, mask: Tensor): number {
+    return noGrad(() => {
+      const [B, T] = this.clean.shape as [number, number], md = mask.toArray();
+      const lp = logSoftmax(this.cleanLogits, -1), lq = logSoftmax(logits, -1);
+      const kl = lp.exp().mul(lp.sub(lq)).sum(-1).toArray(); // [batch, pos]
+      const ps = this.klPositions, last = this.padding?.lastReal;
+      for (const p of ps ?? []) if (!Number.isInteger(p) || p < 0 || p >= T) throw new RangeError(`circuit: klPositions entry ${p} is outside [0, ${T})`);
+      let sum = 0, n = 0;
+      for (let b = 0; b < B; b++) {
+        const cols = ps ?? (this.metric.positions === "last" ? [last ? last[b]! : T - 1] : Array.from({ length: T }, (_, t) => t));
+        for (const t of cols) if (md[b * T + t] !== 0) { sum += kl[b * T + t]!; n++; }
+      }
+      if (n === 0) throw new RangeError("circuit: klPositions are all padding in every row of the attentionMask");
+      return sum / n;
     });
   }
 
@@ -171,7 +207,7 @@ export class CircuitRunner {
       params.forEach((p) => p.requireGrad(false));
       withGrad(true, () => {
         const leaf: ForwardHook = (a) => (input ?? a).detach().requireGrad(true);
-        const m = this.metric.compute(this.model.runWithHooks(this.clean, { fwd: [[inputHook, leaf]], bwd }));
+        const m = this.metricOn(this.model.runWithHooks(this.clean, { fwd: [[inputHook, leaf]], bwd }, this.fwd));
         backward(m);
       });
     } finally { params.forEach((p, i) => p.requireGrad(saved[i]!)); }
