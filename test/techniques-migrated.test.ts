@@ -65,7 +65,7 @@ test("circuits and qk-ov process a copy: the subject's weights and config are un
 });
 
 test("the API streams neurons' progress and refuses a corpus path that is a folder with a 400 naming the field", async () => {
-  const server = await startServe(folder);
+  const server = await startServe(folder, "--data-dir", dir);
   try {
     const res = await fetch(`${server.url}api/neurons`, { method: "POST", headers: { "content-type": "application/json", accept: "text/event-stream" }, body: JSON.stringify({ ...small, corpus }) });
     const text = await res.text();
@@ -79,4 +79,26 @@ test("the API streams neurons' progress and refuses a corpus path that is a fold
   } finally {
     await server.stop();
   }
+});
+
+test("a server reads no file a request names unless it was given --data-dir, and then only inside it", async () => {
+  const closed = await startServe(folder);
+  try {
+    const r = await post<{ error: string }>(`${closed.url}api/neurons`, { ...small, corpus: "/etc/passwd" });
+    assert.equal(r.status, 400);
+    assert.match(r.doc.error, /"corpus": this server reads no files by path/);
+  } finally { await closed.stop(); }
+  const data = fs.mkdtempSync(path.join(dir, "data-"));
+  fs.copyFileSync(corpus, path.join(data, "corpus.txt"));
+  fs.symlinkSync("/etc/passwd", path.join(data, "escape.txt"));
+  const open = await startServe(folder, "--data-dir", data);
+  try {
+    assert.equal((await post(`${open.url}api/neurons`, { ...small, corpus: path.join(data, "corpus.txt") })).status, 200);
+    for (const outside of ["/etc/passwd", path.join(data, "escape.txt"), path.join(data, "..", "corpus.txt")]) {
+      const r = await post<{ error: string }>(`${open.url}api/neurons`, { ...small, corpus: outside });
+      assert.equal(r.status, 400, outside);
+      assert.match(r.doc.error, /"corpus": .* is outside this server's data folder/, outside);
+      assert.doesNotMatch(r.doc.error, /root:/, "no byte of the file is echoed");
+    }
+  } finally { await open.stop(); }
 });

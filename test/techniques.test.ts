@@ -45,7 +45,7 @@ function argv(name: TechniqueName, input: Record<string, unknown>): string[] {
 }
 
 let server: Served;
-before(async () => { server = await startServe(folder); });
+before(async () => { server = await startServe(folder, "--data-dir", dir); });
 after(async () => { await server.stop(); fs.rmSync(dir, { recursive: true, force: true }); });
 
 test("every descriptor has a sample here", () => {

@@ -27,6 +27,8 @@ export interface WorkbenchLimits {
   maxTokens?: number;
   /** Most patched runs one sweep (/api/patch, /api/path-patch) may do (n_layers × positions, or × heads; default 2,048). */
   maxPatchCells?: number;
+  /** The one folder whose files techniques may read by path (corpora); default none. */
+  dataDir?: string;
 }
 
 type Body = Record<string, unknown>;
@@ -51,10 +53,12 @@ function optInt(body: Body, name: string, def: number, lo: number, hi: number): 
 /** The analyses of one model; every method takes the request's parsed JSON body. */
 export class Workbench {
   readonly maxTokens: number;
+  readonly dataDir: string | null;
   readonly maxPatchCells: number;
 
   constructor(readonly model: HookedTransformer, readonly tokenizer: Tokenizer, readonly cfg: ModelConfig, readonly name: string, limits: WorkbenchLimits = {}) {
     this.maxTokens = Math.min(cfg.n_ctx, limits.maxTokens ?? 128);
+    this.dataDir = limits.dataDir ?? null;
     this.maxPatchCells = limits.maxPatchCells ?? 2048;
   }
 
@@ -70,7 +74,7 @@ export class Workbench {
 
   /** What the technique routes run on: this model, its tokenizer and the prompt cap. */
   subject(): Subject {
-    return { model: this.model, tokenizer: this.tokenizer, name: this.name, maxTokens: this.maxTokens, maxRuns: this.maxPatchCells };
+    return { model: this.model, tokenizer: this.tokenizer, name: this.name, maxTokens: this.maxTokens, maxRuns: this.maxPatchCells, files: { root: this.dataDir } };
   }
 
   /** A prompt's ids (with the tokenizer's BOS, as the CLI commands), checked for length. */

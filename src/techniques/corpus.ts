@@ -1,16 +1,26 @@
 // A text corpus named by a file path (the CLI's --corpus, the API's "corpus" field: a path on the
 // machine that runs the technique), and cutting it into token windows without tokenizing all of it.
 import fs from "node:fs";
+import path from "node:path";
 import { z } from "zod";
-import { InputError } from "./technique.js";
+import { InputError, type Subject } from "./technique.js";
 
 export const corpusField = (what = "a text file, read line by line and cut into windows") => z.string().min(1, "the corpus path is empty").describe(what);
 
-/** The text of a corpus file; InputError naming the field unless the path is a regular, readable file. */
-export function readCorpus(field: string, file: string): string {
+/**
+ * The text of a corpus file; InputError naming the field unless the path is a regular, readable file
+ * the subject may read (inside the server's --data-dir, after resolving links, when a server asks).
+ */
+export function readCorpus(field: string, file: string, s?: Pick<Subject, "files">): string {
+  const allowed = s?.files;
+  if (allowed && allowed.root === null) throw new InputError(field, "this server reads no files by path (start it with --data-dir DIR to allow corpora inside DIR)");
   let st: fs.Stats;
   try { st = fs.statSync(file); } catch { throw new InputError(field, `no file at ${file}`); }
   if (!st.isFile()) throw new InputError(field, `${file} is not a regular file`);
+  if (allowed && allowed.root !== null) {
+    const root = fs.realpathSync(allowed.root), real = fs.realpathSync(file);
+    if (path.relative(root, real).startsWith("..") || path.isAbsolute(path.relative(root, real))) throw new InputError(field, `${file} is outside this server's data folder ${allowed.root}`);
+  }
   try { return fs.readFileSync(file, "utf8"); } catch (e) { throw new InputError(field, `cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`); }
 }
 

@@ -76,7 +76,7 @@ export const neurons = defineTechnique({
     const cap = Math.min(cfg.n_ctx, s.maxTokens ?? cfg.n_ctx), width = inp.ctx + (bos === undefined ? 0 : 1);
     if (width > cap) throw new InputError("ctx", `${inp.ctx}${bos === undefined ? "" : " (plus BOS)"} exceeds ${cap === cfg.n_ctx ? `n_ctx = ${cap}` : `this server's limit of ${cap} tokens`}`);
     let windows: number[][];
-    const text = readCorpus("corpus", inp.corpus);
+    const text = readCorpus("corpus", inp.corpus, s);
     try { windows = corpusWindows(tokenizer, text, inp.ctx, inp.maxWindows, bos); } catch (e) { throw new InputError("corpus", `${inp.corpus}: ${(e as Error).message}`); }
     if (windows.length === 0) throw new InputError("corpus", `${inp.corpus} has fewer than ctx = ${inp.ctx} tokens`);
     const batches = Array.from({ length: Math.ceil(windows.length / inp.batch) }, (_, i) => windows.slice(i * inp.batch, (i + 1) * inp.batch));

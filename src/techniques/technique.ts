@@ -19,6 +19,12 @@ export interface Subject {
   maxTokens?: number;
   /** Most patched runs one sweep may do (a server's cap, so a request cannot hold it long; default no cap). */
   maxRuns?: number;
+  /**
+   * Which files a technique may read by path (a corpus): undefined = any (the library, the CLI); a
+   * server sets it, with root null (no files: a web page must not read the machine's files through
+   * it) or the one folder it was given (--data-dir).
+   */
+  files?: { root: string | null };
 }
 
 export interface Progress {

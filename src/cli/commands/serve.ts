@@ -12,10 +12,11 @@ import { UsageError } from "../args.js";
 import type { Command } from "../command.js";
 import { loadWithTokenizer } from "../legacy-inputs.js";
 
-const USAGE = `circuitscope serve <snapshot-folder> [--port 8080] [--host 127.0.0.1] [--max-tokens 128] [--quiet] [--json]
+const USAGE = `circuitscope serve <snapshot-folder> [--port 8080] [--host 127.0.0.1] [--max-tokens 128] [--data-dir DIR] [--quiet] [--json]
   --port P         port to listen on (default 8080; 0 picks a free one)
   --host H         address to bind (default 127.0.0.1, this machine only)
   --max-tokens N   longest prompt accepted (default min(n_ctx, 128))
+  --data-dir DIR   the one folder whose files requests may name (a corpus for neurons); default: none
   --quiet          no per-request log lines on stderr
   --json           print {url, model, host, port, …} on stdout once listening`;
 
@@ -45,6 +46,7 @@ export const serve: Command = {
     const host = flags.str("host", "127.0.0.1");
     const maxTokens = flags.num("max-tokens", 128);
     const quiet = flags.bool("quiet");
+    const dataDir = flags.str("data-dir");
     flags.checkUnknown();
     const [folder, ...extra] = pos;
     if (folder === undefined) throw new UsageError("serve needs a snapshot folder");
@@ -53,7 +55,8 @@ export const serve: Command = {
     if (!Number.isInteger(maxTokens) || maxTokens < 1) throw new UsageError(`--max-tokens must be a positive integer, got ${maxTokens}`);
 
     const { model, tokenizer, config } = loadWithTokenizer(folder);
-    const wb = new Workbench(model, tokenizer, config, path.basename(path.resolve(folder)), { maxTokens });
+    if (dataDir !== undefined && !fs.statSync(dataDir, { throwIfNoEntry: false })?.isDirectory()) throw new UsageError(`--data-dir: ${dataDir} is not a folder`);
+    const wb = new Workbench(model, tokenizer, config, path.basename(path.resolve(folder)), { maxTokens, ...(dataDir !== undefined ? { dataDir } : {}) });
     const script = await pageScript(out.info);
     const server = createWorkbenchServer(wb, { script, ...(quiet ? {} : { log: out.info }) });
     await new Promise<void>((resolve, reject) => {
