@@ -58,7 +58,7 @@ test("probe --pairs: one result per line, per-line targets, means; malformed lin
   fs.writeFileSync(file, '{"a": "The doctor said that", "b": "The nurse said that"}\n{"a": "oops"}\n');
   const bad = cli("probe", snapshot, "--pairs", file, "--answer", " he", "--wrong", " she", "--json");
   assert.equal(bad.code, 2);
-  assert.match((JSON.parse(bad.stdout) as { error: { message: string } }).error.message, /pairs\.jsonl:2: b: .*expected string/);
+  assert.match((JSON.parse(bad.stdout) as { error: { message: string } }).error.message, /pairs\.jsonl:2: b: missing: give text or token ids/);
   const len = cli("probe", snapshot, "--a", "The doctor said that", "--b", "The nurse practitioner said that", "--answer", " he", "--wrong", " she", "--json");
   assert.equal(len.code, 2);
   assert.match((JSON.parse(len.stdout) as { error: { message: string } }).error.message, /same number of tokens: A has 5/);

@@ -11,7 +11,7 @@ import { progress, type Output } from "./io.js";
 import { writeOutputFiles } from "./outputs.js";
 
 /** The kind of a schema field, seen through optional/default wrappers. */
-interface FieldInfo { kind: "string" | "number" | "boolean" | "enum" | "numbers" | "strings" | "json"; def: unknown; optional: boolean; values?: readonly string[]; description?: string; text?: boolean }
+interface FieldInfo { kind: "string" | "number" | "boolean" | "enum" | "numbers" | "strings" | "json" | "textOrIds" | "textOrId"; def: unknown; optional: boolean; values?: readonly string[]; description?: string; text?: boolean }
 
 export function fieldInfo(schema: z.ZodType): FieldInfo {
   let s = schema as z.ZodType & { def: { type: string; innerType?: z.ZodType; defaultValue?: unknown; element?: z.ZodType; entries?: Record<string, string>; options?: readonly z.ZodType[] } };
@@ -32,6 +32,12 @@ export function fieldInfo(schema: z.ZodType): FieldInfo {
     const el = (s.def.element as typeof s).def.type;
     return { kind: el === "number" ? "numbers" : el === "string" ? "strings" : "json", ...base };
   }
+  // A prompt or a token: text, or token ids written as a JSON list ("[1,403,407]"; one token: "[1234]").
+  if (t === "union") {
+    const opts = s.def.options!.map((o) => (o as typeof s).def);
+    const ids = opts.some((o) => o.type === "array" && (o.element as typeof s).def.type === "number"), id = opts.some((o) => o.type === "number");
+    if (opts.length === 2 && opts.some((o) => o.type === "string") && (ids || id)) return { kind: ids ? "textOrIds" : "textOrId", ...base };
+  }
   // A union with a string (e.g. token lists or text): a file that is not .json/.jsonl is passed as its text.
   if (t === "union" && s.def.options!.some((o) => (o as typeof s).def.type === "string")) return { kind: "json", text: true, ...base };
   return { kind: "json", ...base };
@@ -51,6 +57,8 @@ function convert(flag: string, info: FieldInfo, raw: unknown): unknown {
     case "number": return num(raw);
     case "numbers": return raw.split(",").map(num);
     case "strings": return raw.split(",");
+    case "textOrIds": return /^\s*\[[\d\s,]*\]\s*$/.test(raw) ? jsonValue(flag, raw) : raw;
+    case "textOrId": return /^\s*\[\s*\d+\s*\]\s*$/.test(raw) ? (JSON.parse(raw) as number[])[0] : raw;
     case "json": return info.text && !/\.jsonl?$/.test(raw) && !/^\s*[[{]/.test(raw) ? textFile(flag, raw) : jsonValue(flag, raw);
     default: return raw;
   }
@@ -118,7 +126,7 @@ export function techniqueCommand(t: Technique, load: (model: string) => Subject 
     const opts = args[positionals.length + 1] as Record<string, unknown>;
     const out = makeOut(opts.json === true);
     const raw: Record<string, unknown> = {};
-    positionals.forEach((p, i) => { raw[p] = args[i + 1]; });
+    positionals.forEach((p, i) => { raw[p] = convert(`<${kebab(p)}>`, fieldInfo(shape[p]!), args[i + 1]); });
     for (const [k, schema] of Object.entries(shape)) {
       if (positionals.includes(k)) continue;
       const v = opts[k];

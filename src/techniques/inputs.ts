@@ -6,8 +6,13 @@ import { encodeText, toSingleToken, type Tokenizer } from "../model/tokens.js";
 import { InputError, type Subject } from "./technique.js";
 
 export const bosField = z.boolean().default(true).describe("put the tokenizer's BOS token before each prompt");
-export const promptField = (what = "the prompt") => z.string().min(1, `${what} is empty`).describe(what);
-export const tokenField = (what: string) => z.string().min(1, `${what} is empty`).describe(`${what} (one token, e.g. " Paris")`);
+/** Token ids given directly, so tokenizer-less snapshots work everywhere (used as given: no BOS is added). */
+const idList = z.array(z.number().int().min(0)).min(1, "no token ids");
+export const promptField = (what = "the prompt") =>
+  z.union([z.string().min(1, `${what} is empty`), idList], { error: (iss) => (iss.input === undefined ? "missing: give text or token ids" : "expected text or a list of token ids") })
+    .describe(`${what} (text, or token ids such as [1, 403, 407])`);
+export const tokenField = (what: string) =>
+  z.union([z.string().min(1, `${what} is empty`), z.number().int().min(0)], { error: (iss) => (iss.input === undefined ? "missing: give one token" : "expected one token: text, or its id") }).describe(`${what} (one token: text such as " Paris", or its id, [1234] on the CLI)`);
 
 /** The subject's tokenizer; InputError naming the field when the snapshot has none. */
 export function tokenizerOf(s: Subject, field: string): Tokenizer {
@@ -15,19 +20,29 @@ export function tokenizerOf(s: Subject, field: string): Tokenizer {
   return s.tokenizer;
 }
 
-/** Token ids of a prompt, BOS first unless bos is false; checked to be non-empty and to fit n_ctx. */
-export function promptIds(s: Subject, field: string, text: string, bos: boolean): number[] {
-  const tok = tokenizerOf(s, field);
+/** An id the model's vocabulary has; InputError naming the field otherwise. */
+function checkedId(s: Subject, field: string, id: number): number {
+  if (id >= s.model.cfg.d_vocab) throw new InputError(field, `token id ${id} is outside the vocabulary (d_vocab = ${s.model.cfg.d_vocab})`);
+  return id;
+}
+
+/** Token ids of a prompt (text: BOS first unless bos is false; ids: as given); checked to be non-empty and to fit n_ctx. */
+export function promptIds(s: Subject, field: string, text: string | readonly number[], bos: boolean): number[] {
   let ids: number[];
-  try { ids = encodeText(tok, text, bos ? {} : { prependBos: false }); } catch (e) { throw new InputError(field, (e as Error).message); }
+  if (typeof text !== "string") ids = text.map((id) => checkedId(s, field, id));
+  else {
+    const tok = tokenizerOf(s, field);
+    try { ids = encodeText(tok, text, bos ? {} : { prependBos: false }); } catch (e) { throw new InputError(field, (e as Error).message); }
+  }
   if (ids.length === 0) throw new InputError(field, `"${field}" has no tokens`);
   const nCtx = s.model.cfg.n_ctx, cap = Math.min(nCtx, s.maxTokens ?? nCtx);
   if (ids.length > cap) throw new InputError(field, `"${field}" has ${ids.length} tokens, more than ${cap === nCtx ? `n_ctx = ${nCtx}` : `this server's limit of ${cap}`}`);
   return ids;
 }
 
-/** A one-token text as its id; InputError naming the field when it splits into several. */
-export function singleToken(s: Subject, field: string, text: string): number {
+/** A one-token text (or an id) as its id; InputError naming the field when it splits into several. */
+export function singleToken(s: Subject, field: string, text: string | number): number {
+  if (typeof text === "number") return checkedId(s, field, text);
   try { return toSingleToken(tokenizerOf(s, field), text); } catch (e) { throw new InputError(field, (e as Error).message); }
 }
 

@@ -17,7 +17,7 @@ export const pairFields = {
   bos: bosField,
 };
 
-export interface PairInput { clean: string; corrupted: string; answer: string; wrong: string; bos: boolean }
+export interface PairInput { clean: string | number[]; corrupted: string | number[]; answer: string | number; wrong: string | number; bos: boolean }
 
 export function contrastPair(s: Subject, t: PairInput) {
   const clean = promptIds(s, "clean", t.clean, t.bos), corrupted = promptIds(s, "corrupted", t.corrupted, t.bos);

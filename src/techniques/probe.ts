@@ -6,15 +6,15 @@ import { biasProbe, type MinimalPair } from "../analysis/bias-probes.js";
 import { barChart } from "../plot/bars.js";
 import { svgGrid } from "../plot/grid.js";
 import { heatmap } from "../plot/svg.js";
-import { bosField, promptIds, shownToken, singleToken, tokenField, tokenList } from "./inputs.js";
+import { bosField, promptField, promptIds, shownToken, singleToken, tokenField, tokenList } from "./inputs.js";
 import { defineTechnique, InputError } from "./technique.js";
 
 type Axis = { name: string; labels: string[] };
-const pair = z.object({ a: z.string(), b: z.string(), answer: z.string().optional(), wrong: z.string().optional() });
+const pair = z.object({ a: promptField("prompt A"), b: promptField("prompt B"), answer: tokenField("the answer token").optional(), wrong: tokenField("the wrong token").optional() });
 
 const input = z.object({
-  a: z.string().optional().describe("prompt A of a minimal pair (same number of tokens as B, differing in a few)"),
-  b: z.string().optional().describe("prompt B of the pair"),
+  a: promptField("prompt A of a minimal pair (same number of tokens as B, differing in a few)").optional(),
+  b: promptField("prompt B of the pair").optional(),
   answer: tokenField("the answer token; the target is logit(answer) − logit(wrong) at the last position").optional(),
   wrong: tokenField("the wrong token").optional(),
   pairs: z.array(pair).optional().describe(`more pairs: [{"a", "b", "answer"?, "wrong"?}] (the CLI takes a JSON or JSONL file); answer and wrong default to the fields above`),

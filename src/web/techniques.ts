@@ -4,7 +4,7 @@
 // stream their progress (server-sent events) and can be cancelled, which stops the run on the server.
 import type { RenderedResult, TechniqueListing } from "../server/api-types.js";
 
-interface FieldSchema { type?: string; enum?: string[]; default?: unknown; description?: string; minimum?: number; maximum?: number }
+interface FieldSchema { type?: string; enum?: string[]; default?: unknown; description?: string; minimum?: number; maximum?: number; anyOf?: FieldSchema[] }
 interface ObjectSchema { properties?: Record<string, FieldSchema>; required?: string[] }
 
 function el<K extends keyof HTMLElementTagNameMap>(tag: K, props: Record<string, unknown> = {}, ...children: (Node | string)[]): HTMLElementTagNameMap[K] {
@@ -29,6 +29,20 @@ function fieldInput(id: string, name: string, f: FieldSchema, required: boolean,
   if (f.type === "number" || f.type === "integer") {
     const num = el("input", { id, type: "number", step: f.type === "integer" ? "1" : "any", value: f.default === undefined ? "" : String(f.default) });
     return { node: wrap(num), read: () => (num.value === "" ? undefined : Number(num.value)) };
+  }
+  // Text or token ids (a prompt, a token): a text box where "[1, 403, 407]" (or "[1234]") means ids.
+  if (f.anyOf?.some((o) => o.type === "string")) {
+    const many = f.anyOf.some((o) => o.type === "array");
+    const txt = el("input", { id, type: "text", size: 50, spellcheck: false, value: name === "prompt" ? prompt() : "" });
+    return {
+      node: wrap(txt),
+      read: () => {
+        const v = txt.value;
+        if (v === "" && !required) return undefined;
+        if (/^\s*\[[\d\s,]*\]\s*$/.test(v)) { const ids = JSON.parse(v) as number[]; return many ? ids : ids[0]; }
+        return v;
+      },
+    };
   }
   if (f.type === "string") {
     const txt = el("input", { id, type: "text", size: 50, spellcheck: false, value: typeof f.default === "string" ? f.default : name === "prompt" ? prompt() : "" });
