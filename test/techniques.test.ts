@@ -9,7 +9,7 @@ import path from "node:path";
 import { useBackend } from "../src/backend/init.js";
 import { loadSubject } from "../src/techniques/subject.js";
 import { runTechnique, TECHNIQUES, type TechniqueName } from "../src/techniques/index.js";
-import { kebab } from "../src/cli/technique-command.js";
+import { fieldInfo, kebab } from "../src/cli/technique-command.js";
 import type { TechniqueListing } from "../src/server/api-types.js";
 import { cli } from "./cli-helpers.js";
 import { post, startServe, tinySnapshot, type Served } from "./server-helpers.js";
@@ -22,6 +22,7 @@ const { dir, folder } = tinySnapshot("circuitscope-techniques-");
 const SAMPLES: Record<TechniqueName, Record<string, unknown>> = {
   lens: { prompt: "hello world", target: "o", top: 2 },
   probe: { a: "the cat sat", b: "the dog sat", answer: "a", wrong: "o", top: 5 },
+  attention: { prompt: "abcabc", heads: "1.0,0.1", cols: 2 },
 };
 
 /** The CLI arguments for a sample: positionals in order, then one flag per other field. */
@@ -68,9 +69,12 @@ for (const t of TECHNIQUES) {
     const entry = list.find((x) => x.name === name)!;
     assert.ok(entry, `${name} is listed`);
     assert.deepEqual(Object.keys((entry.input as { properties: object }).properties).sort(), [...fields].sort());
-    const bad = await post<{ error: string }>(`${server.url}api/${name}`, { ...SAMPLES[name], top: "many" });
+    // A word where a number (else a boolean) belongs: the 400 names that field.
+    const shape = t.input.shape as Record<string, Parameters<typeof fieldInfo>[0]>;
+    const badField = fields.find((f) => fieldInfo(shape[f]!).kind === "number") ?? fields.find((f) => fieldInfo(shape[f]!).kind === "boolean")!;
+    const bad = await post<{ error: string }>(`${server.url}api/${name}`, { ...SAMPLES[name], [badField]: "many" });
     assert.equal(bad.status, 400);
-    assert.match(bad.doc.error, /"top"/);
+    assert.match(bad.doc.error, new RegExp(`"${badField}"`));
   });
 }
 

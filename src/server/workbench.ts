@@ -8,15 +8,14 @@ import type { Tokenizer } from "../io/tokenizer.js";
 import type { ModelConfig } from "../model/config.js";
 import type { Subject } from "../techniques/technique.js";
 import { noGrad } from "../tensor/autodiff.js";
-import { checkHookName, HookNameError, type HookName } from "../model/hooks.js";
+import { checkHookName, HookNameError } from "../model/hooks.js";
 import { encodeText, toSingleToken } from "../model/tokens.js";
 import { topKIndices } from "../tensor/ops/sparse.js";
-import { detectionPattern, HEAD_KINDS, scorePattern, type HeadKind } from "../analysis/head-detectors.js";
 import { patchByHead, patchByPos, type Direction, type HeadSite, type ResidSite } from "../analysis/patching.js";
 import { logitDiffMetric, normalizedMetric } from "../analysis/patching-metrics.js";
 import { spanConditioning } from "../analysis/conditioning.js";
 import type {
-  ActivationsResponse, AttentionResponse, InfoResponse, PatchResponse, RunResponse, Token, TopToken,
+  ActivationsResponse, InfoResponse, PatchResponse, RunResponse, Token, TopToken,
 } from "./api-types.js";
 
 /** A client error: the status to answer with and a message for the page. */
@@ -107,23 +106,6 @@ export class Workbench {
       return topKIndices(row, k).map((t) => this.top(t, row[t]!));
     });
     return { tokens: this.tokens(ids), predictions };
-  }
-
-  attention(body: Body): AttentionResponse {
-    const ids = this.ids(field(body, "prompt", "string"));
-    const layer = optInt(body, "layer", 0, 0, this.cfg.n_layers - 1);
-    const hook = `blocks.${layer}.attn.hook_pattern` as HookName;
-    const pattern = noGrad(() => this.model.runWithCache([ids], { names: [hook] }).cache.get(hook)); // [batch, head_index, query_pos, key_pos]
-    const [, H, T] = pattern.shape as [number, number, number, number];
-    const patterns = Array.from({ length: H }, (_, h) => Array.from({ length: T }, (_, q) => Array.from({ length: T }, (_, k) => pattern.get(0, h, q, k))));
-    // The attention command's scoring: TransformerLens's "mul" measure, the BOS column left out when there is one.
-    const bos = this.tokenizer.bosTokenId != null && ids[0] === this.tokenizer.bosTokenId;
-    const detections = HEAD_KINDS.map((k) => [k, detectionPattern(k, ids)] as const);
-    const scores = patterns.map((p) => {
-      const flat = p.flat();
-      return Object.fromEntries(detections.map(([k, d]) => { const s = scorePattern(flat, d, T, { excludeBos: bos }); return [k, s.rows > 0 ? s.sum / s.rows : null]; })) as Record<HeadKind, number | null>;
-    });
-    return { tokens: this.tokens(ids), layer, hook, patterns, scores };
   }
 
   activations(body: Body): ActivationsResponse {

@@ -15,7 +15,7 @@ import { copyingScores, positionalQK, tokenCircuit } from "../../analysis/full-c
 import { UsageError } from "../args.js";
 import type { Command } from "../command.js";
 import { cellSize, writeOutputFiles } from "../outputs.js";
-import { parseHeads } from "./attention.js";
+import { headList } from "../../techniques/inputs.js";
 import { shownToken, singleToken } from "./patch.js";
 
 const USAGE = `circuitscope qk-ov <snapshot-folder> [--heads all|L.H,...] [--tokens "a,b,c" | --first N] [--positions N] [--no-process] [--out dir] [--json]
@@ -61,7 +61,8 @@ export const qkOv: Command = {
 
     out.info(`loading ${folder}`);
     const { model, config: cfg, tokenizer } = loadPretrained(folder);
-    const heads = parseHeads(headsText, cfg.n_layers, cfg.n_heads);
+    let heads;
+    try { heads = headList({ model, tokenizer: null, name: folder }, "heads", headsText); } catch (e) { throw new UsageError(`--heads: ${(e as Error).message}`); }
     const nPos = positionsFlag === undefined ? Math.min(24, cfg.n_ctx) : Number(positionsFlag);
     if (!Number.isInteger(nPos) || nPos < 1 || nPos > cfg.n_ctx) throw new UsageError(`--positions must be an integer in [1, n_ctx = ${cfg.n_ctx}], got ${positionsFlag}`);
     const decode = (id: number) => (tokenizer ? tokenizer.decode([id]) : `#${id}`);
