@@ -23,6 +23,7 @@ const SAMPLES: Record<TechniqueName, Record<string, unknown>> = {
   lens: { prompt: "hello world", target: "o", top: 2 },
   probe: { a: "the cat sat", b: "the dog sat", answer: "a", wrong: "o", top: 5 },
   attention: { prompt: "abcabc", heads: "1.0,0.1", cols: 2 },
+  dla: { prompt: "hello", answer: "o", wrong: "a", neuronLayer: 1, topNeurons: 3 },
 };
 
 /** The CLI arguments for a sample: positionals in order, then one flag per other field. */

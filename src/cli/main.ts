@@ -23,7 +23,6 @@ import { patch } from "./commands/patch.js";
 import { ablateCmd } from "./commands/ablate.js";
 import { pathPatchCmd } from "./commands/path-patch.js";
 import { neuronsCmd } from "./commands/neurons.js";
-import { dla } from "./commands/dla.js";
 import { scrub } from "./commands/scrub.js";
 import { discover } from "./commands/discover.js";
 import { qkOv } from "./commands/qk-ov.js";
@@ -36,7 +35,7 @@ import type { BackendName } from "../backend/registry.js";
 // Commands that are not techniques (no model to analyse, or a server), and techniques not yet moved to a descriptor.
 const legacy: Command[] = [
   demo, info, run, serve, convert,
-  dla, patch, pathPatchCmd, ablateCmd, attribute, circuits, qkOv, neuronsCmd, saeCmd, discover, scrub,
+  patch, pathPatchCmd, ablateCmd, attribute, circuits, qkOv, neuronsCmd, saeCmd, discover, scrub,
   trainLm, trainChar, lab, fitScaling,
 ];
 // In the order help lists them: basics, techniques, training, labs.

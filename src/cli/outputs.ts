@@ -22,5 +22,4 @@ export function intList(s: string): number[] | null {
   return parts.map(Number);
 }
 
-/** Heatmap cell size for an R × C grid: large for a tiny model (readable), shrinking to fit ~480 px. */
-export const cellSize = (R: number, C: number) => Math.max(8, Math.min(48, Math.floor(480 / Math.max(R, C, 1))));
+export { cellSize } from "../plot/svg.js";

@@ -8,7 +8,7 @@ import { InputError, type Subject } from "./technique.js";
 
 export const bosField = z.boolean().default(true).describe("put the tokenizer's BOS token before each prompt");
 export const promptField = (what = "the prompt") => z.string().min(1, `${what} is empty`).describe(what);
-export const tokenField = (what: string) => z.string().min(1, `${what} is empty`).describe(`${what} (one token, e.g. " Paris")`);
+export const tokenField = (what: string) => z.string({ error: (iss) => (iss.input === undefined ? "missing: give one token" : undefined) }).min(1, `${what} is empty`).describe(`${what} (one token, e.g. " Paris")`);
 
 /** The subject's tokenizer; InputError naming the field when the snapshot has none. */
 export function tokenizerOf(s: Subject, field: string): Tokenizer {
