@@ -24,6 +24,7 @@ const SAMPLES: Record<TechniqueName, Record<string, unknown>> = {
   probe: { a: "the cat sat", b: "the dog sat", answer: "a", wrong: "o", top: 5 },
   attention: { prompt: "abcabc", heads: "1.0,0.1", cols: 2 },
   dla: { prompt: "hello", answer: "o", wrong: "a", neuronLayer: 1, topNeurons: 3 },
+  ablate: { prompt: "hello", answer: "o", wrong: "a", kind: "resample", reference: "world", seed: 1, sweep: "positions", top: 3 },
 };
 
 /** The CLI arguments for a sample: positionals in order, then one flag per other field. */

@@ -20,7 +20,6 @@ import { trainChar } from "./commands/train.js";
 import { trainLm } from "./commands/train.js";
 import { attribute } from "./commands/attribute.js";
 import { patch } from "./commands/patch.js";
-import { ablateCmd } from "./commands/ablate.js";
 import { pathPatchCmd } from "./commands/path-patch.js";
 import { neuronsCmd } from "./commands/neurons.js";
 import { scrub } from "./commands/scrub.js";
@@ -35,7 +34,7 @@ import type { BackendName } from "../backend/registry.js";
 // Commands that are not techniques (no model to analyse, or a server), and techniques not yet moved to a descriptor.
 const legacy: Command[] = [
   demo, info, run, serve, convert,
-  patch, pathPatchCmd, ablateCmd, attribute, circuits, qkOv, neuronsCmd, saeCmd, discover, scrub,
+  patch, pathPatchCmd, attribute, circuits, qkOv, neuronsCmd, saeCmd, discover, scrub,
   trainLm, trainChar, lab, fitScaling,
 ];
 // In the order help lists them: basics, techniques, training, labs.

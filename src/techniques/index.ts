@@ -5,13 +5,14 @@ import { lens } from "./lens.js";
 import { probe } from "./probe.js";
 import { attention } from "./attention.js";
 import { dla } from "./dla.js";
+import { ablate } from "./ablate.js";
 
 /** By name: the typed map the API's route types come from. */
-export const techniques = { lens, probe, attention, dla } as const;
+export const techniques = { lens, probe, attention, dla, ablate } as const;
 export type TechniqueName = keyof typeof techniques;
 
 // Technique<S, R> is contravariant in S through run(): the list holds them at their common erasure.
 export const TECHNIQUES: readonly Technique[] = Object.values(techniques) as unknown as readonly Technique[];
 
-export { lens, probe, attention, dla };
+export { lens, probe, attention, dla, ablate };
 export * from "./technique.js";
