@@ -18,7 +18,6 @@ import { fitScaling } from "./commands/fit-scaling.js";
 import { lab } from "./commands/lab.js";
 import { trainChar } from "./commands/train.js";
 import { trainLm } from "./commands/train.js";
-import { attribute } from "./commands/attribute.js";
 import { patch } from "./commands/patch.js";
 import { pathPatchCmd } from "./commands/path-patch.js";
 import { neuronsCmd } from "./commands/neurons.js";
@@ -34,7 +33,7 @@ import type { BackendName } from "../backend/registry.js";
 // Commands that are not techniques (no model to analyse, or a server), and techniques not yet moved to a descriptor.
 const legacy: Command[] = [
   demo, info, run, serve, convert,
-  patch, pathPatchCmd, attribute, circuits, qkOv, neuronsCmd, saeCmd, discover, scrub,
+  patch, pathPatchCmd, circuits, qkOv, neuronsCmd, saeCmd, discover, scrub,
   trainLm, trainChar, lab, fitScaling,
 ];
 // In the order help lists them: basics, techniques, training, labs.

@@ -6,13 +6,14 @@ import { probe } from "./probe.js";
 import { attention } from "./attention.js";
 import { dla } from "./dla.js";
 import { ablate } from "./ablate.js";
+import { attribute } from "./attribute.js";
 
 /** By name: the typed map the API's route types come from. */
-export const techniques = { lens, probe, attention, dla, ablate } as const;
+export const techniques = { lens, probe, attention, dla, ablate, attribute } as const;
 export type TechniqueName = keyof typeof techniques;
 
 // Technique<S, R> is contravariant in S through run(): the list holds them at their common erasure.
 export const TECHNIQUES: readonly Technique[] = Object.values(techniques) as unknown as readonly Technique[];
 
-export { lens, probe, attention, dla, ablate };
+export { lens, probe, attention, dla, ablate, attribute };
 export * from "./technique.js";
