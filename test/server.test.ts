@@ -17,7 +17,7 @@ import { detectionPattern, scorePattern } from "../src/analysis/head-detectors.j
 import { patchByHead, patchByPos } from "../src/analysis/patching.js";
 import { logitDiffMetric, normalizedMetric } from "../src/analysis/patching-metrics.js";
 import type { HookName } from "../src/model/hooks.js";
-import type { ActivationsResponse, InfoResponse, PatchResponse, RunResponse, TechniqueResult } from "../src/server/api-types.js";
+import type { InfoResponse, PatchResponse, RunResponse, TechniqueResult } from "../src/server/api-types.js";
 import { post, startServe, tinySnapshot, type Served } from "./server-helpers.js";
 import { cli, errorOf } from "./cli-helpers.js";
 
@@ -100,16 +100,16 @@ test("/api/attention: every head's pattern of the layer equals cache.get(blocks.
 
 test("/api/activations: values per position equal cache.get(hook); patterns come per query position", async () => {
   const ids = encodeText(tok, PROMPT);
-  const { status, doc } = await post<ActivationsResponse>(s.url + "api/activations", { prompt: PROMPT, hook: "blocks.1.mlp.hook_post" });
+  const { status, doc } = await post<TechniqueResult<"activations">>(s.url + "api/activations", { prompt: PROMPT, hook: "blocks.1.mlp.hook_post" });
   assert.equal(status, 200);
   const want = cached(ids, "blocks.1.mlp.hook_post"); // [batch, pos, d_mlp]
   assert.deepEqual(doc.shape, [ids.length, 32]);
   doc.values.forEach((row, p) => row.forEach((v, d) => close(v, want.get(0, p, d), `pos ${p} dim ${d}`)));
-  const z = await post<ActivationsResponse>(s.url + "api/activations", { prompt: PROMPT, hook: "blocks.0.attn.hook_z" });
+  const z = await post<TechniqueResult<"activations">>(s.url + "api/activations", { prompt: PROMPT, hook: "blocks.0.attn.hook_z" });
   assert.deepEqual(z.doc.shape, [ids.length, 2, 8]);
   assert.deepEqual(z.doc.axes, ["pos", "head_index", "dim"]);
   close(z.doc.values[3]![8 + 5]!, cached(ids, "blocks.0.attn.hook_z").get(0, 3, 1, 5), "z[3, head 1, 5]");
-  const pat = await post<ActivationsResponse>(s.url + "api/activations", { prompt: PROMPT, hook: "blocks.0.attn.hook_pattern" });
+  const pat = await post<TechniqueResult<"activations">>(s.url + "api/activations", { prompt: PROMPT, hook: "blocks.0.attn.hook_pattern" });
   const T = ids.length;
   assert.deepEqual(pat.doc.axes, ["head_index", "query_pos", "key_pos"]);
   close(pat.doc.values[5]![T + 2]!, cached(ids, "blocks.0.attn.hook_pattern").get(0, 1, 5, 2), "pattern head 1, q 5, k 2");

@@ -25,6 +25,7 @@ const SAMPLES: Record<TechniqueName, Record<string, unknown>> = {
   attention: { prompt: "abcabc", heads: "1.0,0.1", cols: 2 },
   dla: { prompt: "hello", answer: "o", wrong: "a", neuronLayer: 1, topNeurons: 3 },
   ablate: { prompt: "hello", answer: "o", wrong: "a", kind: "resample", reference: "world", seed: 1, sweep: "positions", top: 3 },
+  activations: { prompt: "hello", hook: "blocks.0.attn.hook_z" },
   attribute: { prompt: "hello", target: "o", method: "ig", steps: 8, rule: "riemann_middle", baseline: "pad", batch: 4, layer: "blocks.0.hook_resid_post" },
 };
 

@@ -8,7 +8,7 @@
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { existsSync, rmSync } from "node:fs";
-import type { ActivationsResponse, PatchResponse, TechniqueResult } from "../src/server/api-types.js";
+import type { PatchResponse, TechniqueResult } from "../src/server/api-types.js";
 import { post, startServe, tinySnapshot, type Served } from "./server-helpers.js";
 
 const CHROMIUM = process.env.CIRCUITSCOPE_CHROMIUM ?? "/usr/bin/chromium";
@@ -106,7 +106,7 @@ test("the workbench page: attention heatmaps equal the API, tokens coloured, len
   // Tokens coloured by the default hook's dimension 0, then by another dimension; values equal the API's.
   const hook = await page.inputValue("#hook");
   assert.equal(hook, "blocks.0.mlp.hook_post");
-  const acts = (await post<ActivationsResponse>(s.url + "api/activations", { prompt: PROMPT, hook })).doc;
+  const acts = (await post<TechniqueResult<"activations">>(s.url + "api/activations", { prompt: PROMPT, hook })).doc;
   const chips = () => page.$$eval("#act-tokens .tok", (els) => els.map((e) => ({ v: Number((e as HTMLElement).dataset.value), bg: (e as HTMLElement).style.background })));
   let got = await chips();
   assert.deepEqual(got.map((c) => c.v), acts.values.map((r) => r[0]));
@@ -181,7 +181,7 @@ test("the workbench page: attention heatmaps equal the API, tokens coloured, len
   await page.fill("#hook", "blocks.0.mlp.hook_pots");
   await page.click("#act-run");
   await page.waitForFunction(() => (document.getElementById("act-error")?.textContent ?? "") !== "", undefined, { timeout: 20_000 });
-  assert.equal(await page.textContent("#act-error"), 'unknown hook point "blocks.0.mlp.hook_pots"; did you mean "blocks.0.mlp.hook_post", "blocks.0.mlp.hook_pre", "blocks.1.mlp.hook_post"?');
+  assert.equal(await page.textContent("#act-error"), '"hook": unknown hook point "blocks.0.mlp.hook_pots"; did you mean "blocks.0.mlp.hook_post", "blocks.0.mlp.hook_pre", "blocks.1.mlp.hook_post"?');
   assert.equal(await page.$$eval("#act-tokens .tok", (e) => e.length), 0);
   assert.equal(await page.isVisible("#act-error"), true);
 

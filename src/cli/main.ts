@@ -37,7 +37,7 @@ const legacy: Command[] = [
   trainLm, trainChar, lab, fitScaling,
 ];
 // In the order help lists them: basics, techniques, training, labs.
-const ORDER = ["demo", "info", "run", "serve", "convert", "lens", "dla", "attention", "patch", "path-patch", "ablate", "attribute", "circuits", "qk-ov", "neurons", "sae", "probe", "discover", "scrub", "train-lm", "train-char", "lab", "fit-scaling"];
+const ORDER = ["demo", "info", "run", "serve", "convert", "lens", "dla", "attention", "activations", "patch", "path-patch", "ablate", "attribute", "circuits", "qk-ov", "neurons", "sae", "probe", "discover", "scrub", "train-lm", "train-char", "lab", "fit-scaling"];
 
 /** --backend NAME anywhere in argv: taken out before commander sees the command's own flags. */
 function takeBackend(argv: string[]): { argv: string[]; backend: string | undefined } {

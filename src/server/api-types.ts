@@ -30,23 +30,6 @@ export interface RunRequest { prompt: string; top?: number }
 export interface RunResponse { tokens: Token[]; predictions: TopToken[][] } // predictions[pos][rank]
 
 /**
- * POST /api/activations {prompt, hook}: one activation per position. Activations whose first axis
- * after batch is pos ([batch, pos, …]) are flattened per position; attention patterns and scores
- * ([batch, head_index, query_pos, key_pos]) are given per query position as [head_index × key_pos].
- */
-export interface ActivationsRequest { prompt: string; hook: string }
-export interface ActivationsResponse {
-  tokens: Token[];
-  hook: string;
-  /** The activation's shape without batch, e.g. [pos, d_mlp] or [pos, head_index, d_head]. */
-  shape: number[];
-  /** The names of shape's axes. */
-  axes: string[];
-  /** values[pos][dim], dim running over the flattened axes after pos. */
-  values: number[][];
-}
-
-/**
  * POST /api/patch: activation patching with the normalised logit difference (0 = corrupted, 1 = clean),
  * or the raw logit difference when metric.illConditioned (|clean − corrupted| < threshold, conditioning.ts).
  * by "pos" (default): layer × position at a residual site (patchByPos); by "head": layer × head at a

@@ -63,7 +63,6 @@ export function createWorkbenchServer(wb: Workbench, opts: ServerOptions): Serve
     "/api/info": { route: () => wb.info(), get: true, post: false },
     "/api/techniques": { route: () => listing, get: true, post: false },
     "/api/run": { route: (b) => wb.run(b), get: true },
-    "/api/activations": { route: (b) => wb.activations(b), get: true },
     "/api/patch": { route: (b) => wb.patch(b), get: false },
   };
   // One POST route per technique descriptor, validated by its own schema.

@@ -8,14 +8,13 @@ import type { Tokenizer } from "../io/tokenizer.js";
 import type { ModelConfig } from "../model/config.js";
 import type { Subject } from "../techniques/technique.js";
 import { noGrad } from "../tensor/autodiff.js";
-import { checkHookName, HookNameError } from "../model/hooks.js";
 import { encodeText, toSingleToken } from "../model/tokens.js";
 import { topKIndices } from "../tensor/ops/sparse.js";
 import { patchByHead, patchByPos, type Direction, type HeadSite, type ResidSite } from "../analysis/patching.js";
 import { logitDiffMetric, normalizedMetric } from "../analysis/patching-metrics.js";
 import { spanConditioning } from "../analysis/conditioning.js";
 import type {
-  ActivationsResponse, InfoResponse, PatchResponse, RunResponse, Token, TopToken,
+  InfoResponse, PatchResponse, RunResponse, Token, TopToken,
 } from "./api-types.js";
 
 /** A client error: the status to answer with and a message for the page. */
@@ -106,29 +105,6 @@ export class Workbench {
       return topKIndices(row, k).map((t) => this.top(t, row[t]!));
     });
     return { tokens: this.tokens(ids), predictions };
-  }
-
-  activations(body: Body): ActivationsResponse {
-    const prompt = field(body, "prompt", "string"), hook = field(body, "hook", "string");
-    try { checkHookName(hook, new Set<string>(this.model.hookNames())); } catch (e) {
-      if (e instanceof HookNameError) throw new ApiError(400, e.message);
-      throw e;
-    }
-    const ids = this.ids(prompt);
-    const act = noGrad(() => this.model.runWithCache([ids], { names: [hook] }).cache.get(hook)).contiguous();
-    const shape = act.shape.slice(1);
-    const a = act.toArray();
-    const perPattern = hook.endsWith(".hook_pattern") || hook.endsWith(".hook_attn_scores");
-    if (perPattern) {
-      // [head_index, query_pos, key_pos] → per query position: [head_index × key_pos].
-      const [H, T, K] = shape as [number, number, number];
-      const values = Array.from({ length: T }, (_, q) => Array.from({ length: H * K }, (_, i) => a[(Math.floor(i / K) * T + q) * K + (i % K)]!));
-      return { tokens: this.tokens(ids), hook, shape, axes: ["head_index", "query_pos", "key_pos"], values };
-    }
-    const T = shape[0]!, D = shape.slice(1).reduce((x, y) => x * y, 1);
-    const values = Array.from({ length: T }, (_, t) => Array.from(a.subarray(t * D, (t + 1) * D)));
-    const axes = shape.length === 3 ? ["pos", "head_index", "dim"] : ["pos", ...shape.slice(1).map(() => "dim")];
-    return { tokens: this.tokens(ids), hook, shape, axes, values };
   }
 
   patch(body: Body): PatchResponse {

@@ -7,13 +7,14 @@ import { attention } from "./attention.js";
 import { dla } from "./dla.js";
 import { ablate } from "./ablate.js";
 import { attribute } from "./attribute.js";
+import { activations } from "./activations.js";
 
 /** By name: the typed map the API's route types come from. */
-export const techniques = { lens, probe, attention, dla, ablate, attribute } as const;
+export const techniques = { lens, probe, attention, dla, ablate, attribute, activations } as const;
 export type TechniqueName = keyof typeof techniques;
 
 // Technique<S, R> is contravariant in S through run(): the list holds them at their common erasure.
 export const TECHNIQUES: readonly Technique[] = Object.values(techniques) as unknown as readonly Technique[];
 
-export { lens, probe, attention, dla, ablate, attribute };
+export { lens, probe, attention, dla, ablate, attribute, activations };
 export * from "./technique.js";

@@ -4,7 +4,7 @@
 // Every view shows the server's error message in its own alert box; nothing is fetched from the
 // network beyond this server.
 import type {
-  ActivationsResponse, ErrorResponse, InfoResponse, PatchResponse, RunResponse, Token,
+  ErrorResponse, InfoResponse, PatchResponse, RunResponse, Token,
   TechniqueInput, TechniqueName, TechniqueResult,
 } from "../server/api-types.js";
 import { mountTechniques } from "./techniques.js";
@@ -86,7 +86,7 @@ function renderPredictions(r: RunResponse, pos: number): void {
 }
 
 // ---- activations: tokens coloured by one hook's value ------------------------------------------
-let activations: ActivationsResponse | null = null;
+let activations: TechniqueResult<"activations"> | null = null;
 
 function renderActivations(): void {
   const r = activations;
@@ -129,7 +129,7 @@ async function loadActivations(): Promise<void> {
     activations = null;
     $("act-top").replaceChildren();
     $("act-tokens").replaceChildren(); $("act-info").textContent = ""; $("act-legend").textContent = "";
-    activations = await api<ActivationsResponse>("/api/activations", { prompt: currentPrompt(), hook: $<HTMLInputElement>("hook").value.trim() });
+    activations = await technique("activations", { prompt: currentPrompt(), hook: $<HTMLInputElement>("hook").value.trim() });
     renderActivations();
   });
 }
