@@ -1,5 +1,5 @@
 // The analyses behind the workbench's API, on one loaded model: each takes a parsed request body
-// (unknown JSON), validates it, runs the library (runWithCache, patchByPos) and returns
+// (unknown JSON), validates it, runs the library (forward, patchByPos) and returns
 // plain data for the page. Invalid input throws ApiError(400) with a message naming the field;
 // nothing here knows about HTTP beyond that status. Kept bounded: prompts are capped at maxTokens,
 // and patching at maxPatchCells layer × position cells, so one request cannot hold the server long.
