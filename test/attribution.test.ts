@@ -18,7 +18,7 @@ import { scope } from "../src/tensor/memory.js";
 import { crossEntropy } from "../src/tensor/ops/nn.js";
 import { Rng } from "../src/tensor/rng.js";
 import { Tensor } from "../src/tensor/tensor.js";
-import { tokenAttributionHtml, tokenAttributionSvg } from "../src/cli/commands/attribute.js";
+import { tokenAttributionHtml, tokenAttributionSvg } from "../src/techniques/attribute.js";
 import { cli, noTinyGpt2 as skip, tinyGpt2 as snapshot } from "./cli-helpers.js";
 import fs from "node:fs";
 import os from "node:os";
@@ -311,14 +311,14 @@ describe("the attribute command", () => {
       assert.deepEqual(doc.tokens.map((t) => t.str), ["<|endoftext|>", "The", " capital", " of", " France", " is"]);
       assert.ok(doc.completeness.relativeGap < 0.01, JSON.stringify(doc.completeness));
       assert.ok(Math.abs(doc.tokens.reduce((a, t) => a + t.attribution, 0) - doc.completeness.sum) < 1e-6);
-      assert.deepEqual(doc.files.map((f) => path.basename(f)), ["attribution.svg", "attribution.html", "attribution.json"]);
+      assert.deepEqual(doc.files.map((f) => path.basename(f)), ["attribution.svg", "attribution.html", "attribute.json"]);
       for (const f of doc.files) assert.ok(fs.statSync(f).size > 0, f);
       const lrpRun = attribute("--method", "lrp", "--json");
       assert.equal(lrpRun.code, 0, lrpRun.stderr);
       assert.ok("conservation" in (JSON.parse(lrpRun.stdout) as object));
       const bad = attribute("--method", "shap");
       assert.equal(bad.code, 2, bad.stderr);
-      assert.match(bad.stderr, /--method must be one of ig, saliency, ixg, lrp/);
+      assert.match(bad.stderr, /--method <value>' argument 'shap' is invalid\. Allowed choices are ig, saliency, ixg, lrp/);
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }

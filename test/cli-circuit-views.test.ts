@@ -105,7 +105,7 @@ test("attribute --layer <hook>: equals layerIntegratedGradients on that hook; un
 
   assert.match(errorOf(cli("attribute", snapshot, prompt, "--layer", "blocks.0.hook_resdi_post", "--json")), /unknown hook point "blocks\.0\.hook_resdi_post"; did you mean "blocks\.0\.hook_resid_post"/);
   assert.match(errorOf(cli("attribute", snapshot, prompt, "--layer", "blocks.0.attn.hook_pattern", "--json")), /no single position axis/);
-  assert.match(errorOf(cli("attribute", snapshot, prompt, "--layer", hook, "--method", "lrp", "--json")), /--layer takes --method ig/);
+  assert.match(errorOf(cli("attribute", snapshot, prompt, "--layer", hook, "--method", "lrp", "--json")), /--layer: takes method ig/);
 });
 
 test("patch --by layer: one value per layer equal to patchByLayer; bar chart; bad site exits 2", { skip }, () => {

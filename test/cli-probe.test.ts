@@ -85,5 +85,5 @@ test("ablate --sweep mlps|positions|neurons: shapes, axes, top cells, SVG + JSON
   }
   const bad = cli("ablate", snapshot, prompt, ...args, "--sweep", "neurons");
   assert.equal(bad.code, 2);
-  assert.match((JSON.parse(bad.stdout) as { error: { message: string } }).error.message, /needs --layer/);
+  assert.match((JSON.parse(bad.stdout) as { error: { message: string } }).error.message, /--layer: .*needs a layer/);
 });

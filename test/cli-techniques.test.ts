@@ -140,5 +140,5 @@ test("ablate --json --out: zero head ablation, Δ logit diff per layer × head, 
 test("ablate: mean without --reference is a usage error", { skip }, () => {
   const r = cli("ablate", snapshot, "The Eiffel Tower is in", "--answer", " Paris", "--kind", "mean", "--json");
   assert.equal(r.code, 2);
-  assert.match((JSON.parse(r.stdout) as { error: { message: string } }).error.message, /needs --reference/);
+  assert.match((JSON.parse(r.stdout) as { error: { message: string } }).error.message, /--reference: .*needs a reference prompt/);
 });

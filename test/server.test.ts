@@ -17,7 +17,7 @@ import { detectionPattern, scorePattern } from "../src/analysis/head-detectors.j
 import { patchByHead, patchByPos } from "../src/analysis/patching.js";
 import { logitDiffMetric, normalizedMetric } from "../src/analysis/patching-metrics.js";
 import type { HookName } from "../src/model/hooks.js";
-import type { ActivationsResponse, AttentionResponse, InfoResponse, RunResponse, TechniqueResult } from "../src/server/api-types.js";
+import type { InfoResponse, RunResponse, TechniqueResult } from "../src/server/api-types.js";
 
 /** The patch technique's result by pos or head: [layer][pos or head]. */
 type PatchResponse = Omit<TechniqueResult<"patch">, "values"> & { values: number[][] };
@@ -76,17 +76,18 @@ test("/api/run: tokens and top next-token predictions equal the library's forwar
   });
 });
 
-test("/api/attention: every head's pattern equals cache.get(blocks.L.attn.hook_pattern); GET with a query works too", async () => {
+test("/api/attention: every head's pattern of the layer equals cache.get(blocks.L.attn.hook_pattern), with its detector scores", async () => {
   const ids = encodeText(tok, PROMPT);
   for (const layer of [0, 1]) {
-    const { status, doc } = await post<AttentionResponse>(s.url + "api/attention", { prompt: PROMPT, layer });
+    const { status, doc } = await post<TechniqueResult<"attention">>(s.url + "api/attention", { prompt: PROMPT, layer });
     assert.equal(status, 200);
-    assert.equal(doc.hook, `blocks.${layer}.attn.hook_pattern`);
-    const want = cached(ids, doc.hook); // [batch, head_index, query_pos, key_pos]
-    assert.deepEqual([1, doc.patterns.length, doc.patterns[0]!.length, doc.patterns[0]![0]!.length], want.shape);
-    doc.patterns.forEach((h, hi) => h.forEach((row, q) => row.forEach((v, k) => close(v, want.get(0, hi, q, k), `L${layer}H${hi}[${q},${k}]`))));
+    assert.equal(doc.layer, layer);
+    assert.deepEqual(doc.heads.map((h) => [h.layer, h.head]), [[layer, 0], [layer, 1]]);
+    const want = cached(ids, `blocks.${layer}.attn.hook_pattern`); // [batch, head_index, query_pos, key_pos]
+    assert.deepEqual([1, doc.heads.length, doc.heads[0]!.pattern.length, doc.heads[0]!.pattern[0]!.length], want.shape);
+    doc.heads.forEach((h, hi) => h.pattern.forEach((row, q) => row.forEach((v, k) => close(v, want.get(0, hi, q, k), `L${layer}H${hi}[${q},${k}]`))));
     // Head-detector scores of each head on this prompt, as scorePattern gives them ("Mary and John. John …" repeats tokens).
-    doc.scores.forEach((sc, hi) => {
+    doc.heads.map((h) => h.scores).forEach((sc, hi) => {
       const flat = Array.from({ length: ids.length ** 2 }, (_, i) => want.get(0, hi, Math.floor(i / ids.length), i % ids.length));
       for (const kind of ["previous_token_head", "duplicate_token_head", "induction_head"] as const) {
         const r = scorePattern(flat, detectionPattern(kind, ids), ids.length);
@@ -95,26 +96,23 @@ test("/api/attention: every head's pattern equals cache.get(blocks.L.attn.hook_p
       }
     });
   }
-  const get = await fetch(`${s.url}api/attention?prompt=${encodeURIComponent("abc")}&layer=1`);
-  assert.equal(get.status, 200);
-  assert.equal(((await get.json()) as AttentionResponse).patterns[0]!.length, 3);
   const bad = await post(s.url + "api/attention", { prompt: PROMPT, layer: 2 });
   assert.equal(bad.status, 400);
-  assert.match((bad.doc as { error: string }).error, /"layer" must be between 0 and 1, got 2/);
+  assert.match((bad.doc as { error: string }).error, /"layer": must be between 0 and 1, got 2/);
 });
 
 test("/api/activations: values per position equal cache.get(hook); patterns come per query position", async () => {
   const ids = encodeText(tok, PROMPT);
-  const { status, doc } = await post<ActivationsResponse>(s.url + "api/activations", { prompt: PROMPT, hook: "blocks.1.mlp.hook_post" });
+  const { status, doc } = await post<TechniqueResult<"activations">>(s.url + "api/activations", { prompt: PROMPT, hook: "blocks.1.mlp.hook_post" });
   assert.equal(status, 200);
   const want = cached(ids, "blocks.1.mlp.hook_post"); // [batch, pos, d_mlp]
   assert.deepEqual(doc.shape, [ids.length, 32]);
   doc.values.forEach((row, p) => row.forEach((v, d) => close(v, want.get(0, p, d), `pos ${p} dim ${d}`)));
-  const z = await post<ActivationsResponse>(s.url + "api/activations", { prompt: PROMPT, hook: "blocks.0.attn.hook_z" });
+  const z = await post<TechniqueResult<"activations">>(s.url + "api/activations", { prompt: PROMPT, hook: "blocks.0.attn.hook_z" });
   assert.deepEqual(z.doc.shape, [ids.length, 2, 8]);
   assert.deepEqual(z.doc.axes, ["pos", "head_index", "dim"]);
   close(z.doc.values[3]![8 + 5]!, cached(ids, "blocks.0.attn.hook_z").get(0, 3, 1, 5), "z[3, head 1, 5]");
-  const pat = await post<ActivationsResponse>(s.url + "api/activations", { prompt: PROMPT, hook: "blocks.0.attn.hook_pattern" });
+  const pat = await post<TechniqueResult<"activations">>(s.url + "api/activations", { prompt: PROMPT, hook: "blocks.0.attn.hook_pattern" });
   const T = ids.length;
   assert.deepEqual(pat.doc.axes, ["head_index", "query_pos", "key_pos"]);
   close(pat.doc.values[5]![T + 2]!, cached(ids, "blocks.0.attn.hook_pattern").get(0, 1, 5, 2), "pattern head 1, q 5, k 2");

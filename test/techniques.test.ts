@@ -34,6 +34,11 @@ const SAMPLES: Record<TechniqueName, Record<string, unknown>> = {
   circuits: { seqLen: 6, batch: 2, seed: 1 },
   "qk-ov": { heads: "1.0,0.1", first: 3, positions: 4 },
   neurons: { corpus, layer: 1, top: 2, k: 2, ctx: 8, maxWindows: 4, batch: 2, bins: 5 },
+  attention: { prompt: "abcabc", heads: "1.0,0.1", cols: 2 },
+  dla: { prompt: "hello", answer: "o", wrong: "a", neuronLayer: 1, topNeurons: 3 },
+  ablate: { prompt: "hello", answer: "o", wrong: "a", kind: "resample", reference: "world", seed: 1, sweep: "positions", top: 3 },
+  activations: { prompt: "hello", hook: "blocks.0.attn.hook_z" },
+  attribute: { prompt: "hello", target: "o", method: "ig", steps: 8, rule: "riemann_middle", baseline: "pad", batch: 4, layer: "blocks.0.hook_resid_post" },
 };
 
 /** The CLI arguments for a sample: positionals in order, then one flag per other field. */

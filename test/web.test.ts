@@ -8,7 +8,7 @@
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { existsSync, rmSync } from "node:fs";
-import type { ActivationsResponse, AttentionResponse, TechniqueResult } from "../src/server/api-types.js";
+import type { TechniqueResult } from "../src/server/api-types.js";
 
 /** The patch technique's result by pos or head: [layer][pos or head]. */
 type PatchResponse = Omit<TechniqueResult<"patch">, "values"> & { values: number[][] };
@@ -72,44 +72,44 @@ test("the workbench page: attention heatmaps equal the API, tokens coloured, len
   assert.equal(await page.$$eval("#predictions tr", (e) => e.length), 5);
 
   // Attention: the heatmap of head 0 of layer 0 holds the API's pattern exactly; then head 1; then layer 1.
-  const api = async (layer: number) => (await post<AttentionResponse>(s.url + "api/attention", { prompt: PROMPT, layer })).doc;
+  const api = async (layer: number) => (await post<TechniqueResult<"attention">>(s.url + "api/attention", { prompt: PROMPT, layer })).doc;
   const L0 = await api(0);
-  assert.deepEqual(await heatmapValues(page, "#attn-heatmap"), L0.patterns[0]);
+  assert.deepEqual(await heatmapValues(page, "#attn-heatmap"), L0.heads[0]!.pattern);
   assert.equal(await page.$$eval("#heads button", (e) => e.length), 2);
-  const sc = L0.scores[0]!;
+  const sc = L0.heads[0]!.scores;
   assert.equal(await page.textContent("#heads button[data-head='0'] .hint"),
     `prev ${sc.previous_token_head!.toFixed(2)} dup ${sc.duplicate_token_head!.toFixed(2)} ind ${sc.induction_head!.toFixed(2)}`);
   let n = await rendered(page, "#attn-heatmap");
   await page.click("#heads button[data-head='1']");
   await waitRender(page, "#attn-heatmap", n);
-  assert.deepEqual(await heatmapValues(page, "#attn-heatmap"), L0.patterns[1]);
+  assert.deepEqual(await heatmapValues(page, "#attn-heatmap"), L0.heads[1]!.pattern);
   assert.equal(await page.getAttribute("#heads button[data-head='1']", "aria-pressed"), "true");
   n = await rendered(page, "#attn-heatmap");
   await page.selectOption("#layer", "1");
   await waitRender(page, "#attn-heatmap", n);
   const L1 = await api(1);
-  assert.deepEqual(await heatmapValues(page, "#attn-heatmap"), L1.patterns[1]);
+  assert.deepEqual(await heatmapValues(page, "#attn-heatmap"), L1.heads[1]!.pattern);
   // Hovering a cell shows its query and key tokens and the weight.
   await page.hover("#attn-heatmap rect.cell[data-row='5'][data-col='2']");
   const tip = await page.textContent("#tooltip");
-  assert.equal(tip, `query 5 "a" → key 2 "r": ${L1.patterns[1]![5]![2]!.toFixed(4)}`);
+  assert.equal(tip, `query 5 "a" → key 2 "r": ${L1.heads[1]!.pattern[5]![2]!.toFixed(4)}`);
   assert.equal(await page.isVisible("#tooltip"), true);
   // The token view: hovering query token 9 shades every key token by its weight.
   await page.hover("#attn-tokens .tok:nth-child(10)");
   const weights = await page.$$eval("#attn-tokens .tok", (els) => els.map((e) => Number((e as HTMLElement).dataset.weight)));
-  assert.deepEqual(weights, L1.patterns[1]![9]);
+  assert.deepEqual(weights, L1.heads[1]!.pattern[9]);
   assert.equal(await page.$$eval("#attn-tokens .tok.selected", (e) => e.length), 1);
   // From the keyboard: focus query token 3 and lock it with Enter; moving the mouse elsewhere keeps it.
   await page.focus("#attn-tokens .tok:nth-child(4)");
   await page.keyboard.press("Enter");
   await page.mouse.move(5, 5);
-  assert.deepEqual(await page.$$eval("#attn-tokens .tok", (els) => els.map((e) => Number((e as HTMLElement).dataset.weight))), L1.patterns[1]![3]);
+  assert.deepEqual(await page.$$eval("#attn-tokens .tok", (els) => els.map((e) => Number((e as HTMLElement).dataset.weight))), L1.heads[1]!.pattern[3]);
   await page.keyboard.press("Enter"); // unlock
 
   // Tokens coloured by the default hook's dimension 0, then by another dimension; values equal the API's.
   const hook = await page.inputValue("#hook");
   assert.equal(hook, "blocks.0.mlp.hook_post");
-  const acts = (await post<ActivationsResponse>(s.url + "api/activations", { prompt: PROMPT, hook })).doc;
+  const acts = (await post<TechniqueResult<"activations">>(s.url + "api/activations", { prompt: PROMPT, hook })).doc;
   const chips = () => page.$$eval("#act-tokens .tok", (els) => els.map((e) => ({ v: Number((e as HTMLElement).dataset.value), bg: (e as HTMLElement).style.background })));
   let got = await chips();
   assert.deepEqual(got.map((c) => c.v), acts.values.map((r) => r[0]));
@@ -184,7 +184,7 @@ test("the workbench page: attention heatmaps equal the API, tokens coloured, len
   await page.fill("#hook", "blocks.0.mlp.hook_pots");
   await page.click("#act-run");
   await page.waitForFunction(() => (document.getElementById("act-error")?.textContent ?? "") !== "", undefined, { timeout: 20_000 });
-  assert.equal(await page.textContent("#act-error"), 'unknown hook point "blocks.0.mlp.hook_pots"; did you mean "blocks.0.mlp.hook_post", "blocks.0.mlp.hook_pre", "blocks.1.mlp.hook_post"?');
+  assert.equal(await page.textContent("#act-error"), '"hook": unknown hook point "blocks.0.mlp.hook_pots"; did you mean "blocks.0.mlp.hook_post", "blocks.0.mlp.hook_pre", "blocks.1.mlp.hook_post"?');
   assert.equal(await page.$$eval("#act-tokens .tok", (e) => e.length), 0);
   assert.equal(await page.isVisible("#act-error"), true);
 

@@ -17,10 +17,6 @@ import { fitScaling } from "./commands/fit-scaling.js";
 import { lab } from "./commands/lab.js";
 import { trainChar } from "./commands/train.js";
 import { trainLm } from "./commands/train.js";
-import { attribute } from "./commands/attribute.js";
-import { ablateCmd } from "./commands/ablate.js";
-import { dla } from "./commands/dla.js";
-import { attention } from "./commands/attention.js";
 import { saeCmd } from "./commands/sae.js";
 import { serve } from "./commands/serve.js";
 import { convert } from "./commands/convert.js";
@@ -31,16 +27,13 @@ import type { BackendName } from "../backend/registry.js";
 
 // Commands that are not techniques (no model to analyse, or a server), and techniques not yet moved to a descriptor.
 const legacy: Command[] = [
-  demo, info, run, serve, convert, download, models,
-  dla, attention, ablateCmd, attribute, saeCmd,
+  demo, info, run, serve, convert, download, models, saeCmd,
   trainLm, trainChar, lab, fitScaling,
 ];
 // In the order help lists them: basics, techniques, training, labs.
-const ORDER = ["demo", "info", "run", "serve", "convert", "download", "models", "lens", "dla", "attention", "patch", "path-patch", "ablate", "attribute", "circuits", "qk-ov", "neurons", "sae", "probe", "discover", "scrub", "train-lm", "train-char", "lab", "fit-scaling"];
+const ORDER = ["demo", "info", "run", "serve", "convert", "download", "models", "lens", "dla", "attention", "activations", "patch", "path-patch", "ablate", "attribute", "circuits", "qk-ov", "neurons", "sae", "probe", "discover", "scrub", "train-lm", "train-char", "lab", "fit-scaling"];
 // Which positional of a legacy command names the model: a hub id there is found in the cache or downloaded first.
-const MODEL_ARG: Record<string, number> = {
-  run: 0, serve: 0, dla: 0, attention: 0, patch: 0, "path-patch": 0, ablate: 0, attribute: 0, discover: 0, scrub: 0, sae: 1,
-};
+const MODEL_ARG: Record<string, number> = { run: 0, serve: 0, sae: 1 };
 
 /** --backend NAME anywhere in argv: taken out before commander sees the command's own flags. */
 function takeBackend(argv: string[]): { argv: string[]; backend: string | undefined } {

@@ -118,6 +118,9 @@ function interp(stops: string[], t: number): string {
 }
 const hex = (h: string) => [1, 3, 5].map((i) => parseInt(h.slice(i, i + 2), 16));
 
+/** Heatmap cell size for an R × C grid: large for a tiny model (readable), shrinking to fit ~480 px. */
+export const cellSize = (R: number, C: number) => Math.max(8, Math.min(48, Math.floor(480 / Math.max(R, C, 1))));
+
 export interface HeatmapOptions {
   title?: string;
   rowLabels?: readonly string[];
@@ -131,9 +134,6 @@ export interface HeatmapOptions {
   max?: number;
   cell?: number; // pixels per cell, e.g. 24
 }
-
-/** Heatmap cell size for an R × C grid: large for a tiny model (readable), shrinking to fit ~480 px. */
-export const cellSize = (R: number, C: number) => Math.max(8, Math.min(48, Math.floor(480 / Math.max(R, C, 1))));
 
 /** A heatmap of values[row][col] with labels and a colour bar; NaN cells are grey. */
 export function heatmap(values: readonly (readonly number[])[], opts: HeatmapOptions = {}): string {

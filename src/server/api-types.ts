@@ -29,30 +29,4 @@ export interface InfoResponse {
 export interface RunRequest { prompt: string; top?: number }
 export interface RunResponse { tokens: Token[]; predictions: TopToken[][] } // predictions[pos][rank]
 
-/** POST /api/attention {prompt, layer}: every head's pattern, blocks.L.attn.hook_pattern. */
-export interface AttentionRequest { prompt: string; layer: number }
-export interface AttentionResponse {
-  tokens: Token[]; layer: number; hook: string;
-  patterns: number[][][]; // [head_index][query_pos][key_pos]
-  /** Per head, the head detectors' score on this prompt (mean attention on the targets; null when the prompt has none, e.g. no repeated token). */
-  scores: { previous_token_head: number | null; duplicate_token_head: number | null; induction_head: number | null }[];
-}
-
-/**
- * POST /api/activations {prompt, hook}: one activation per position. Activations whose first axis
- * after batch is pos ([batch, pos, …]) are flattened per position; attention patterns and scores
- * ([batch, head_index, query_pos, key_pos]) are given per query position as [head_index × key_pos].
- */
-export interface ActivationsRequest { prompt: string; hook: string }
-export interface ActivationsResponse {
-  tokens: Token[];
-  hook: string;
-  /** The activation's shape without batch, e.g. [pos, d_mlp] or [pos, head_index, d_head]. */
-  shape: number[];
-  /** The names of shape's axes. */
-  axes: string[];
-  /** values[pos][dim], dim running over the flattened axes after pos. */
-  values: number[][];
-}
-
 export interface ErrorResponse { error: string }

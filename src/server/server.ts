@@ -51,7 +51,7 @@ function parseBody(text: string): Record<string, unknown> {
 /** GET query parameters as a body: integer-looking values of numeric fields become numbers. */
 function queryBody(params: URLSearchParams): Record<string, unknown> {
   const body: Record<string, unknown> = {};
-  for (const [k, v] of params) body[k] = (k === "layer" || k === "top") && /^-?\d+$/.test(v) ? Number(v) : v;
+  for (const [k, v] of params) body[k] = k === "top" && /^-?\d+$/.test(v) ? Number(v) : v;
   return body;
 }
 
@@ -63,8 +63,6 @@ export function createWorkbenchServer(wb: Workbench, opts: ServerOptions): Serve
     "/api/info": { route: () => wb.info(), get: true, post: false },
     "/api/techniques": { route: () => listing, get: true, post: false },
     "/api/run": { route: (b) => wb.run(b), get: true },
-    "/api/attention": { route: (b) => wb.attention(b), get: true },
-    "/api/activations": { route: (b) => wb.activations(b), get: true },
   };
   // One POST route per technique descriptor, validated by its own schema.
   const techniqueAt = new Map(TECHNIQUES.map((t) => [`/api/${t.name}`, t]));

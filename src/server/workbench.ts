@@ -1,5 +1,5 @@
 // The analyses behind the workbench's API, on one loaded model: each takes a parsed request body
-// (unknown JSON), validates it, runs the library (runWithCache) and returns
+// (unknown JSON), validates it, runs the library (forward) and returns
 // plain data for the page. Invalid input throws ApiError(400) with a message naming the field;
 // nothing here knows about HTTP beyond that status. Kept bounded: prompts are capped at maxTokens,
 // and patching sweeps (the technique routes) at maxPatchCells runs, so one request cannot hold the server long.
@@ -8,12 +8,10 @@ import type { Tokenizer } from "../io/tokenizer.js";
 import type { ModelConfig } from "../model/config.js";
 import type { Subject } from "../techniques/technique.js";
 import { noGrad } from "../tensor/autodiff.js";
-import { checkHookName, HookNameError, type HookName } from "../model/hooks.js";
-import { encodeText } from "../model/tokens.js";
+import { encodeText, toSingleToken } from "../model/tokens.js";
 import { topKIndices } from "../tensor/ops/sparse.js";
-import { detectionPattern, HEAD_KINDS, scorePattern, type HeadKind } from "../analysis/head-detectors.js";
 import type {
-  ActivationsResponse, AttentionResponse, InfoResponse, RunResponse, Token, TopToken,
+  InfoResponse, RunResponse, Token, TopToken,
 } from "./api-types.js";
 
 /** A client error: the status to answer with and a message for the page. */
@@ -99,45 +97,5 @@ export class Workbench {
       return topKIndices(row, k).map((t) => this.top(t, row[t]!));
     });
     return { tokens: this.tokens(ids), predictions };
-  }
-
-  attention(body: Body): AttentionResponse {
-    const ids = this.ids(field(body, "prompt", "string"));
-    const layer = optInt(body, "layer", 0, 0, this.cfg.n_layers - 1);
-    const hook = `blocks.${layer}.attn.hook_pattern` as HookName;
-    const pattern = noGrad(() => this.model.runWithCache([ids], { names: [hook] }).cache.get(hook)); // [batch, head_index, query_pos, key_pos]
-    const [, H, T] = pattern.shape as [number, number, number, number];
-    const patterns = Array.from({ length: H }, (_, h) => Array.from({ length: T }, (_, q) => Array.from({ length: T }, (_, k) => pattern.get(0, h, q, k))));
-    // The attention command's scoring: TransformerLens's "mul" measure, the BOS column left out when there is one.
-    const bos = this.tokenizer.bosTokenId != null && ids[0] === this.tokenizer.bosTokenId;
-    const detections = HEAD_KINDS.map((k) => [k, detectionPattern(k, ids)] as const);
-    const scores = patterns.map((p) => {
-      const flat = p.flat();
-      return Object.fromEntries(detections.map(([k, d]) => { const s = scorePattern(flat, d, T, { excludeBos: bos }); return [k, s.rows > 0 ? s.sum / s.rows : null]; })) as Record<HeadKind, number | null>;
-    });
-    return { tokens: this.tokens(ids), layer, hook, patterns, scores };
-  }
-
-  activations(body: Body): ActivationsResponse {
-    const prompt = field(body, "prompt", "string"), hook = field(body, "hook", "string");
-    try { checkHookName(hook, new Set<string>(this.model.hookNames())); } catch (e) {
-      if (e instanceof HookNameError) throw new ApiError(400, e.message);
-      throw e;
-    }
-    const ids = this.ids(prompt);
-    const act = noGrad(() => this.model.runWithCache([ids], { names: [hook] }).cache.get(hook)).contiguous();
-    const shape = act.shape.slice(1);
-    const a = act.toArray();
-    const perPattern = hook.endsWith(".hook_pattern") || hook.endsWith(".hook_attn_scores");
-    if (perPattern) {
-      // [head_index, query_pos, key_pos] → per query position: [head_index × key_pos].
-      const [H, T, K] = shape as [number, number, number];
-      const values = Array.from({ length: T }, (_, q) => Array.from({ length: H * K }, (_, i) => a[(Math.floor(i / K) * T + q) * K + (i % K)]!));
-      return { tokens: this.tokens(ids), hook, shape, axes: ["head_index", "query_pos", "key_pos"], values };
-    }
-    const T = shape[0]!, D = shape.slice(1).reduce((x, y) => x * y, 1);
-    const values = Array.from({ length: T }, (_, t) => Array.from(a.subarray(t * D, (t + 1) * D)));
-    const axes = shape.length === 3 ? ["pos", "head_index", "dim"] : ["pos", ...shape.slice(1).map(() => "dim")];
-    return { tokens: this.tokens(ids), hook, shape, axes, values };
   }
 }

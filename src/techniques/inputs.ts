@@ -3,6 +3,7 @@
 // bad value is an InputError naming its field.
 import { z } from "zod";
 import { encodeText, toSingleToken, type Tokenizer } from "../model/tokens.js";
+import { checkHookName, HookNameError, type HookName } from "../model/hooks.js";
 import { InputError, type Subject } from "./technique.js";
 
 export const bosField = z.boolean().default(true).describe("put the tokenizer's BOS token before each prompt");
@@ -58,4 +59,33 @@ export const shownToken = (s: string) => s.replace(/ /g, "·").replace(/\n/g, "�
 /** Rows of a 2-D tensor-like as nested arrays. */
 export function rows2d(get: (r: number, c: number) => number, R: number, C: number): number[][] {
   return Array.from({ length: R }, (_, r) => Array.from({ length: C }, (_, c) => get(r, c)));
+}
+
+/** "all" or "L.H,L.H" as heads, checked against the model's shape; InputError naming the field. */
+export function headList(s: Subject, field: string, text: string): { layer: number; head: number }[] {
+  const { n_layers: L, n_heads: H } = s.model.cfg;
+  if (text === "all") return Array.from({ length: L * H }, (_, i) => ({ layer: Math.floor(i / H), head: i % H }));
+  return text.split(",").map((part) => {
+    const m = /^(\d+)\.(\d+)$/.exec(part.trim());
+    if (!m) throw new InputError(field, `"${part}" is not a head L.H (e.g. 1.0) or "all"`);
+    const layer = Number(m[1]), head = Number(m[2]);
+    if (layer >= L || head >= H) throw new InputError(field, `${part} does not exist; the model has ${L} layers × ${H} heads`);
+    return { layer, head };
+  });
+}
+
+/** A hook point of the model; InputError naming the field and the nearest names when it is not one. */
+export function hookOf(s: Subject, field: string, name: string): HookName {
+  try { checkHookName(name, new Set<string>(s.model.hookNames())); } catch (e) {
+    if (e instanceof HookNameError) throw new InputError(field, e.message);
+    throw e;
+  }
+  return name;
+}
+
+/** A layer index of the model; InputError naming the field when it is out of range. */
+export function layerOf(s: Subject, field: string, layer: number): number {
+  const L = s.model.cfg.n_layers;
+  if (layer >= L) throw new InputError(field, `must be between 0 and ${L - 1}, got ${layer}`);
+  return layer;
 }

@@ -4,7 +4,7 @@
 // Every view shows the server's error message in its own alert box; nothing is fetched from the
 // network beyond this server.
 import type {
-  ActivationsResponse, AttentionResponse, ErrorResponse, InfoResponse, RunResponse, Token,
+  ErrorResponse, InfoResponse, RunResponse, Token,
   TechniqueInput, TechniqueName, TechniqueResult,
 } from "../server/api-types.js";
 import { mountTechniques } from "./techniques.js";
@@ -86,7 +86,7 @@ function renderPredictions(r: RunResponse, pos: number): void {
 }
 
 // ---- activations: tokens coloured by one hook's value ------------------------------------------
-let activations: ActivationsResponse | null = null;
+let activations: TechniqueResult<"activations"> | null = null;
 
 function renderActivations(): void {
   const r = activations;
@@ -129,13 +129,13 @@ async function loadActivations(): Promise<void> {
     activations = null;
     $("act-top").replaceChildren();
     $("act-tokens").replaceChildren(); $("act-info").textContent = ""; $("act-legend").textContent = "";
-    activations = await api<ActivationsResponse>("/api/activations", { prompt: currentPrompt(), hook: $<HTMLInputElement>("hook").value.trim() });
+    activations = await technique("activations", { prompt: currentPrompt(), hook: $<HTMLInputElement>("hook").value.trim() });
     renderActivations();
   });
 }
 
 // ---- attention patterns ------------------------------------------------------------------------
-let attention: AttentionResponse | null = null;
+let attention: TechniqueResult<"attention"> | null = null;
 let head = 0;
 let locked: number | null = null;
 
@@ -143,10 +143,10 @@ function renderAttention(): void {
   const r = attention;
   if (!r) return;
   const T = r.tokens.length, labels = r.tokens.map((t, i) => `${i} ${shown(t)}`);
-  head = Math.min(head, r.patterns.length - 1);
+  head = Math.min(head, r.heads.length - 1);
   // Head picker: a thumbnail of every head's pattern.
   const heads = $("heads"); heads.replaceChildren();
-  r.patterns.forEach((p, h) => {
+  r.heads.forEach(({ pattern: p, scores: sc }, h) => {
     const b = document.createElement("button");
     b.setAttribute("aria-pressed", String(h === head));
     b.setAttribute("aria-label", `head ${h}`);
@@ -154,7 +154,7 @@ function renderAttention(): void {
     const s = Math.max(2, Math.floor(60 / T));
     const svg = svgEl("svg", { width: s * T, height: s * T, "aria-hidden": "true" });
     for (let q = 0; q < T; q++) for (let k = 0; k < T; k++) svg.append(svgEl("rect", { x: k * s, y: q * s, width: s, height: s, fill: viridis(p[q]![k]!) }));
-    const sc = r.scores[h]!, f = (v: number | null) => (v === null ? "—" : v.toFixed(2));
+    const f = (v: number | null) => (v === null ? "—" : v.toFixed(2));
     const score = document.createElement("span");
     score.className = "hint";
     score.textContent = `prev ${f(sc.previous_token_head)} dup ${f(sc.duplicate_token_head)} ind ${f(sc.induction_head)}`;
@@ -163,10 +163,10 @@ function renderAttention(): void {
     b.addEventListener("click", () => { head = h; renderAttention(); });
     heads.append(b);
   });
-  const p = r.patterns[head]!;
+  const p = r.heads[head]!.pattern, hook = `blocks.${r.layer}.attn.hook_pattern`;
   const map = heatmapSvg({
     values: p, rowLabels: labels, colLabels: labels, xLabel: "key (source) token", yLabel: "query (destination) token",
-    colour: (v) => viridis(v), cell: Math.max(8, Math.min(22, Math.floor(720 / T))), title: `L${r.layer}H${head}: ${r.hook}[0, ${head}]`, legend: { lo: 0, hi: 1, label: "attention weight" },
+    colour: (v) => viridis(v), cell: Math.max(8, Math.min(22, Math.floor(720 / T))), title: `L${r.layer}H${head}: ${hook}[0, ${head}]`, legend: { lo: 0, hi: 1, label: "attention weight" },
     onHover: (q, k, v) => `query ${q} ${JSON.stringify(r.tokens[q]!.str)} → key ${k} ${JSON.stringify(r.tokens[k]!.str)}: ${v.toFixed(4)}`,
   }, tooltip);
   $("attn-heatmap").replaceChildren(map);
@@ -193,7 +193,7 @@ function buildAttnTokens(): void {
 
 /** With query token q chosen, every key token is shaded by q's attention weight on it (viridis). */
 function shadeAttnTokens(q: number | null): void {
-  const r = attention!, p = r.patterns[head]!;
+  const r = attention!, p = r.heads[head]!.pattern;
   const chips = $("attn-tokens").children;
   r.tokens.forEach((t, k) => {
     const c = chips[k] as HTMLElement, w = q === null ? null : p[q]![k]!;
@@ -209,7 +209,7 @@ function shadeAttnTokens(q: number | null): void {
 
 async function loadAttention(): Promise<void> {
   await guarded("attn-error", async () => {
-    attention = await api<AttentionResponse>("/api/attention", { prompt: currentPrompt(), layer: Number($<HTMLSelectElement>("layer").value) });
+    attention = await technique("attention", { prompt: currentPrompt(), layer: Number($<HTMLSelectElement>("layer").value) });
     locked = null;
     renderAttention();
   });
