@@ -5,6 +5,7 @@ import { z } from "zod";
 import { encodeText, toSingleToken, type Tokenizer } from "../model/tokens.js";
 import { checkHookName, HookNameError, type HookName } from "../model/hooks.js";
 import { InputError, type Subject } from "./technique.js";
+import { parseHeads, type HeadRef } from "./heads.js";
 
 export const bosField = z.boolean().default(true).describe("put the tokenizer's BOS token before each prompt");
 /** Token ids given directly, so tokenizer-less snapshots work everywhere (used as given: no BOS is added). */
@@ -62,16 +63,8 @@ export function rows2d(get: (r: number, c: number) => number, R: number, C: numb
 }
 
 /** "all" or "L.H,L.H" as heads, checked against the model's shape; InputError naming the field. */
-export function headList(s: Subject, field: string, text: string): { layer: number; head: number }[] {
-  const { n_layers: L, n_heads: H } = s.model.cfg;
-  if (text === "all") return Array.from({ length: L * H }, (_, i) => ({ layer: Math.floor(i / H), head: i % H }));
-  return text.split(",").map((part) => {
-    const m = /^(\d+)\.(\d+)$/.exec(part.trim());
-    if (!m) throw new InputError(field, `"${part}" is not a head L.H (e.g. 1.0) or "all"`);
-    const layer = Number(m[1]), head = Number(m[2]);
-    if (layer >= L || head >= H) throw new InputError(field, `${part} does not exist; the model has ${L} layers × ${H} heads`);
-    return { layer, head };
-  });
+export function headList(s: Subject, field: string, text: string): HeadRef[] {
+  return parseHeads(field, text, s.model.cfg.n_layers, s.model.cfg.n_heads);
 }
 
 /** A hook point of the model; InputError naming the field and the nearest names when it is not one. */
