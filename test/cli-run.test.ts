@@ -2,7 +2,6 @@
 // ../shared is absent) and check its JSON against the same model run in process.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import fs from "node:fs";
 import path from "node:path";
 import { loadPretrained } from "../src/io/snapshot.js";
 import { noGrad } from "../src/tensor/autodiff.js";

@@ -30,7 +30,7 @@ describe("binary arithmetic with broadcasting", () => {
       gradcheck((a, b) => project(op(a, b)), [randn64(R, [3, 5]), den([3, 5])], { msg: `binary ${name} same` });
       gradcheck((a, b) => project(op(a, b)), [randn64(R, [3, 1, 5]), den([4, 1])], { msg: `binary ${name} bcast` });
       gradcheck((a, b) => project(op(a, b)), [randn64(R, [1]), den([2, 3])], { msg: `binary ${name} size1` });
-      gradcheck((a, b) => project(op(a, b)), [layouts.permuted(R, [4, 3]), layouts.strided(R, [4, 3], (r, s) => den(s as number[]))], { msg: `binary ${name} strided` });
+      gradcheck((a, b) => project(op(a, b)), [layouts.permuted(R, [4, 3]), layouts.strided(R, [4, 3], (_r, s) => den(s as number[]))], { msg: `binary ${name} strided` });
       gradcheck((a) => project(op(a, 0.7)), [randn64(R, [2, 3])], { msg: `binary ${name} scalar-rhs` });
       gradcheck((b) => project(op(1.3, b)), [den([3, 2])], { msg: `binary ${name} scalar-lhs` });
       // Both operands broadcast: [3,1] with [1,4].

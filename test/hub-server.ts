@@ -94,7 +94,7 @@ export class LoopbackHub {
     const sha = /^\/lfs\/([0-9a-f]{64})$/.exec(q.url!)?.[1];
     let body = sha ? this.blobs.get(sha) : undefined;
     if (!sha || !body) { res.writeHead(404).end(); return; }
-    if (this.corrupt.has(sha)) { body = Buffer.from(body); body[body.length >> 1] ^= 0xff; }
+    if (this.corrupt.has(sha)) { body = Buffer.from(body); body[body.length >> 1]! ^= 0xff; }
     const m = /^bytes=(\d+)-$/.exec(q.headers.range ?? "");
     const start = m ? Number(m[1]) : 0;
     if (start >= body.length && m) { res.writeHead(416, { "content-range": `bytes */${body.length}` }).end(); return; }

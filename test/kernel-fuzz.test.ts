@@ -67,13 +67,16 @@ class Builder {
     return a;
   }
   /** A buffer for `need` elements (NaN: the sizes are bad, any small length), off by `sl`. */
-  buf(k: "ok" | "junk", need: number, sl: number, lo?: number, hi?: number): Float32Array {
+  buf(k: "ok" | "junk", need: number, slack: number | undefined, lo?: number, hi?: number): Float32Array {
+    // The slack arrays are drawn at a fixed length: a missing entry is a bug in this test.
+    if (slack === undefined) throw new Error("buf: no slack drawn for this operand");
+    const sl = slack;
     if (k === "junk") { this.valid = false; return JUNK[Math.floor(this.r() * JUNK.length)] as Float32Array; }
     const len = Number.isFinite(need) && need <= 4096 ? Math.max(0, need + sl) : Math.floor(this.r() * 8);
     this.require(len >= need);
     return this.fill(len, lo, hi);
   }
-  opt(k: "null" | "ok", need: number, sl: number): Float32Array | null {
+  opt(k: "null" | "ok", need: number, sl: number | undefined): Float32Array | null {
     return k === "null" ? null : this.buf("ok", need, sl);
   }
   /** A strided operand over `dims` with the given strides and offset, in a buffer just long enough (+ sl). */

@@ -37,7 +37,7 @@ test("objective gradient matches central finite differences", () => {
     fn(x, g);
     for (let i = 0; i < 5; i++) {
       const h = 1e-6, xp = Float64Array.from(x), xm = Float64Array.from(x);
-      xp[i] += h; xm[i] -= h;
+      xp[i]! += h; xm[i]! -= h;
       const fd = (fn(xp, gp) - fn(xm, gp)) / (2 * h);
       assert.ok(Math.abs(fd - g[i]!) <= 1e-6 * Math.max(1e-3, Math.abs(g[i]!)) + 1e-10, `∂f/∂θ${i}: analytic ${g[i]} vs finite difference ${fd}`);
     }

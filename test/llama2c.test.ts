@@ -91,7 +91,7 @@ function referenceLogits(m: RawModel, ids: readonly number[]): Float64Array[] {
         for (let t = 0; t <= pos; t++) { let s = 0; for (let i = 0; i < hs; i++) s += q[h * hs + i]! * kc[l]![t]![kvh * hs + i]!; scores[t] = s / Math.sqrt(hs); }
         const mx = Math.max(...scores); let sum = 0;
         for (let t = 0; t <= pos; t++) { scores[t] = Math.exp(scores[t]! - mx); sum += scores[t]!; }
-        for (let t = 0; t <= pos; t++) for (let i = 0; i < hs; i++) att[h * hs + i] += (scores[t]! / sum) * vc[l]![t]![kvh * hs + i]!;
+        for (let t = 0; t <= pos; t++) for (let i = 0; i < hs; i++) att[h * hs + i]! += (scores[t]! / sum) * vc[l]![t]![kvh * hs + i]!;
       }
       const o = matmul(att, m.w.wo!, l * D * D, D, D);
       x = x.map((v, i) => v + o[i]!);

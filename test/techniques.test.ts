@@ -9,7 +9,7 @@ import path from "node:path";
 import { useBackend } from "../src/backend/init.js";
 import { loadSubject } from "../src/techniques/subject.js";
 import { runTechnique, TECHNIQUES, type TechniqueName } from "../src/techniques/index.js";
-import { fieldInfo, kebab } from "../src/cli/technique-command.js";
+import { kebab } from "../src/cli/technique-command.js";
 import type { TechniqueListing } from "../src/server/api-types.js";
 import { cli } from "./cli-helpers.js";
 import { post, startServe, tinySnapshot, type Served } from "./server-helpers.js";

@@ -297,7 +297,7 @@ function buildCache(model: HookedTransformer, seqs: readonly (readonly number[])
     scope(() => {
       const { cache } = model.runWithCache(rows.map((r) => [...r]), { names });
       const e = f64(cache.get("hook_embed"));
-      if (model.pos_embed) { const p = f64(cache.get("hook_pos_embed")); for (let i = 0; i < e.length; i++) e[i] += p[i]!; }
+      if (model.pos_embed) { const p = f64(cache.get("hook_pos_embed")); for (let i = 0; i < e.length; i++) e[i]! += p[i]!; }
       embed.set(e, off);
       for (let l = 0; l < cfg.n_layers; l++) {
         const z = f64(cache.get(`blocks.${l}.attn.hook_z`)); // [batch, pos, head_index, d_head]
@@ -377,7 +377,7 @@ class Scrubber {
   input(layer: number, reader: "head" | "mlp" | "output", named: readonly HypothesisNode[], refs: readonly Ref[], path: string): Float64Array {
     const cfg = this.model.cfg, d = this.d;
     const sum = new Float64Array(refs.length * d);
-    const add = (x: Float64Array) => { for (let i = 0; i < sum.length; i++) sum[i] += x[i]!; };
+    const add = (x: Float64Array) => { for (let i = 0; i < sum.length; i++) sum[i]! += x[i]!; };
     for (const p of named) add(this.node(p, refs, `${path} ← ${componentName(p)}`));
     const rest = upstream(layer, reader, cfg.n_heads, !cfg.attn_only).filter((c) => !named.some((p) => sameComponent(p, c)));
     if (rest.length > 0) {
@@ -388,7 +388,7 @@ class Scrubber {
     // b_O of every attention layer the stream has passed (constants, not per-head).
     for (let l = 0; l < layer || (reader === "mlp" && l === layer); l++) {
       const b = this.w.bO[l];
-      if (b) for (let i = 0; i < refs.length; i++) for (let j = 0; j < d; j++) sum[i * d + j] += b[j]!;
+      if (b) for (let i = 0; i < refs.length; i++) for (let j = 0; j < d; j++) sum[i * d + j]! += b[j]!;
     }
     return sum;
   }
@@ -435,7 +435,7 @@ class Scrubber {
       }
       let tot = 0;
       for (let p = 0; p < nk; p++) { scores[p] = Math.exp(scores[p]! - m); tot += scores[p]!; }
-      for (let p = 0; p < nk; p++) for (let j = 0; j < dh; j++) z[i * dh + j] += (scores[p]! / tot) * v[(k0 + p) * dh + j]!;
+      for (let p = 0; p < nk; p++) for (let j = 0; j < dh; j++) z[i * dh + j]! += (scores[p]! / tot) * v[(k0 + p) * dh + j]!;
     }
     return lin(z, N, w.WO[l]![h]!);
   }
@@ -494,13 +494,13 @@ export function causalScrubMany(model: HookedTransformer, hyps: readonly Hypothe
     const model1 = refs.map(([s, t], i) => nll(cache.logits(s, t), 1, [targets[i]!])[0]!);
     // Every hypothesis, and the random baseline, starts from the same seeded stream (common random numbers): adding a
     // hypothesis changes no other's result, and the empty hypothesis reproduces the baseline exactly.
-    const run = (h: Hypothesis, i: number, trace: boolean) => {
+    const run = (h: Hypothesis, trace: boolean) => {
       const sc = new Scrubber(model, seqs, cache, w, new Rng(seed + 1), trace);
       return { losses: sc.outputLoss(h, refs), trace: sc.trace };
     };
-    const random = run({ name: "random", output: [] }, -1, false).losses;
+    const random = run({ name: "random", output: [] }, false).losses;
     return hyps.map((h, i) => {
-      const { losses, trace } = run(h, i, opts.trace ?? false);
+      const { losses, trace } = run(h, opts.trace ?? false);
       return summarize(h.name ?? `hypothesis ${i}`, refs, model1, losses, random, trace);
     });
   });

@@ -146,7 +146,7 @@ export function mul(a: Mat, b: Mat): Mat {
   for (let i = 0; i < a.rows; i++) for (let k = 0; k < a.cols; k++) {
     const x = a.data[i * a.cols + k]!;
     if (x === 0) continue;
-    for (let j = 0; j < b.cols; j++) out[i * b.cols + j] += x * b.data[k * b.cols + j]!;
+    for (let j = 0; j < b.cols; j++) out[i * b.cols + j]! += x * b.data[k * b.cols + j]!;
   }
   return { rows: a.rows, cols: b.cols, data: out };
 }

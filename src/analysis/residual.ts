@@ -8,7 +8,6 @@ import { noGrad } from "../tensor/autodiff.js";
 import { Tensor } from "../tensor/tensor.js";
 import { concat, select, stack as stackOp } from "../tensor/ops/movement.js";
 import type { ActivationCache, ResidStack } from "../model/cache.js";
-import { blockHook } from "../model/hooks.js";
 import type { HookedTransformer } from "../model/transformer.js";
 import { topKIndices } from "../tensor/ops/sparse.js";
 import type { LabelledAxis } from "./patching.js";

@@ -143,7 +143,7 @@ function matmul<A extends FloatArray>(batch: number, M: number, N: number, K: nu
         // No skipping av === 0: 0 * NaN and 0 * Inf must still give NaN, as the sum defines.
         const av = A_[ab + i * a.rowStride + k * a.colStride]!;
         const brow = bb + k * b.rowStride, bc = b.colStride;
-        for (let j = 0; j < N; j++) out[orow + j] += av * B_[brow + j * bc]!;
+        for (let j = 0; j < N; j++) out[orow + j]! += av * B_[brow + j * bc]!;
       }
     }
   }
@@ -208,8 +208,8 @@ function layerNormBackward<A extends FloatArray>(x: A, w: A | null, mean: A, rst
       const xh = (x[base + c]! - mu) * rs;
       const g = gy[base + c]! * (w ? w[c]! : 1);
       sg += g; sgx += g * xh;
-      if (gw) gw[c] += gy[base + c]! * xh;
-      if (gb) gb[c] += gy[base + c]!;
+      if (gw) gw[c]! += gy[base + c]! * xh;
+      if (gb) gb[c]! += gy[base + c]!;
     }
     sg /= cols; sgx /= cols;
     for (let c = 0; c < cols; c++) {
@@ -239,7 +239,7 @@ function rmsNormBackward<A extends FloatArray>(x: A, w: A | null, rstd: A, gy: A
     for (let c = 0; c < cols; c++) {
       const xh = x[base + c]! * rs;
       sgx += gy[base + c]! * (w ? w[c]! : 1) * xh;
-      if (gw) gw[c] += gy[base + c]! * xh;
+      if (gw) gw[c]! += gy[base + c]! * xh;
     }
     sgx /= cols;
     for (let c = 0; c < cols; c++) {
@@ -280,7 +280,7 @@ function attention<A extends FloatArray>(d: AttentionDims, q: Strided<A>, k: Str
     acc.fill(0);
     for (let j = 0; j < limit; j++) {
       const p = s[j]! / sum, vb = v.offset + b * vs[0]! + j * vs[1]! + kh * vs[2]!;
-      for (let c = 0; c < dh; c++) acc[c] += p * V[vb + c * vs[3]!]!;
+      for (let c = 0; c < dh; c++) acc[c]! += p * V[vb + c * vs[3]!]!;
     }
     const o = ((b * Tq + i) * H + h) * dh;
     for (let c = 0; c < dh; c++) out[o + c] = acc[c]!;
@@ -309,9 +309,9 @@ function attentionBackward<A extends FloatArray>(d: AttentionDims, q: Strided<A>
       const kb = k.offset + b * ks[0]! + j * ks[1]! + kh * ks[2]!, vb = v.offset + b * vs[0]! + j * vs[1]! + kh * vs[2]!;
       const gkv = ((b * Tk + j) * Hkv + kh) * dh;
       let dp = 0;
-      for (let c = 0; c < dh; c++) { dp += gOut[o + c]! * V[vb + c * vs[3]!]!; gv[gkv + c] += p * gOut[o + c]!; }
+      for (let c = 0; c < dh; c++) { dp += gOut[o + c]! * V[vb + c * vs[3]!]!; gv[gkv + c]! += p * gOut[o + c]!; }
       const ds = scale * p * (dp - D);
-      for (let c = 0; c < dh; c++) { gqi[c] += ds * K[kb + c * ks[3]!]!; gk[gkv + c] += ds * Q[qb + c * qs[3]!]!; }
+      for (let c = 0; c < dh; c++) { gqi[c]! += ds * K[kb + c * ks[3]!]!; gk[gkv + c]! += ds * Q[qb + c * qs[3]!]!; }
     }
     for (let c = 0; c < dh; c++) gq[o + c] = gqi[c]!;
   }
@@ -410,7 +410,7 @@ export const referenceKernels: Kernels = {
     }
     for (let i = 0; i < idx.length; i++) {
       const r = idx[i]!;
-      for (let c = 0; c < C; c++) gx[r * C + c] += gy[i * C + c]!;
+      for (let c = 0; c < C; c++) gx[r * C + c]! += gy[i * C + c]!;
     }
   },
   adamw(p, g, m, v, n, lr, beta1, beta2, eps, weightDecay, step) {

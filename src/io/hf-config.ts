@@ -344,7 +344,7 @@ function decoderConfig(j: HFConfigJson, arch: DecoderFamily): ModelConfig {
 // configuration_gptj.py / modeling_gptj.py: parallel attention and MLP off one ln_1, rotate_every_two
 // rotary on the first rotary_dim dims, no attention biases (zero ones here), a biased lm_head.
 function gptjConfig(j: HFConfigJson): ModelConfig {
-  const d_model = num(j, "n_embd", 4096), n_heads = num(j, "n_head", 16), d_head = d_model / n_heads;
+  const d_model = num(j, "n_embd", 4096), n_heads = num(j, "n_head", 16);
   return makeConfig({
     architecture: "gptj",
     d_model,

@@ -8,7 +8,7 @@ import type { Tokenizer } from "../io/tokenizer.js";
 import type { ModelConfig } from "../model/config.js";
 import type { Subject } from "../techniques/technique.js";
 import { noGrad } from "../tensor/autodiff.js";
-import { encodeText, toSingleToken } from "../model/tokens.js";
+import { encodeText } from "../model/tokens.js";
 import { topKIndices } from "../tensor/ops/sparse.js";
 import type {
   InfoResponse, RunResponse, Token, TopToken,

@@ -136,7 +136,7 @@ export const vjpRules: { [P in Prim]: Rule<P> } = {
         if (p < 0) p += X.shape[d]!;
         o += p * gs[d]!;
       }
-      gx.data[o] += gd.data[i]!;
+      gx.data[o]! += gd.data[i]!;
       for (let d = nd - 1; d >= 0; d--) { if (++pos[d]! < index.shape[d]!) break; pos[d] = 0; }
     }
     return [gx];

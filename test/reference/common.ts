@@ -134,14 +134,14 @@ export function causalAttention(q: Float64Array, k: Float64Array, v: Float64Arra
       for (let j = 0; j <= i; j++) { s[j] = Math.exp(s[j]! - mx); tot += s[j]!; }
       for (let j = 0; j <= i; j++) {
         const p = s[j]! / tot;
-        for (let e = 0; e < dh; e++) z[(i * H + h) * dh + e] += p * v[(j * Hkv + kh) * dh + e]!;
+        for (let e = 0; e < dh; e++) z[(i * H + h) * dh + e]! += p * v[(j * Hkv + kh) * dh + e]!;
       }
     }
   }
   return z;
 }
 
-export const addInto = (a: Float64Array, b: Float64Array): Float64Array => { for (let i = 0; i < a.length; i++) a[i] += b[i]!; return a; };
+export const addInto = (a: Float64Array, b: Float64Array): Float64Array => { for (let i = 0; i < a.length; i++) a[i]! += b[i]!; return a; };
 
 /** Rows of an embedding matrix [n, d] for the given ids: [pos, d]. */
 export function embedRows(E: W, ids: readonly number[]): Float64Array {

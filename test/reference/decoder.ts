@@ -83,7 +83,7 @@ export function attention(q: Float64Array, k: Float64Array, v: Float64Array, T: 
       }
       let tot = 0;
       for (let j = from; j <= i; j++) { s[j] = Math.exp(s[j]! - mx); tot += s[j]!; }
-      for (let j = from; j <= i; j++) for (let e = 0; e < dh; e++) z[(i * H + h) * dh + e] += (s[j]! / tot) * v[(j * Hkv + kh) * dh + e]!;
+      for (let j = from; j <= i; j++) for (let e = 0; e < dh; e++) z[(i * H + h) * dh + e]! += (s[j]! / tot) * v[(j * Hkv + kh) * dh + e]!;
     }
   }
   return z;

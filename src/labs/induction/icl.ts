@@ -44,7 +44,7 @@ export function perPositionLoss(model: HookedTransformer, windows: readonly Tens
     const nll = noGrad(() => scope(() => crossEntropy(model.forward(slice(w, 1, 0, T).contiguous()), slice(w, 1, 1, W).contiguous(), { reduction: "none" }).toArray()));
     sum ??= new Float64Array(T);
     if (sum.length !== T) throw new RangeError(`perPositionLoss: windows of ${T} and ${sum.length} positions`);
-    for (let i = 0; i < nll.length; i++) sum[i % T] += nll[i]!;
+    for (let i = 0; i < nll.length; i++) sum[i % T]! += nll[i]!;
     rows += B;
   }
   if (!sum) throw new RangeError("perPositionLoss: no windows");

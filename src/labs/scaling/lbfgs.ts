@@ -49,14 +49,14 @@ export function lbfgs(fn: Objective, x0: ArrayLike<number>, opts: LbfgsOptions =
     for (let i = 0; i < n; i++) d[i] = -g[i]!;
     for (let j = S.length - 1; j >= 0; j--) {
       const a = rho[j]! * dot(S[j]!, d); alphaBuf[j] = a;
-      const y = Y[j]!; for (let i = 0; i < n; i++) d[i] -= a * y[i]!;
+      const y = Y[j]!; for (let i = 0; i < n; i++) d[i]! -= a * y[i]!;
     }
     const last = S.length - 1;
     const gamma = last >= 0 ? dot(S[last]!, Y[last]!) / dot(Y[last]!, Y[last]!) : 1 / Math.max(normInf(g), 1e-300);
-    for (let i = 0; i < n; i++) d[i] *= gamma;
+    for (let i = 0; i < n; i++) d[i]! *= gamma;
     for (let j = 0; j < S.length; j++) {
       const b = rho[j]! * dot(Y[j]!, d), s = S[j]!;
-      for (let i = 0; i < n; i++) d[i] += s[i]! * (alphaBuf[j]! - b);
+      for (let i = 0; i < n; i++) d[i]! += s[i]! * (alphaBuf[j]! - b);
     }
     let dg = dot(d, g);
     // Rounding can make the quasi-Newton direction non-descent; fall back to steepest descent.
