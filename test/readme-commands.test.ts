@@ -58,6 +58,7 @@ const COMMANDS: Entry[] = [
   { readme: "npx circuitscope info" },
   { readme: "npm run build:native", inRepo: true },
   { readme: "npm run build:browser", inRepo: true },
+  { readme: "npm run lint", inRepo: true },
   { readme: "npm run build", covered: "`npm test` runs the same two steps first (checked below)" },
   { readme: "bash wasm/build.sh", inRepo: true },
   { readme: "npm run bench", small: "--quick --only gpt2", inRepo: true },
