@@ -5,7 +5,7 @@
 import fs from "node:fs";
 import { Command as Cmd, Option } from "commander";
 import { z } from "zod";
-import { InputError, runTechnique, type Subject, type Technique } from "../techniques/technique.js";
+import { InputError, runWithInput, type Subject, type Technique } from "../techniques/technique.js";
 import { UsageError } from "./args.js";
 import { progress, type Output } from "./io.js";
 import { writeOutputFiles } from "./outputs.js";
@@ -138,12 +138,11 @@ export function techniqueCommand(t: Technique, load: (model: string) => Subject 
     process.once("SIGINT", stop);
     const bar = t.long ? progressBar(t.name) : null;
     try {
-      const result = await runTechnique(t, subject, raw, { signal: ac.signal, ...(bar ? { onProgress: bar.onProgress } : {}) }).catch((e: unknown) => {
+      const { result, input } = await runWithInput(t, subject, raw, { signal: ac.signal, ...(bar ? { onProgress: bar.onProgress } : {}) }).catch((e: unknown) => {
         if (e instanceof InputError) throw new UsageError(`${flagName(t, e.field, raw)}: ${e.message}`);
         throw e;
       });
       bar?.done();
-      const input = t.input.parse(raw);
       const doc = { model: subject.name, ...(result as object), files: [] as string[] };
       const outDir = opts.out as string | undefined;
       if (outDir !== undefined && t.pictures) writeOutputFiles(outDir, t.pictures(result, input).map((p) => [p.name, p.content] as const), t.name, doc);

@@ -4,7 +4,7 @@
 // also carries the CLI's text and the pictures (what the page's generic view shows). A request that
 // accepts text/event-stream gets progress events, then the result; closing it cancels the run.
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { inputJsonSchema, InputError, runTechnique, type Subject, type Technique } from "../techniques/technique.js";
+import { inputJsonSchema, InputError, runWithInput, type Subject, type Technique } from "../techniques/technique.js";
 import { ApiError } from "./workbench.js";
 
 /** GET /api/techniques: what the page builds its forms from. */
@@ -31,9 +31,8 @@ export function listTechniques(techniques: readonly Technique[]): TechniqueListi
 /** Run one technique for a request body; input errors become 400s naming the field. */
 export async function runForRequest(t: Technique, subject: Subject, body: unknown, opts: { render: boolean; signal?: AbortSignal; onProgress?: (p: { done: number; total: number; stage?: string }) => void }): Promise<RenderedResult> {
   try {
-    const result = await runTechnique(t, subject, body, { ...(opts.signal ? { signal: opts.signal } : {}), ...(opts.onProgress ? { onProgress: opts.onProgress } : {}) });
+    const { result, input } = await runWithInput(t, subject, body, { ...(opts.signal ? { signal: opts.signal } : {}), ...(opts.onProgress ? { onProgress: opts.onProgress } : {}) });
     if (!opts.render) return { result };
-    const input = t.input.parse(body);
     return { result, text: t.text(result, input), ...(t.pictures ? { pictures: t.pictures(result, input) } : {}) };
   } catch (e) {
     if (e instanceof InputError) throw new ApiError(400, `"${e.field}": ${e.message}`);

@@ -94,11 +94,16 @@ export function parseInput<S extends InputSchema>(t: Technique<S, unknown>, raw:
   return r.data;
 }
 
-/** Validate and run: what the library, the CLI and the API all call. */
-export async function runTechnique<S extends InputSchema, R>(t: Technique<S, R>, subject: Subject, raw: unknown, opts: RunOptions = {}): Promise<R> {
+/** Validate and run, keeping the parsed input (with its defaults) for the renderers: what the CLI and the API call. */
+export async function runWithInput<S extends InputSchema, R>(t: Technique<S, R>, subject: Subject, raw: unknown, opts: RunOptions = {}): Promise<{ result: R; input: z.output<S> }> {
   const input = parseInput(t, raw);
   opts.signal?.throwIfAborted();
-  return await t.run(subject, input, opts);
+  return { result: await t.run(subject, input, opts), input };
+}
+
+/** Validate and run: what the library calls. */
+export async function runTechnique<S extends InputSchema, R>(t: Technique<S, R>, subject: Subject, raw: unknown, opts: RunOptions = {}): Promise<R> {
+  return (await runWithInput(t, subject, raw, opts)).result;
 }
 
 /** The input's JSON Schema (input side: fields with defaults are optional). */
